@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: GPL-2.0
+# btt-rs: the Linux BTT driver as a Rust-for-Linux module.
+#
+#   make run      build what is missing, boot the guest, create a sector namespace, do I/O
+#   make test     every test suite (host and guest), ending "N passed, N failed, N skipped"
+#
+# Other targets: toolchain, kernel, kernel-plain, module, host-test, shell, clean.
+# The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
+
+SCRIPTS := $(CURDIR)/scripts
+
+.PHONY: all run test toolchain kernel kernel-plain module host-test guest-test shell clean
+
+all: module
+
+run:
+	$(SCRIPTS)/run.sh
+
+test: toolchain
+	$(CURDIR)/tools/testing/run-tests.sh
+
+toolchain:
+	$(SCRIPTS)/toolchain.sh
+
+kernel: toolchain
+	$(SCRIPTS)/build-kernel.sh debug
+
+kernel-plain: toolchain
+	$(SCRIPTS)/build-kernel.sh plain
+
+module: toolchain
+	$(SCRIPTS)/build-module.sh debug
+
+host-test:
+	BTT_TEST_ONLY=host $(CURDIR)/tools/testing/run-tests.sh
+
+guest-test: toolchain
+	BTT_TEST_ONLY=guest $(CURDIR)/tools/testing/run-tests.sh
+
+shell: toolchain
+	$(SCRIPTS)/qemu-run.sh --shell
+
+clean:
+	rm -rf $(CURDIR)/build $(CURDIR)/rust/target

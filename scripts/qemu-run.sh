@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Boots the btt-rs guest under QEMU with an emulated NVDIMM and runs one command
+# in it. The exit status is the guest command's; a guest that does not finish in
+# time is killed and reported.
+#
+# Usage: scripts/qemu-run.sh [options] -- COMMAND...     (COMMAND runs in /btt)
+#        scripts/qemu-run.sh [options] --shell            (interactive guest shell)
+# Options:
+#   --flavour debug|plain  kernel flavour (default debug)
+#   --img FILE             NVDIMM backing file, kept across boots (default build/nvdimm.img)
+#   --size MIB             usable NVDIMM capacity when FILE is created (default 256)
+#   --fresh                recreate the backing file (all zeroes)
+#   --cpus N               guest CPUs (default 2)
+#   --mem SIZE             guest RAM (default 1G)
+#   --timeout S            host-side timeout in seconds (default 900)
+#   --out DIR              results directory shared with the guest (default build/out)
+#   --virtio-pmem          back the namespace by virtio-pmem instead of an NFIT NVDIMM
+#   --quiet                do not echo the guest console
+# Environment: BTT_KVM=1 uses KVM instead of TCG (guests fail under nested KVM here).
+. "$(dirname "$0")/lib.sh"
+
+flavour=debug img=$BTT_TOP/build/nvdimm.img size=256 fresh=0 cpus=2 mem=1G timeout=900
+out=$BTT_TOP/build/out shell=0 virtio=0 quiet=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--flavour) flavour=$2; shift 2 ;;
+	--img) img=$2; shift 2 ;;
+	--size) size=$2; shift 2 ;;
+	--fresh) fresh=1; shift ;;
+	--cpus) cpus=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--virtio-pmem) virtio=1; shift ;;
+	--quiet) quiet=1; shift ;;
+	--shell) shell=1; shift ;;
+	--help | -h) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--) shift; break ;;
+	*) die "unknown option '$1' (see --help)" ;;
+	esac
+done
+[ $shell = 1 ] || [ $# -gt 0 ] || die "no guest command given (see --help)"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing: run scripts/toolchain.sh"
+
+kdir=$("$BTT_TOP/scripts/build-kernel.sh" "$flavour")
+initrd=$BTT_TOP/build/$flavour/initramfs.cpio
+mkdir -p "$(dirname "$initrd")"
+if [ ! -f "$initrd" ] || [ "$kdir/.built" -nt "$initrd" ] ||
+	[ "$BTT_TOP/tools/testing/guest/init" -nt "$initrd" ] || [ "$BTT_TOP/scripts/mkinitramfs.sh" -nt "$initrd" ]; then
+	log "building the $flavour initramfs"
+	"$BTT_TOP/scripts/mkinitramfs.sh" "$kdir" "$initrd"
+fi
+
+# QEMU carves the 128 KiB label area out of the backing file; what is left is the
+# namespace capacity, which QEMU wants aligned.
+label=$((128 * 1024))
+if [ $fresh = 1 ] || [ ! -f "$img" ]; then
+	mkdir -p "$(dirname "$img")"
+	rm -f "$img"
+	truncate -s $((size * 1024 * 1024 + label)) "$img" || die "cannot create $img"
+fi
+imgsize=$(stat -c %s "$img")
+
+mkdir -p "$out"
+rm -f "$out/rc" "$out/dmesg" "$out/guest.log" "$out/interactive" "$out/cmd"
+if [ $shell = 1 ]; then
+	touch "$out/interactive"
+else
+	printf '%s\n' "$*" >"$out/cmd"
+fi
+
+accel=tcg
+[ "${BTT_KVM:-0}" = 1 ] && accel=kvm
+args=(
+	-machine pc,nvdimm=on,accel=$accel -cpu max -smp "$cpus"
+	-m "$mem,slots=4,maxmem=64G"
+	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$initrd"
+	-append "console=ttyS0 panic=-1 loglevel=4 btt.flavour=$flavour"
+	-nographic -no-reboot -nodefaults -serial mon:stdio
+	-virtfs "local,path=$BTT_TOP,mount_tag=btt,security_model=none,readonly=on"
+	-virtfs "local,path=$out,mount_tag=out,security_model=none"
+	-device virtio-rng-pci
+)
+if [ $virtio = 1 ]; then
+	args+=(-object "memory-backend-file,id=vp1,share=on,mem-path=$img,size=$imgsize"
+		-device "virtio-pmem-pci,memdev=vp1,id=vpmem1")
+else
+	args+=(-object "memory-backend-file,id=m1,share=on,mem-path=$img,size=$imgsize"
+		-device "nvdimm,id=nv1,memdev=m1,label-size=128K")
+fi
+
+console=$out/console.log
+if [ $shell = 1 ]; then
+	qemu-system-x86_64 "${args[@]}"
+	exit 0
+fi
+set +e
+if [ $quiet = 1 ]; then
+	timeout -s KILL "$timeout" qemu-system-x86_64 "${args[@]}" </dev/null >"$console" 2>&1
+else
+	timeout -s KILL "$timeout" qemu-system-x86_64 "${args[@]}" </dev/null 2>&1 | tee "$console"
+fi
+qrc=${PIPESTATUS[0]}
+set -e
+if [ ! -f "$out/rc" ]; then
+	tail -25 "$console" >&2
+	[ "$qrc" = 137 ] && die "guest timed out after ${timeout}s (console: $console)"
+	die "guest stopped without a result (QEMU exit $qrc; console: $console)"
+fi
+exit "$(cat "$out/rc")"

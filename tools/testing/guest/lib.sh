@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shell library for btt-rs guest tests (busybox sh). Source it from a test.
+#
+# Provides: KTAP output (ktap_*), loading the nvdimm stack with either BTT driver
+# (nd_load c|rs, nd_switch), namespace helpers, and the dmesg check that fails a
+# run on any WARN, BUG, lockdep report or sleep-in-atomic splat.
+
+KVER=$(uname -r)
+MODDIR=/lib/modules/$KVER
+FLAVOUR=$(sed -n 's/.*btt\.flavour=\([a-z]*\).*/\1/p' /proc/cmdline)
+FLAVOUR=${FLAVOUR:-debug}
+BTT_RS_KO=${BTT_RS_KO:-/btt/build/$FLAVOUR/btt_rs.ko}
+
+# ---- KTAP -------------------------------------------------------------------
+KTAP_N=0
+KTAP_FAIL=0
+ktap_header() { # plan
+	echo "TAP version 13"
+	echo "1..$1"
+}
+ktap_ok() {
+	KTAP_N=$((KTAP_N + 1))
+	echo "ok $KTAP_N $*"
+}
+ktap_not_ok() {
+	KTAP_N=$((KTAP_N + 1))
+	KTAP_FAIL=$((KTAP_FAIL + 1))
+	echo "not ok $KTAP_N $*"
+}
+ktap_skip() {
+	KTAP_N=$((KTAP_N + 1))
+	echo "ok $KTAP_N $1 # SKIP ${2:-}"
+}
+diag() { echo "# $*"; }
+# ktap_check NAME COMMAND...: one test point from a command's exit status.
+ktap_check() {
+	_name=$1
+	shift
+	if _out=$("$@" 2>&1); then
+		ktap_ok "$_name"
+	else
+		echo "$_out" | sed 's/^/# /' | tail -20
+		ktap_not_ok "$_name"
+	fi
+}
+ktap_finish() {
+	diag "totals: pass:$((KTAP_N - KTAP_FAIL)) fail:$KTAP_FAIL"
+	[ "$KTAP_FAIL" = 0 ]
+}
+
+# ---- the nvdimm stack ----------------------------------------------------------
+BTT_DRIVER=none
+# nd_load c|rs: loads libnvdimm, dax, the chosen BTT driver, nd_pmem and nfit.
+nd_load() {
+	insmod $MODDIR/libnvdimm.ko || return 1
+	insmod $MODDIR/dax.ko || return 1
+	nd_load_btt "$1" || return 1
+	insmod $MODDIR/nd_pmem.ko || return 1
+	insmod $MODDIR/nfit.ko || return 1
+	nd_settle
+}
+nd_load_btt() {
+	case $1 in
+	c) insmod $MODDIR/nd_btt.ko || return 1 ;;
+	rs)
+		[ -f "$BTT_RS_KO" ] || { diag "no $BTT_RS_KO: build it with 'make module'"; return 1; }
+		insmod "$BTT_RS_KO" || return 1
+		;;
+	*) diag "nd_load_btt: unknown driver '$1'"; return 1 ;;
+	esac
+	BTT_DRIVER=$1
+}
+# nd_switch c|rs: swaps the BTT driver under a loaded stack (nd_pmem is reloaded).
+nd_switch() {
+	rmmod nd_pmem || return 1
+	case $BTT_DRIVER in c) rmmod nd_btt ;; rs) rmmod btt_rs ;; esac || return 1
+	nd_load_btt "$1" || return 1
+	insmod $MODDIR/nd_pmem.ko || return 1
+	nd_settle
+}
+nd_unload() {
+	rmmod nfit nd_pmem || return 1
+	case $BTT_DRIVER in c) rmmod nd_btt ;; rs) rmmod btt_rs ;; esac || return 1
+	rmmod dax libnvdimm
+}
+# Waits until region0 exists and probing is done.
+nd_settle() {
+	i=0
+	while [ ! -e /sys/bus/nd/devices/region0 ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -e /sys/bus/nd/devices/region0 ] || { diag "region0 did not appear"; return 1; }
+	[ -w /sys/bus/nd/wait_probe ] && cat /sys/bus/nd/wait_probe >/dev/null 2>&1
+	return 0
+}
+# Which module serves BTT block devices right now.
+btt_driver_name() {
+	if [ -d /sys/module/btt_rs ]; then echo "btt_rs (Rust)"
+	elif [ -d /sys/module/nd_btt ]; then echo "nd_btt (C)"
+	else echo none; fi
+}
+
+# ---- data ------------------------------------------------------------------------
+# write_pattern DEV BS COUNT SEEK FILE: random data to DEV with O_DIRECT, kept in FILE.
+write_pattern() {
+	dd if=/dev/urandom of="$5" bs="$2" count="$3" 2>/dev/null || return 1
+	dd if="$5" of="$1" bs="$2" count="$3" seek="$4" oflag=direct conv=notrunc 2>/dev/null
+}
+# read_sum DEV BS COUNT SKIP: sha256 of a range read with O_DIRECT.
+read_sum() {
+	dd if="$1" bs="$2" count="$3" skip="$4" iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+file_sum() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ---- dmesg ---------------------------------------------------------------------
+DMESG_BAD='WARNING:|BUG:|Oops|general protection|possible recursive locking|circular locking dependency|inconsistent lock state|lockdep|sleeping function called from invalid context|Invalid wait context|kernel BUG|Call Trace|unreferenced object|INFO: task .* blocked|soft lockup|hard LOCKUP|KASAN|UBSAN|refcount_t:'
+# dmesg_clean [ALLOW_REGEX]: fails (printing the lines) on any splat in dmesg.
+dmesg_clean() {
+	_log=$(dmesg)
+	_lines=$(echo "$_log" | wc -l)
+	_bad=$(echo "$_log" | grep -E "$DMESG_BAD")
+	if [ -n "${1:-}" ]; then _bad=$(echo "$_bad" | grep -vE "$1"); fi
+	if [ -n "$_bad" ]; then
+		echo "$_bad" | head -40 | sed 's/^/# dmesg: /'
+		diag "dmesg: $_lines lines scanned, splats found"
+		return 1
+	fi
+	diag "dmesg: $_lines lines scanned, clean"
+}
+# Triggers a kmemleak scan and fails if it reports leaks.
+kmemleak_clean() {
+	[ -w /sys/kernel/debug/kmemleak ] || { diag "kmemleak not available"; return 0; }
+	echo scan >/sys/kernel/debug/kmemleak
+	sleep 1
+	echo scan >/sys/kernel/debug/kmemleak
+	_leaks=$(cat /sys/kernel/debug/kmemleak)
+	[ -z "$_leaks" ] && return 0
+	echo "$_leaks" | head -40 | sed 's/^/# kmemleak: /'
+	return 1
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# `make test`: every btt-rs test suite, host and guest, then one closing line
+# "N passed, N failed, N skipped" summing them all.
+#
+# Host suites: cargo test of the BTT core (and the btt tool).
+# Guest suites: boots of the debug kernel under QEMU, each running a KTAP test
+# from tools/testing/selftests/btt-rs/; every "ok"/"not ok" test point counts.
+# A guest boot that produces no result counts as one failure.
+#
+# Environment: BTT_TEST_ONLY=host|guest limits the run to one side.
+. "$(dirname "$0")/../../scripts/lib.sh"
+set +e
+
+passed=0 failed=0 skipped=0
+results=$BTT_TOP/build/test-results
+rm -rf "$results"
+mkdir -p "$results"
+summary=()
+
+note() { # suite pass fail skip
+	summary+=("$(printf '%-44s %4d passed %4d failed %4d skipped' "$1" "$2" "$3" "$4")")
+	passed=$((passed + $2)) failed=$((failed + $3)) skipped=$((skipped + $4))
+}
+
+host_suites() {
+	local log=$results/host-cargo.log p f i
+	log "host: cargo test (BTT core, btt tool)"
+	(cd "$BTT_TOP/rust" && cargo test --workspace 2>&1) | tee "$log" | grep -E '^(test result|running|error)' >&2
+	local rc=${PIPESTATUS[0]}
+	p=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
+	f=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
+	i=$(awk '/^test result:/ {s += $8} END {print s + 0}' "$log")
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		tail -20 "$log" >&2
+		f=1 # the build failed or the runner died: that is a failure, not an empty pass
+	fi
+	note "host: cargo test" "$p" "$f" "$i"
+}
+
+# guest_boot NAME IMGARGS -- CMD: one boot; counts its KTAP test points.
+guest_boot() {
+	local name=$1 out=$results/$1
+	shift
+	local args=()
+	while [ "$1" != -- ]; do args+=("$1"); shift; done
+	shift
+	log "guest: $name"
+	"$BTT_TOP/scripts/qemu-run.sh" --quiet --out "$out" "${args[@]}" -- "$@"
+	local rc=$?
+	local log=$out/guest.log
+	local p f s
+	p=$(grep -cE '^ok [0-9]+' "$log" 2>/dev/null)
+	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$log" 2>/dev/null)
+	f=$(grep -cE '^not ok [0-9]+' "$log" 2>/dev/null)
+	p=$((${p:-0} - ${s:-0}))
+	grep -E '^(not ok|ok) [0-9]+|^# ' "$log" 2>/dev/null | grep -vE '^ok ' | sed "s/^/  [$name] /" >&2
+	if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
+		log "guest: $name exited $rc without a failed test point; see $out/console.log"
+		tail -15 "$out/console.log" 2>/dev/null | sed "s/^/  [$name console] /" >&2
+		f=1
+	fi
+	note "guest: $name" "$p" "${f:-0}" "${s:-0}"
+}
+
+guest_suites() {
+	local st=tools/testing/selftests/btt-rs
+	"$BTT_TOP/scripts/build-kernel.sh" debug >/dev/null || { note "guest: kernel build" 0 1 0; return; }
+	# The C driver: the reference the Rust driver is held to.
+	guest_boot sector-mode-c-create --fresh --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c create
+	guest_boot sector-mode-c-verify --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c verify
+}
+
+start=$(date +%s)
+case ${BTT_TEST_ONLY:-all} in
+host) host_suites ;;
+guest) guest_suites ;;
+*) host_suites; guest_suites ;;
+esac
+
+echo
+echo "btt-rs test summary ($(( $(date +%s) - start )) s; logs in $results):"
+printf '  %s\n' "${summary[@]}"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
