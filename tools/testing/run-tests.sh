@@ -38,10 +38,17 @@ host_suites() {
 	note "host: cargo test" "$p" "$f" "$i"
 }
 
-# guest_boot NAME IMGARGS -- CMD: one boot; counts its KTAP test points.
+# guest_boot NAME [--state-from NAME] QEMUARGS -- CMD: one boot; counts its KTAP
+# test points. --state-from hands the results directory of an earlier boot (files
+# a test keeps for the next boot, such as checksums) to this one.
 guest_boot() {
 	local name=$1 out=$results/$1
 	shift
+	mkdir -p "$out"
+	if [ "$1" = --state-from ]; then
+		cp -a "$results/$2/." "$out/" 2>/dev/null
+		shift 2
+	fi
 	local args=()
 	while [ "$1" != -- ]; do args+=("$1"); shift; done
 	shift
@@ -68,7 +75,7 @@ guest_suites() {
 	"$BTT_TOP/scripts/build-kernel.sh" debug >/dev/null || { note "guest: kernel build" 0 1 0; return; }
 	# The C driver: the reference the Rust driver is held to.
 	guest_boot sector-mode-c-create --fresh --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c create
-	guest_boot sector-mode-c-verify --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c verify
+	guest_boot sector-mode-c-verify --state-from sector-mode-c-create --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c verify
 }
 
 start=$(date +%s)

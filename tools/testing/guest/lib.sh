@@ -49,7 +49,6 @@ ktap_finish() {
 }
 
 # ---- the nvdimm stack ----------------------------------------------------------
-BTT_DRIVER=none
 # nd_load c|rs: loads libnvdimm, dax, the chosen BTT driver, nd_pmem and nfit.
 nd_load() {
 	insmod $MODDIR/libnvdimm.ko || return 1
@@ -68,20 +67,37 @@ nd_load_btt() {
 		;;
 	*) diag "nd_load_btt: unknown driver '$1'"; return 1 ;;
 	esac
-	BTT_DRIVER=$1
+}
+# Removes whichever BTT driver is loaded (read from sysfs: callers may run in a
+# subshell, so no shell variable could be trusted to know).
+nd_unload_btt() {
+	if [ -d /sys/module/btt_rs ]; then rmmod btt_rs; fi || return 1
+	if [ -d /sys/module/nd_btt ]; then rmmod nd_btt; fi
 }
 # nd_switch c|rs: swaps the BTT driver under a loaded stack (nd_pmem is reloaded).
 nd_switch() {
 	rmmod nd_pmem || return 1
-	case $BTT_DRIVER in c) rmmod nd_btt ;; rs) rmmod btt_rs ;; esac || return 1
+	nd_unload_btt || return 1
 	nd_load_btt "$1" || return 1
 	insmod $MODDIR/nd_pmem.ko || return 1
 	nd_settle
 }
 nd_unload() {
+	# An enabled region keeps a reference on nfit.
+	ndctl disable-region all >/dev/null 2>&1
 	rmmod nfit nd_pmem || return 1
-	case $BTT_DRIVER in c) rmmod nd_btt ;; rs) rmmod btt_rs ;; esac || return 1
-	rmmod dax libnvdimm
+	nd_unload_btt || return 1
+	rmmod dax || return 1
+	# libnvdimm's last references go away asynchronously after its users unload.
+	i=0
+	while ! rmmod libnvdimm 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -ge 50 ]; then
+			diag "libnvdimm still in use: refcnt $(cat /sys/module/libnvdimm/refcnt), holders: $(ls /sys/module/libnvdimm/holders)"
+			return 1
+		fi
+		sleep 0.1
+	done
 }
 # Waits until region0 exists and probing is done.
 nd_settle() {
@@ -114,7 +130,7 @@ read_sum() {
 file_sum() { sha256sum "$1" | cut -d' ' -f1; }
 
 # ---- dmesg ---------------------------------------------------------------------
-DMESG_BAD='WARNING:|BUG:|Oops|general protection|possible recursive locking|circular locking dependency|inconsistent lock state|lockdep|sleeping function called from invalid context|Invalid wait context|kernel BUG|Call Trace|unreferenced object|INFO: task .* blocked|soft lockup|hard LOCKUP|KASAN|UBSAN|refcount_t:'
+DMESG_BAD='WARNING:|BUG:|Oops|general protection|possible recursive locking|circular locking dependency|inconsistent lock state|irq lock inversion|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|lock held when returning|sleeping function called from invalid context|Invalid wait context|kernel BUG|Call Trace|unreferenced object|INFO: task .* blocked|soft lockup|hard LOCKUP|KASAN|UBSAN|refcount_t:'
 # dmesg_clean [ALLOW_REGEX]: fails (printing the lines) on any splat in dmesg.
 dmesg_clean() {
 	_log=$(dmesg)
