@@ -83,7 +83,9 @@ args=(
 	-device virtio-rng-pci
 )
 if [ $virtio = 1 ]; then
-	args+=(-object "memory-backend-file,id=vp1,share=on,mem-path=$img,size=$imgsize"
+	# virtio-pmem has no label area: the whole backend is the region, which must
+	# stay 16 MiB aligned.
+	args+=(-object "memory-backend-file,id=vp1,share=on,mem-path=$img,size=$((imgsize / (16 << 20) * (16 << 20)))"
 		-device "virtio-pmem-pci,memdev=vp1,id=vpmem1")
 else
 	args+=(-object "memory-backend-file,id=m1,share=on,mem-path=$img,size=$imgsize"

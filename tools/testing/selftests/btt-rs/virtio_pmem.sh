@@ -1,0 +1,41 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# A BTT on virtio-pmem, as a new user would set it up: the namespace reconfigured
+# to sector mode, then one 4 KiB O_DIRECT write and a read back. virtio-pmem's
+# flush takes a mutex and waits for the host, so a driver that flushes under a
+# spinlock splats here ("sleeping function called from invalid context",
+# "Invalid wait context"); the C nd_btt of Linux 7.3 does.
+# Usage: virtio_pmem.sh DRIVER   (guest booted with scripts/qemu-run.sh --virtio-pmem)
+#   rs: every test point must pass.
+#   c:  the known upstream behaviour is reported as diagnostics only (no test points
+#       depend on it), for the side-by-side comparison.
+. /btt/tools/testing/guest/lib.sh
+DRIVER=${1:?driver c|rs}
+
+load() {
+	insmod $MODDIR/libnvdimm.ko && insmod $MODDIR/dax.ko && nd_load_btt "$DRIVER" &&
+		insmod $MODDIR/nd_pmem.ko && insmod $MODDIR/nd_virtio.ko && insmod $MODDIR/virtio_pmem.ko && nd_settle
+}
+splats() { dmesg | grep -cE 'sleeping function called from invalid context|Invalid wait context|scheduling while atomic'; }
+
+if [ "$DRIVER" = c ]; then
+	load || { echo "# loading the stack failed"; exit 1; }
+	ndctl create-namespace -f -e namespace0.0 -m sector >/dev/null 2>&1
+	dd if=/dev/urandom of=/dev/pmem0s bs=4096 count=1 oflag=direct 2>/dev/null
+	echo "# C nd_btt on virtio-pmem: $(splats) sleep-in-atomic / invalid-wait-context splats after one 4 KiB write (known upstream behaviour)"
+	exit 0
+fi
+
+ktap_header 5
+ktap_check "load libnvdimm, $DRIVER BTT, nd_pmem, virtio_pmem" load
+json=$(ndctl create-namespace -f -e namespace0.0 -m sector 2>&1)
+dev=$(echo "$json" | grep -o '"blockdev":"[^"]*"' | cut -d'"' -f4)
+if [ -b "/dev/$dev" ]; then ktap_ok "create-namespace -f -e namespace0.0 -m sector on virtio-pmem ($dev)"; else
+	echo "$json" | sed 's/^/# /'; ktap_not_ok "create-namespace -m sector on virtio-pmem"; fi
+write_pattern /dev/$dev 4096 1 0 /tmp/one && [ "$(read_sum /dev/$dev 4096 1 0)" = "$(file_sum /tmp/one)" ]
+if [ $? = 0 ]; then ktap_ok "4 KiB O_DIRECT write and read back"; else ktap_not_ok "4 KiB O_DIRECT write and read back"; fi
+n=$(splats)
+if [ "$n" = 0 ]; then ktap_ok "no sleep-in-atomic or invalid-wait-context splat"; else
+	ktap_not_ok "no sleep-in-atomic or invalid-wait-context splat ($n seen)"; fi
+ktap_check "dmesg free of WARN/BUG/lockdep/sleep-in-atomic" dmesg_clean
+ktap_finish
