@@ -42,7 +42,7 @@ lost=()
 while IFS= read -r line; do
 	case $line in CONFIG_*=y | CONFIG_*=m) ;; *) continue ;; esac
 	grep -qx "$line" "$kdir/.config" || lost+=("$line (got: $(grep -E "^(# )?${line%%=*}[= ]" "$kdir/.config" || echo unset))")
-done < <(cat "${fragments[@]}")
+done < <(awk -F= '/^CONFIG_/ {v[$1] = $0; if (!($1 in o)) o[$1] = n++} END {for (k in o) print v[k]}' "${fragments[@]}")
 if [ ${#lost[@]} -gt 0 ]; then
 	printf '  %s\n' "${lost[@]}" >&2
 	die "the kernel config lost options the fragments ask for (above); CONFIG_RUST=y must survive olddefconfig"
