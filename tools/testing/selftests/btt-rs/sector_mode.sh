@@ -4,9 +4,10 @@
 #
 # Usage: sector_mode.sh DRIVER PHASE
 #   DRIVER  c (the kernel's nd_btt.ko) or rs (btt_rs.ko)
-#   PHASE   create  on a fresh NVDIMM: a label-less namespace (BTT 1.1 at 4 KiB),
-#                   then labels and two namespaces (BTT 2.0, sector sizes 512 and
-#                   4096); data written with O_DIRECT is read back by checksum,
+#   PHASE   create  on a fresh NVDIMM: a label-less namespace (BTT 2.0 at offset 0),
+#                   then v1.1 labels (ndctl's default) and two namespaces (BTT 1.1
+#                   at 4 KiB, sector sizes 512 and 4096); data written with
+#                   O_DIRECT is read back by checksum,
 #                   across disable/enable and check-namespace; state kept in /out
 #           verify  after a reboot on the same NVDIMM: the data is still there,
 #                   then the namespaces are destroyed
@@ -63,7 +64,7 @@ create_phase() {
 	diag "BTT driver: $(btt_driver_name)"
 	: >$STATE
 
-	# Label-less: the region is one io namespace; the BTT is version 1.1 at 4 KiB.
+	# Label-less: the region is one io namespace; the BTT is version 2.0 at offset 0.
 	json=$(ndctl create-namespace -f -e namespace0.0 -m sector -l 4096 2>&1)
 	dev=$(echo "$json" | ns_json_field blockdev)
 	if [ -n "$dev" ] && [ -b /dev/$dev ]; then ktap_ok "label-less create-namespace -m sector -l 4096 ($dev)"; else
@@ -72,7 +73,7 @@ create_phase() {
 	: >$STATE # a label-less BTT is not found again after a reboot: not kept
 	ktap_check "label-less destroy-namespace" ndctl destroy-namespace -f namespace0.0
 
-	# With labels (v1.2): BTT version 2.0 at offset 0, two namespaces.
+	# With v1.1 labels (ndctl's default): BTT version 1.1 at 4 KiB, two namespaces.
 	ndctl disable-region all >/dev/null 2>&1
 	ktap_check "ndctl init-labels" ndctl init-labels -f all
 	ktap_check "ndctl enable-region" ndctl enable-region all
