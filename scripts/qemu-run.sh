@@ -70,10 +70,14 @@ else
 	printf '%s\n' "$*" >"$out/cmd"
 fi
 
-accel=tcg
-[ "${BTT_KVM:-0}" = 1 ] && accel=kvm
+# Single-threaded TCG by default: with one host thread per vCPU, QEMU 7.2 now and
+# then runs a stale translation of kernel text that another vCPU just patched
+# (text_poke), and the guest dies with "Oops: int3". BTT_TCG_THREADS=multi asks
+# for multi-threaded TCG anyway (real parallelism, for stress runs).
+accel_opt=tcg,thread=${BTT_TCG_THREADS:-single}
+[ "${BTT_KVM:-0}" = 1 ] && accel_opt=kvm
 args=(
-	-machine pc,nvdimm=on,accel=$accel -cpu max -smp "$cpus"
+	-machine pc,nvdimm=on -accel "$accel_opt" -cpu max -smp "$cpus"
 	-m "$mem,slots=4,maxmem=64G"
 	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$initrd"
 	-append "console=ttyS0 panic=-1 loglevel=4 btt.flavour=$flavour"
