@@ -4,12 +4,12 @@
 #   make run      build what is missing, boot the guest, create a sector namespace, do I/O
 #   make test     every test suite (host and guest), ending "N passed, N failed, N skipped"
 #
-# Other targets: toolchain, kernel, kernel-plain, module, host-test, shell, clean.
+# Other targets: bench (btt_rs vs C vs raw pmem), toolchain, kernel, kernel-plain, module, host-test, shell, clean.
 # The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: all run test toolchain kernel kernel-plain module host-test guest-test shell clean
+.PHONY: all run test bench toolchain kernel kernel-plain module host-test guest-test shell clean
 
 all: module
 
@@ -18,6 +18,9 @@ run:
 
 test: toolchain
 	$(CURDIR)/tools/testing/run-tests.sh
+
+bench:
+	$(SCRIPTS)/bench.sh
 
 toolchain:
 	$(SCRIPTS)/toolchain.sh

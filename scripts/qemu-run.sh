@@ -67,7 +67,9 @@ rm -f "$out/rc" "$out/dmesg" "$out/guest.log" "$out/interactive" "$out/cmd"
 if [ $shell = 1 ]; then
 	touch "$out/interactive"
 else
-	printf '%s\n' "$*" >"$out/cmd"
+	# Each argument single-quoted, so the guest's sh sees them as given here.
+	for arg in "$@"; do printf "'%s' " "${arg//\'/\'\\\'\'}"; done >"$out/cmd"
+	echo >>"$out/cmd"
 fi
 
 # Single-threaded TCG by default: with one host thread per vCPU, QEMU 7.2 now and

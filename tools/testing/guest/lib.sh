@@ -76,7 +76,7 @@ nd_unload_btt() {
 }
 # nd_switch c|rs: swaps the BTT driver under a loaded stack (nd_pmem is reloaded).
 nd_switch() {
-	rmmod nd_pmem || return 1
+	if [ -d /sys/module/nd_pmem ]; then rmmod nd_pmem || return 1; fi
 	nd_unload_btt || return 1
 	nd_load_btt "$1" || return 1
 	insmod $MODDIR/nd_pmem.ko || return 1

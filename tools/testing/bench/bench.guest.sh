@@ -1,0 +1,60 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Guest half of `make bench`: in ONE boot, on the same namespace, in turn: raw
+# mode, sector mode with the C nd_btt, sector mode with btt_rs; fio with O_DIRECT
+# for every job; one JSON file per run in /out/bench/. Only ratios between runs
+# of this one boot mean anything (TCG).
+# Usage: bench.guest.sh "SECTOR_SIZES" "DRIVERS" RUNTIME REPS
+. /btt/tools/testing/guest/lib.sh
+SIZES=${1:-"512 4096"}
+DRIVERS=${2:-"c rs"}
+RUNTIME=${3:-3}
+REPS=${4:-3}
+CPUS=$(nproc)
+OUT=/out/bench
+mkdir -p $OUT
+
+JOBS="randread:4k randwrite:4k read:128k write:128k"
+
+run_jobs() { # MODE SS DEV
+	for job in $JOBS; do
+		rw=${job%%:*} bs=${job##*:}
+		for nj in 1 4; do
+			r=1
+			while [ $r -le "$REPS" ]; do
+				f=$OUT/cpus$CPUS-ss$2-$1-$rw-$bs-nj$nj-r$r.json
+				fio --name=bench --filename="$3" --direct=1 --ioengine=psync --rw="$rw" --bs="$bs" \
+					--numjobs="$nj" --size=48M --runtime="$RUNTIME" --time_based --group_reporting \
+					--randrepeat=0 --output-format=json >/tmp/fio.json 2>/tmp/fio.err &&
+					cp /tmp/fio.json "$f" || { echo "# fio failed: $1 ss$2 $rw $bs nj$nj r$r"; sed 's/^/#   /' /tmp/fio.err | head -3; }
+				r=$((r + 1))
+			done
+		done
+	done
+	echo "# done: $1 ss$2 ($3)"
+}
+
+nd_load c || exit 1
+ndctl disable-region all >/dev/null 2>&1
+ndctl init-labels -f all >/dev/null || exit 1
+ndctl enable-region all >/dev/null 2>&1
+ndctl create-namespace -r region0 -m raw -s 128M >/dev/null || exit 1
+ns=namespace0.0
+
+for ss in $SIZES; do
+	json=$(ndctl create-namespace -f -e $ns -m raw 2>&1) || { echo "$json"; exit 1; }
+	dev=/dev/$(echo "$json" | grep -o '"blockdev":"[^"]*"' | cut -d'"' -f4)
+	run_jobs raw "$ss" "$dev"
+	for drv in $DRIVERS; do
+		if [ "$(btt_driver_name)" != "$( [ "$drv" = c ] && echo 'nd_btt (C)' || echo 'btt_rs (Rust)')" ]; then
+			ndctl disable-namespace $ns >/dev/null 2>&1
+			nd_switch "$drv" || { echo "# cannot switch to the $drv BTT driver: skipped"; continue; }
+		fi
+		json=$(ndctl create-namespace -f -e $ns -m sector -l "$ss" 2>&1) || { echo "$json"; echo "# $drv: create failed"; continue; }
+		dev=/dev/$(echo "$json" | grep -o '"blockdev":"[^"]*"' | cut -d'"' -f4)
+		run_jobs "$drv" "$ss" "$dev"
+	done
+	# Back to the C driver for the next size's raw run and sector setup.
+	[ "$(btt_driver_name)" = 'nd_btt (C)' ] || nd_switch c
+done
+dmesg_clean

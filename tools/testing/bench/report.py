@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Summarises `make bench`: medians of repeated fio runs, the ratios btt_rs/C and
+BTT/raw, a table on stdout, a JSON file, and a PNG plot of the ratios.
+
+Usage: report.py RESULTS_DIR OUT.json OUT.png
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+
+NAME = re.compile(r"cpus(\d+)-ss(\d+)-(\w+)-(\w+)-(\w+)-nj(\d+)-r(\d+)\.json$")
+
+
+def load(results):
+    runs = {}
+    for path in glob.glob(os.path.join(results, "**", "*.json"), recursive=True):
+        m = NAME.search(path)
+        if not m:
+            continue
+        cpus, ss, mode, rw, bs, nj, _ = m.groups()
+        try:
+            with open(path) as f:
+                text = f.read()
+            job = json.loads(text[text.index("{"):])["jobs"][0]
+        except (ValueError, KeyError, IndexError):
+            continue
+        side = job["read"] if "read" in rw else job["write"]
+        key = (int(cpus), int(ss), rw, bs, int(nj))
+        runs.setdefault(key, {}).setdefault(mode, []).append((side["iops"], side["bw"] / 1024.0))
+    return runs
+
+
+def main():
+    results, out_json, out_png = sys.argv[1:4]
+    runs = load(results)
+    rows = []
+    for key in sorted(runs):
+        modes = {m: (statistics.median(i for i, _ in v), statistics.median(b for _, b in v), len(v))
+                 for m, v in runs[key].items()}
+        row = dict(zip(("cpus", "sector_size", "rw", "bs", "numjobs"), key))
+        for m, (iops, bw, n) in modes.items():
+            row[m] = {"iops": round(iops, 1), "MiB_s": round(bw, 2), "runs": n}
+        def ratio(a, b):
+            return round(modes[a][0] / modes[b][0], 3) if a in modes and b in modes and modes[b][0] else None
+        row["rs_over_c"] = ratio("rs", "c")
+        row["c_over_raw"] = ratio("c", "raw")
+        row["rs_over_raw"] = ratio("rs", "raw")
+        rows.append(row)
+
+    print("btt-rs benchmark: medians of repeated fio runs, O_DIRECT, psync.")
+    print("Measured under QEMU TCG: only the ratios between drivers in this one boot mean anything.")
+    hdr = f"{'cpus':>4} {'ss':>5} {'job':>14} {'nj':>3} {'raw IOPS':>10} {'C IOPS':>10} {'rs IOPS':>10} {'rs/C':>6} {'C/raw':>6} {'rs/raw':>6}"
+    print(hdr)
+    print("-" * len(hdr))
+    fmt = lambda r, m: f"{r[m]['iops']:>10.0f}" if m in r else f"{'n/a':>10}"
+    fr = lambda x: f"{x:>6.2f}" if x is not None else f"{'n/a':>6}"
+    for r in rows:
+        print(f"{r['cpus']:>4} {r['sector_size']:>5} {r['rw'] + ' ' + r['bs']:>14} {r['numjobs']:>3} "
+              f"{fmt(r, 'raw')} {fmt(r, 'c')} {fmt(r, 'rs')} {fr(r['rs_over_c'])} {fr(r['c_over_raw'])} {fr(r['rs_over_raw'])}")
+    with open(out_json, "w") as f:
+        json.dump({"note": "QEMU TCG; compare ratios within one boot only", "rows": rows}, f, indent=1)
+    print(f"\nJSON: {out_json}")
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot: matplotlib missing, no PNG drawn")
+        return
+    labels = [f"{r['cpus']}cpu ss{r['sector_size']} {r['rw']} {r['bs']} nj{r['numjobs']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(12, max(4, len(rows) * 0.28)))
+    y = range(len(rows))
+    for i, (key, name) in enumerate((("rs_over_c", "btt_rs / C"), ("c_over_raw", "C / raw"), ("rs_over_raw", "btt_rs / raw"))):
+        vals = [r[key] or 0 for r in rows]
+        ax.barh([v + i * 0.27 for v in y], vals, height=0.27, label=name)
+    ax.set_yticks([v + 0.27 for v in y])
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xlabel("IOPS ratio (same guest boot)")
+    ax.set_title("btt-rs vs C nd_btt vs raw pmem (QEMU TCG: ratios only)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    print(f"plot: {out_png}")
+
+
+if __name__ == "__main__":
+    main()
