@@ -15,13 +15,14 @@
 #   --mem SIZE             guest RAM (default 1G)
 #   --timeout S            host-side timeout in seconds (default 900)
 #   --out DIR              results directory shared with the guest (default build/out)
+#   --extra-nvdimm FILE    one more NVDIMM (its own region), same size rules; repeatable
 #   --virtio-pmem          back the namespace by virtio-pmem instead of an NFIT NVDIMM
 #   --quiet                do not echo the guest console
 # Environment: BTT_KVM=1 uses KVM instead of TCG (guests fail under nested KVM here).
 . "$(dirname "$0")/lib.sh"
 
 flavour=debug img=$BTT_TOP/build/nvdimm.img size=256 fresh=0 cpus=2 mem=1G timeout=900
-out=$BTT_TOP/build/out shell=0 virtio=0 quiet=0
+out=$BTT_TOP/build/out shell=0 virtio=0 quiet=0 extra=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--flavour) flavour=$2; shift 2 ;;
@@ -33,6 +34,7 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--virtio-pmem) virtio=1; shift ;;
+	--extra-nvdimm) extra+=("$2"); shift 2 ;;
 	--quiet) quiet=1; shift ;;
 	--shell) shell=1; shift ;;
 	--help | -h) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -55,11 +57,13 @@ fi
 # QEMU carves the 128 KiB label area out of the backing file; what is left is the
 # namespace capacity, which QEMU wants aligned.
 label=$((128 * 1024))
-if [ $fresh = 1 ] || [ ! -f "$img" ]; then
-	mkdir -p "$(dirname "$img")"
-	rm -f "$img"
-	truncate -s $((size * 1024 * 1024 + label)) "$img" || die "cannot create $img"
-fi
+for f in "$img" "${extra[@]}"; do
+	if [ $fresh = 1 ] || [ ! -f "$f" ]; then
+		mkdir -p "$(dirname "$f")"
+		rm -f "$f"
+		truncate -s $((size * 1024 * 1024 + label)) "$f" || die "cannot create $f"
+	fi
+done
 imgsize=$(stat -c %s "$img")
 
 mkdir -p "$out"
@@ -80,7 +84,7 @@ accel_opt=tcg,thread=${BTT_TCG_THREADS:-single}
 [ "${BTT_KVM:-0}" = 1 ] && accel_opt=kvm
 args=(
 	-machine pc,nvdimm=on -accel "$accel_opt" -cpu max -smp "$cpus"
-	-m "$mem,slots=4,maxmem=64G"
+	-m "$mem,slots=$((${#extra[@]} + 4)),maxmem=${BTT_MAXMEM:-128G}"
 	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$initrd"
 	-append "console=ttyS0 panic=-1 loglevel=4 btt.flavour=$flavour"
 	-nographic -no-reboot -nodefaults -serial mon:stdio
@@ -96,6 +100,12 @@ if [ $virtio = 1 ]; then
 else
 	args+=(-object "memory-backend-file,id=m1,share=on,mem-path=$img,size=$imgsize"
 		-device "nvdimm,id=nv1,memdev=m1,label-size=128K")
+	n=2
+	for f in "${extra[@]}"; do
+		args+=(-object "memory-backend-file,id=m$n,share=on,mem-path=$f,size=$(stat -c %s "$f")"
+			-device "nvdimm,id=nv$n,memdev=m$n,label-size=128K")
+		n=$((n + 1))
+	done
 fi
 
 console=$out/console.log
