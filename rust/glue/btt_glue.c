@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C side of btt_rs: what Rust cannot express directly.
+ *
+ * - The two entry points that nd_pmem calls, exported under the names the C
+ *   nd_btt.ko exports, so an unchanged nd_pmem attaches BTTs through btt_rs.
+ *   They only forward to Rust (rust/btt_rs.rs).
+ * - Wrappers for static inline functions and macros of libnvdimm and the block
+ *   layer (nvdimm_read_bytes(), blk_alloc_disk(), bio_for_each_segment(), ...).
+ */
+#include <linux/module.h>
+#include <linux/blkdev.h>
+#include <linux/bio.h>
+#include <linux/highmem.h>
+#include <linux/libnvdimm.h>
+#include <linux/nd.h>
+#include "nd.h"
+#include "btt_glue.h"
+
+int nvdimm_namespace_attach_btt(struct nd_namespace_common *ndns)
+{
+	return btt_rs_attach(ndns);
+}
+EXPORT_SYMBOL(nvdimm_namespace_attach_btt);
+
+int nvdimm_namespace_detach_btt(struct nd_btt *nd_btt)
+{
+	return btt_rs_detach(nd_btt);
+}
+EXPORT_SYMBOL(nvdimm_namespace_detach_btt);
+
+/* nvdimm_read_bytes() / nvdimm_write_bytes() are static inline. */
+int btt_rs_ns_read(struct nd_namespace_common *ndns, u64 offset, void *buf,
+		   size_t size, unsigned long flags)
+{
+	return nvdimm_read_bytes(ndns, offset, buf, size, flags);
+}
+
+int btt_rs_ns_write(struct nd_namespace_common *ndns, u64 offset,
+		    const void *buf, size_t size, unsigned long flags)
+{
+	return nvdimm_write_bytes(ndns, offset, (void *)buf, size, flags);
+}
+
+/* The parent region of the BTT device, as the C driver finds it. */
+struct nd_region *btt_rs_btt_region(struct nd_btt *nd_btt)
+{
+	return to_nd_region(nd_btt->dev.parent);
+}
+
+/* The BTT device that claims @ndns; nd_pmem checked is_nd_btt(). */
+struct nd_btt *btt_rs_ns_btt(struct nd_namespace_common *ndns)
+{
+	return to_nd_btt(ndns->claim);
+}
+
+static const struct block_device_operations btt_rs_fops = {
+	.owner = THIS_MODULE,
+	.submit_bio = btt_rs_submit_bio,
+};
+
+/*
+ * blk_alloc_disk() is a macro (it needs a static lockdep key per call site).
+ * The limits are those of the C driver's btt_blk_init().
+ */
+struct gendisk *btt_rs_alloc_disk(unsigned int sector_size, void *private_data)
+{
+	struct queue_limits lim = {
+		.logical_block_size	= sector_size,
+		.max_hw_sectors		= UINT_MAX,
+		.max_integrity_segments	= 1,
+		.features		= BLK_FEAT_SYNCHRONOUS,
+	};
+	struct gendisk *disk;
+
+	disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
+	if (IS_ERR(disk))
+		return disk;
+	disk->first_minor = 0;
+	disk->fops = &btt_rs_fops;
+	disk->private_data = private_data;
+	return disk;
+}
+
+/* The private_data of the disk a bio was submitted to. */
+void *btt_rs_bio_private(struct bio *bio)
+{
+	return bio->bi_bdev->bd_disk->private_data;
+}
+
+/* 0: read, 1: write, -1: any other operation. */
+int btt_rs_bio_dir(struct bio *bio)
+{
+	switch (bio_op(bio)) {
+	case REQ_OP_READ:
+		return 0;
+	case REQ_OP_WRITE:
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * One step of bio_for_each_segment(): stores the next single-page segment and
+ * the sector it starts at, and advances @iter past it. Returns false when the
+ * bio has no more data.
+ */
+bool btt_rs_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
+			     struct bio_vec *bv, sector_t *sector)
+{
+	if (!iter->bi_size)
+		return false;
+	*bv = bio_iter_iovec(bio, *iter);
+	*sector = iter->bi_sector;
+	bio_advance_iter_single(bio, iter, bv->bv_len);
+	return true;
+}
+
+void btt_rs_bio_set_status(struct bio *bio, int errno)
+{
+	bio->bi_status = errno_to_blk_status(errno);
+}
+
+/* bio_start_io_acct() when the queue accounts I/O; returns 0 otherwise. */
+unsigned long btt_rs_bio_start_acct(struct bio *bio, bool *acct)
+{
+	*acct = blk_queue_io_stat(bio->bi_bdev->bd_disk->queue);
+	return *acct ? bio_start_io_acct(bio) : 0;
+}
+
+void btt_rs_bio_end_acct(struct bio *bio, unsigned long start)
+{
+	bio_end_io_acct(bio, start);
+}
+
+void *btt_rs_kmap_local(struct page *page)
+{
+	return kmap_local_page(page);
+}
+
+void btt_rs_kunmap_local(void *addr)
+{
+	kunmap_local(addr);
+}

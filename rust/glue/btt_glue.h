@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Interface between the C glue (btt_glue.c) and the Rust side of btt_rs.
+ * The Rust declarations of the same functions are in rust/nd.rs.
+ */
+#ifndef BTT_RS_GLUE_H
+#define BTT_RS_GLUE_H
+
+#include <linux/types.h>
+
+struct bio;
+struct bio_vec;
+struct bvec_iter;
+struct gendisk;
+struct nd_btt;
+struct nd_namespace_common;
+struct nd_region;
+struct page;
+
+/* Implemented in Rust (rust/btt_rs.rs, rust/disk.rs). */
+int btt_rs_attach(struct nd_namespace_common *ndns);
+int btt_rs_detach(struct nd_btt *nd_btt);
+void btt_rs_submit_bio(struct bio *bio);
+
+/* Implemented in C (btt_glue.c), called from Rust. */
+int btt_rs_ns_read(struct nd_namespace_common *ndns, u64 offset, void *buf,
+		   size_t size, unsigned long flags);
+int btt_rs_ns_write(struct nd_namespace_common *ndns, u64 offset,
+		    const void *buf, size_t size, unsigned long flags);
+struct nd_region *btt_rs_btt_region(struct nd_btt *nd_btt);
+struct nd_btt *btt_rs_ns_btt(struct nd_namespace_common *ndns);
+struct gendisk *btt_rs_alloc_disk(unsigned int sector_size, void *private_data);
+void *btt_rs_bio_private(struct bio *bio);
+int btt_rs_bio_dir(struct bio *bio);
+bool btt_rs_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
+			     struct bio_vec *bv, sector_t *sector);
+void btt_rs_bio_set_status(struct bio *bio, int errno);
+unsigned long btt_rs_bio_start_acct(struct bio *bio, bool *acct);
+void btt_rs_bio_end_acct(struct bio *bio, unsigned long start);
+void *btt_rs_kmap_local(struct page *page);
+void btt_rs_kunmap_local(void *addr);
+
+#endif /* BTT_RS_GLUE_H */

@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Input to bindgen (see Kbuild): the libnvdimm declarations btt_rs uses,
+ * including the private drivers/nvdimm/nd.h of the kernel being built.
+ */
+#include <linux/libnvdimm.h>
+#include <linux/nd.h>
+#include "nd.h"
