@@ -7,7 +7,9 @@
 
 use kernel::prelude::*;
 
+mod cache_padded;
 mod nd;
+mod region;
 
 module! {
     type: BttRs,

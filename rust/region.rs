@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Lanes: the per-CPU-ish slots that serialise BTT I/O, owned per attached BTT.
+//!
+//! The C driver borrows the region's lanes (`nd_region->lane[]`, one
+//! `struct mutex` each) through `nd_region_acquire_lane()`, and keeps the lane's
+//! state (its free block, its flog slot, its read tracking slot) in separate
+//! per-arena arrays indexed by the lane number, reached without any check that
+//! the lane is held. Here the lane's state lives *inside* its mutex: the only
+//! way to reach it is the [`LaneGuard`] that [`NdRegion::acquire_lane`] returns.
+//!
+//! Because the state belongs to one BTT, every attached BTT has its own
+//! [`NdRegion`] with its own `nd_region->num_lanes` lanes (256 on pmem), chosen
+//! exactly as C chooses them: current CPU modulo the number of lanes.
+
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+
+use kernel::bindings;
+use kernel::cpu::CpuId;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::{Mutex, MutexGuard};
+use kernel::task::might_sleep;
+
+use crate::cache_padded::CachePadded;
+use crate::nd;
+
+/// One lane: a mutex around the lane's state, destroyed (`mutex_destroy()`) on drop.
+#[pin_data(PinnedDrop)]
+pub(crate) struct LaneLock<L> {
+    #[pin]
+    lock: Mutex<L>,
+}
+
+impl<L> LaneLock<L> {
+    /// Initialiser of an unlocked lane holding `state`; fails with the error in
+    /// `state`, if any (so that a caller can hand over lane states fallibly).
+    fn try_new(state: Result<L>) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            lock <- new_mutex!(state?, "btt_rs::lane"),
+        })
+    }
+}
+
+#[pinned_drop]
+impl<L> PinnedDrop for LaneLock<L> {
+    fn drop(self: Pin<&mut Self>) {
+        // The kernel crate's `Mutex` (`Lock<T, MutexBackend>`) has no `Drop`: it
+        // never calls `mutex_destroy()`. C pairs every `mutex_init()` with one;
+        // with CONFIG_DEBUG_MUTEXES it checks that the mutex is unlocked and
+        // poisons its magic, which catches a use after free of the lane.
+        let lock: *const Mutex<L> = &self.lock;
+        // SAFETY: `Lock` is `#[repr(C)]` and its first field is
+        // `state: Opaque<bindings::mutex>` (rust/kernel/sync/lock.rs; the same
+        // layout fact `Lock::from_raw` relies on), so a pointer to the `Mutex` is a
+        // pointer to its `struct mutex`, initialised by `new_mutex!` in `try_new`.
+        // We hold `Pin<&mut Self>`, so no `MutexGuard` (which borrows the mutex)
+        // exists: the mutex is unlocked, and nothing uses it after this drop.
+        unsafe { bindings::mutex_destroy(lock.cast_mut().cast::<bindings::mutex>()) };
+    }
+}
+
+/// A fixed set of lanes, each on its own cache line(s).
+pub(crate) struct Lanes<L> {
+    lanes: Pin<KBox<[CachePadded<LaneLock<L>>]>>,
+}
+
+impl<L: Send> Lanes<L> {
+    /// Builds one lane per element of `states`, in order; lane `i` holds `states[i]`.
+    pub(crate) fn new(states: impl ExactSizeIterator<Item = L>) -> Result<Self> {
+        let n = states.len();
+        if n == 0 {
+            return Err(EINVAL);
+        }
+        let mut states = states;
+        let lanes = KBox::pin_slice(
+            |_| CachePadded::pin_init(LaneLock::try_new(states.next().ok_or(EINVAL))),
+            n,
+            GFP_KERNEL,
+        )?;
+        Ok(Self { lanes })
+    }
+
+    /// Number of lanes.
+    pub(crate) fn len(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Takes lane `index % len()`, sleeping while another task holds it.
+    pub(crate) fn lock(&self, index: usize) -> LaneGuard<'_, L> {
+        might_sleep();
+        let lane = &self.lanes[index % self.lanes.len()];
+        LaneGuard {
+            guard: lane.lock.lock(),
+        }
+    }
+
+    /// Takes the lane of the current CPU, as `nd_region_acquire_lane()` picks it.
+    ///
+    /// Preemption may move the task to another CPU after the pick; that is fine:
+    /// the lane's mutex is taken unconditionally, so the lane stays exclusive.
+    pub(crate) fn acquire(&self) -> LaneGuard<'_, L> {
+        might_sleep();
+        self.lock(CpuId::current().as_u32() as usize)
+    }
+}
+
+/// Exclusive access to one lane's state; the lane is released when it is dropped.
+///
+/// This guard is the only way to reach a lane's state.
+pub(crate) struct LaneGuard<'a, L> {
+    guard: MutexGuard<'a, L>,
+}
+
+impl<L> Deref for LaneGuard<'_, L> {
+    type Target = L;
+
+    fn deref(&self) -> &L {
+        &self.guard
+    }
+}
+
+impl<L: Unpin> DerefMut for LaneGuard<'_, L> {
+    fn deref_mut(&mut self) -> &mut L {
+        &mut self.guard
+    }
+}
+
+/// The region (`struct nd_region`) a BTT lives in, with this BTT's lanes.
+#[allow(dead_code)] // Until the attach path uses it.
+pub(crate) struct NdRegion<L> {
+    region: NonNull<nd::nd_region>,
+    lanes: Lanes<L>,
+}
+
+// SAFETY: `region` is only read (`num_lanes` at construction, the pointer itself
+// for `nvdimm_flush()`-style calls); libnvdimm keeps the region alive and
+// synchronises its own state. The lanes are `Send + Sync` when `L: Send`.
+unsafe impl<L: Send> Send for NdRegion<L> {}
+// SAFETY: See `Send`; shared access only reaches lanes through their mutexes.
+unsafe impl<L: Send> Sync for NdRegion<L> {}
+
+#[allow(dead_code)] // Until the attach path uses it.
+impl<L: Send> NdRegion<L> {
+    /// Number of lanes the region provides (`nd_region->num_lanes`).
+    ///
+    /// # Safety
+    ///
+    /// `region` must point to a live `struct nd_region`.
+    pub(crate) unsafe fn region_num_lanes(region: *mut nd::nd_region) -> Result<usize> {
+        // SAFETY: The caller guarantees `region` is valid for reads.
+        let n = unsafe { (*region).num_lanes };
+        usize::try_from(n).ok().filter(|&n| n > 0).ok_or(EINVAL)
+    }
+
+    /// Wraps `region` with one lane per element of `states`, which must have
+    /// exactly `num_lanes(region)` elements.
+    ///
+    /// # Safety
+    ///
+    /// `region` must point to a `struct nd_region` that outlives the returned
+    /// value (the region is the parent device of the BTT device, and the BTT is
+    /// detached before its device goes away).
+    pub(crate) unsafe fn new(
+        region: *mut nd::nd_region,
+        states: impl ExactSizeIterator<Item = L>,
+    ) -> Result<Self> {
+        // SAFETY: The caller guarantees `region` is valid.
+        let want = unsafe { Self::region_num_lanes(region) }?;
+        if states.len() != want {
+            return Err(EINVAL);
+        }
+        Ok(Self {
+            region: NonNull::new(region).ok_or(EINVAL)?,
+            lanes: Lanes::new(states)?,
+        })
+    }
+
+    /// The region's `struct nd_region`.
+    pub(crate) fn as_raw(&self) -> *mut nd::nd_region {
+        self.region.as_ptr()
+    }
+
+    /// Number of lanes of this BTT.
+    pub(crate) fn num_lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Takes the current CPU's lane (C: `nd_region_acquire_lane()`); may sleep.
+    #[track_caller]
+    pub(crate) fn acquire_lane(&self) -> LaneGuard<'_, L> {
+        self.lanes.acquire()
+    }
+}
+
+#[kunit_tests(btt_rs_lanes)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_hold_their_states_in_order() -> Result {
+        let lanes = Lanes::new((0u32..8).map(u64::from))?;
+        assert_eq!(lanes.len(), 8);
+        for i in 0..8 {
+            assert_eq!(*lanes.lock(i), i as u64);
+        }
+        // Indices wrap like `cpu % num_lanes`.
+        assert_eq!(*lanes.lock(8 + 3), 3);
+        Ok(())
+    }
+
+    #[test]
+    fn guard_gives_exclusive_mutable_access() -> Result {
+        let lanes = Lanes::new([0u64; 4].into_iter())?;
+        {
+            let mut g = lanes.lock(2);
+            *g += 5;
+        }
+        {
+            let mut g = lanes.acquire();
+            *g += 1;
+        }
+        // One lane at a time: all lanes share one lockdep class, and holding two
+        // (as a single expression with two guard temporaries would) is reported
+        // as recursive locking.
+        let mut sum = 0;
+        for i in 0..4 {
+            let v = *lanes.lock(i);
+            sum += v;
+        }
+        assert_eq!(sum, 6);
+        assert!(*lanes.lock(2) >= 5);
+        Ok(())
+    }
+
+    #[test]
+    fn lane_is_released_when_the_guard_drops() -> Result {
+        let lanes = Lanes::new(0u32..2)?;
+        let g = lanes.lock(1);
+        // Another lane is independent of the held one.
+        assert!(lanes.lanes[0].lock.try_lock().is_some());
+        assert!(lanes.lanes[1].lock.try_lock().is_none());
+        drop(g);
+        assert!(lanes.lanes[1].lock.try_lock().is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn acquire_picks_the_current_cpu_lane() -> Result {
+        let lanes = Lanes::new((0u32..256).map(|i| i as usize))?;
+        let g = lanes.acquire();
+        // The task may have migrated since, but the pick was some CPU's lane.
+        assert!(*g < kernel::cpu::nr_cpu_ids() as usize);
+        Ok(())
+    }
+
+    #[test]
+    fn empty_lane_set_is_rejected() {
+        assert!(Lanes::new(core::iter::empty::<u8>()).is_err());
+    }
+
+    #[test]
+    fn lanes_are_cache_line_apart() -> Result {
+        let lanes = Lanes::new(0u8..3)?;
+        let a = core::ptr::from_ref(&lanes.lanes[0]) as usize;
+        let b = core::ptr::from_ref(&lanes.lanes[1]) as usize;
+        assert!(b - a >= bindings::SMP_CACHE_BYTES as usize);
+        Ok(())
+    }
+}
