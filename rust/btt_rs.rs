@@ -8,8 +8,21 @@
 use kernel::prelude::*;
 
 mod cache_padded;
+mod mutex;
 mod nd;
+mod ns_media;
+mod platform;
 mod region;
+
+/// The BTT algorithm (rust/btt_core/src/btt/), shared with the host build; it
+/// uses nothing but `core`.
+#[path = "btt_core/src/btt"]
+#[allow(dead_code, unreachable_pub)]
+mod btt_core {
+    pub(crate) mod error;
+    pub(crate) mod media;
+    pub(crate) mod platform;
+}
 
 module! {
     type: BttRs,

@@ -17,48 +17,16 @@ use core::ptr::NonNull;
 
 use kernel::bindings;
 use kernel::cpu::CpuId;
-use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::{Mutex, MutexGuard};
+use kernel::sync::MutexGuard;
 use kernel::task::might_sleep;
 
 use crate::cache_padded::CachePadded;
+use crate::mutex::{new_destroyed_mutex, DestroyedMutex};
 use crate::nd;
 
-/// One lane: a mutex around the lane's state, destroyed (`mutex_destroy()`) on drop.
-#[pin_data(PinnedDrop)]
-pub(crate) struct LaneLock<L> {
-    #[pin]
-    lock: Mutex<L>,
-}
-
-impl<L> LaneLock<L> {
-    /// Initialiser of an unlocked lane holding `state`; fails with the error in
-    /// `state`, if any (so that a caller can hand over lane states fallibly).
-    fn try_new(state: Result<L>) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            lock <- new_mutex!(state?, "btt_rs::lane"),
-        })
-    }
-}
-
-#[pinned_drop]
-impl<L> PinnedDrop for LaneLock<L> {
-    fn drop(self: Pin<&mut Self>) {
-        // The kernel crate's `Mutex` (`Lock<T, MutexBackend>`) has no `Drop`: it
-        // never calls `mutex_destroy()`. C pairs every `mutex_init()` with one;
-        // with CONFIG_DEBUG_MUTEXES it checks that the mutex is unlocked and
-        // poisons its magic, which catches a use after free of the lane.
-        let lock: *const Mutex<L> = &self.lock;
-        // SAFETY: `Lock` is `#[repr(C)]` and its first field is
-        // `state: Opaque<bindings::mutex>` (rust/kernel/sync/lock.rs; the same
-        // layout fact `Lock::from_raw` relies on), so a pointer to the `Mutex` is a
-        // pointer to its `struct mutex`, initialised by `new_mutex!` in `try_new`.
-        // We hold `Pin<&mut Self>`, so no `MutexGuard` (which borrows the mutex)
-        // exists: the mutex is unlocked, and nothing uses it after this drop.
-        unsafe { bindings::mutex_destroy(lock.cast_mut().cast::<bindings::mutex>()) };
-    }
-}
+/// One lane: a mutex around the lane's state (destroyed on drop).
+type LaneLock<L> = DestroyedMutex<L>;
 
 /// A fixed set of lanes, each on its own cache line(s).
 pub(crate) struct Lanes<L> {
@@ -74,7 +42,12 @@ impl<L: Send> Lanes<L> {
         }
         let mut states = states;
         let lanes = KBox::pin_slice(
-            |_| CachePadded::pin_init(LaneLock::try_new(states.next().ok_or(EINVAL))),
+            |_| {
+                CachePadded::pin_init(new_destroyed_mutex!(
+                    states.next().ok_or(EINVAL),
+                    "btt_rs::lane"
+                ))
+            },
             n,
             GFP_KERNEL,
         )?;
@@ -90,9 +63,7 @@ impl<L: Send> Lanes<L> {
     pub(crate) fn lock(&self, index: usize) -> LaneGuard<'_, L> {
         might_sleep();
         let lane = &self.lanes[index % self.lanes.len()];
-        LaneGuard {
-            guard: lane.lock.lock(),
-        }
+        LaneGuard { guard: lane.lock() }
     }
 
     /// Takes the lane of the current CPU, as `nd_region_acquire_lane()` picks it.
@@ -238,10 +209,10 @@ mod tests {
         let lanes = Lanes::new(0u32..2)?;
         let g = lanes.lock(1);
         // Another lane is independent of the held one.
-        assert!(lanes.lanes[0].lock.try_lock().is_some());
-        assert!(lanes.lanes[1].lock.try_lock().is_none());
+        assert!(lanes.lanes[0].try_lock().is_some());
+        assert!(lanes.lanes[1].try_lock().is_none());
         drop(g);
-        assert!(lanes.lanes[1].lock.try_lock().is_some());
+        assert!(lanes.lanes[1].try_lock().is_some());
         Ok(())
     }
 

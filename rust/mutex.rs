@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: GPL-2.0
+//! [`DestroyedMutex`]: a kernel [`Mutex`] that is `mutex_destroy()`ed when dropped.
+
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::sync::{LockClassKey, Mutex, MutexGuard};
+
+/// A kernel [`Mutex`] paired with `mutex_destroy()` on drop, as C pairs every
+/// `mutex_init()`.
+///
+/// The kernel crate's `Mutex` (`Lock<T, MutexBackend>`, rust/kernel/sync/lock.rs)
+/// has no `Drop` and never calls `mutex_destroy()`. Without CONFIG_DEBUG_MUTEXES
+/// that is a no-op; with it, `mutex_destroy()` warns if the mutex is still
+/// locked and poisons its magic, so a later use of the freed lock is reported.
+#[pin_data(PinnedDrop)]
+pub(crate) struct DestroyedMutex<T> {
+    #[pin]
+    lock: Mutex<T>,
+}
+
+impl<T> DestroyedMutex<T> {
+    /// Initialiser of an unlocked mutex holding `value`; fails with the error
+    /// in `value`, if any (so that values can be handed over fallibly).
+    ///
+    /// `name` and `key` are the lockdep class, as `new_mutex!` passes them.
+    pub(crate) fn try_new(
+        value: Result<T>,
+        name: &'static CStr,
+        key: Pin<&'static LockClassKey>,
+    ) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            lock <- Mutex::new(value?, name, key),
+        })
+    }
+
+    /// Takes the mutex, sleeping while it is contended.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        self.lock.lock()
+    }
+
+    /// Takes the mutex if it is free.
+    #[allow(dead_code)]
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        self.lock.try_lock()
+    }
+}
+
+#[pinned_drop]
+impl<T> PinnedDrop for DestroyedMutex<T> {
+    fn drop(self: Pin<&mut Self>) {
+        let lock: *const Mutex<T> = &self.lock;
+        // SAFETY: `Lock` is `#[repr(C)]` and its first field is
+        // `state: Opaque<bindings::mutex>` (rust/kernel/sync/lock.rs; the layout
+        // fact `Lock::from_raw` also relies on), so a pointer to the `Mutex` is a
+        // pointer to its `struct mutex`, initialised by `Mutex::new` in `try_new`.
+        // We hold `Pin<&mut Self>`, so no `MutexGuard` (which borrows the mutex)
+        // exists: the mutex is unlocked, and nothing uses it after this drop.
+        unsafe { bindings::mutex_destroy(lock.cast_mut().cast::<bindings::mutex>()) };
+    }
+}
+
+/// `DestroyedMutex::try_new(value, name, key)` with a static lockdep class for
+/// this call site, like `new_mutex!`.
+macro_rules! new_destroyed_mutex {
+    ($value:expr, $name:literal) => {
+        $crate::mutex::DestroyedMutex::try_new(
+            $value,
+            ::kernel::c_str!($name),
+            ::kernel::static_lock_class!(),
+        )
+    };
+}
+pub(crate) use new_destroyed_mutex;

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+//! [`KernelPlatform`]: the BTT core's allocation and locking primitives, in the kernel.
+
+use kernel::prelude::*;
+use kernel::processor::cpu_relax;
+use kernel::sync::MutexGuard;
+
+use crate::cache_padded::CachePadded;
+use crate::mutex::{new_destroyed_mutex, DestroyedMutex};
+
+use crate::btt_core::error::Error as CoreError;
+use crate::btt_core::platform::{LockTable, Platform};
+
+/// The kernel implementation of the core's [`Platform`].
+///
+/// Slices are [`KVVec`]s: `kvmalloc()`, which falls back to `vmalloc()` for the
+/// large per-arena tables, as the C driver's `kcalloc()`/`kzalloc()` tables
+/// would need for big arenas. Lock tables are pinned boxed slices of kernel
+/// mutexes: map locks are held across media writes, which end in
+/// `nvdimm_flush()` and may sleep, so they cannot be spinlocks.
+pub(crate) struct KernelPlatform;
+
+impl Platform for KernelPlatform {
+    type Slice<T: Send + Sync> = KVVec<T>;
+
+    fn try_slice<T: Send + Sync>(
+        len: usize,
+        mut f: impl FnMut(usize) -> T,
+    ) -> Result<Self::Slice<T>, CoreError> {
+        let mut v = KVVec::with_capacity(len, GFP_KERNEL).map_err(|_| CoreError::NoMem)?;
+        for i in 0..len {
+            v.push_within_capacity(f(i)).map_err(|_| CoreError::NoMem)?;
+        }
+        Ok(v)
+    }
+
+    type LockTable = KernelLockTable;
+
+    fn try_lock_table(len: usize) -> Result<Self::LockTable, CoreError> {
+        KBox::pin_slice(
+            |_| CachePadded::pin_init(new_destroyed_mutex!(Ok(()), "btt_rs::map_lock")),
+            len,
+            GFP_KERNEL,
+        )
+        .map(KernelLockTable)
+        .map_err(|_| CoreError::NoMem)
+    }
+
+    fn wait_hint() {
+        cpu_relax();
+    }
+}
+
+/// A table of sleepable locks (C: `arena->map_locks`: cache-line-aligned
+/// spinlocks there, cache-line-padded mutexes here).
+pub(crate) struct KernelLockTable(Pin<KBox<[CachePadded<DestroyedMutex<()>>]>>);
+
+impl LockTable for KernelLockTable {
+    type Guard<'a> = MutexGuard<'a, ()>;
+
+    /// Takes lock `index`; the core guarantees `index < len()`.
+    fn lock(&self, index: usize) -> Self::Guard<'_> {
+        self.0[index].lock()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+#[kunit_tests(btt_rs_platform)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn try_slice_fills_in_order() -> Result {
+        let s = KernelPlatform::try_slice(300, |i| i * 2).map_err(|_| ENOMEM)?;
+        assert_eq!(s.len(), 300);
+        assert!(s.iter().enumerate().all(|(i, &v)| v == i * 2));
+        Ok(())
+    }
+
+    #[test]
+    fn try_slice_of_nothing_is_empty() -> Result {
+        let s = KernelPlatform::try_slice(0, |_| 0u8).map_err(|_| ENOMEM)?;
+        assert!(s.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn lock_table_locks_are_independent() -> Result {
+        let t = KernelPlatform::try_lock_table(256).map_err(|_| ENOMEM)?;
+        assert_eq!(t.len(), 256);
+        let g = t.lock(7);
+        assert!(t.0[8].try_lock().is_some());
+        assert!(t.0[7].try_lock().is_none());
+        drop(g);
+        assert!(t.0[7].try_lock().is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn wait_hint_returns() {
+        KernelPlatform::wait_hint();
+    }
+}
