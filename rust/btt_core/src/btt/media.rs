@@ -22,4 +22,52 @@ pub trait Media: Send + Sync {
     /// Size in bytes of the space (C: `rawsize`, the namespace capacity less
     /// the initial offset).
     fn size(&self) -> u64;
+
+    /// Writes `len` zero bytes at `offset`, durably (C: the zero buffers of
+    /// `btt_map_init()`, `btt_log_init()` and `arena_clear_freelist_error()`).
+    ///
+    /// The default writes from a static page of zeroes; a media that knows a
+    /// cheaper way (a sparse file, a zeroing primitive) may override it.
+    fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), Error> {
+        static ZEROES: [u8; 4096] = [0; 4096];
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(ZEROES.len() as u64);
+            let chunk = ZEROES.get(..n as usize).ok_or(Error::Invalid)?;
+            let at = offset.checked_add(done).ok_or(Error::Invalid)?;
+            self.write(at, chunk)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Whether `[offset, offset + len)` holds a known media error, so that a
+    /// free block must be cleared before it is written (C: `btt_is_badblock()`
+    /// -> `is_bad_pmem()`). The default knows of none.
+    fn is_poisoned(&self, offset: u64, len: u64) -> bool {
+        let _ = (offset, len);
+        false
+    }
+}
+
+impl<T: Media + ?Sized> Media for &T {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        (**self).read(offset, buf)
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        (**self).write(offset, buf)
+    }
+
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+
+    fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), Error> {
+        (**self).write_zeroes(offset, len)
+    }
+
+    fn is_poisoned(&self, offset: u64, len: u64) -> bool {
+        (**self).is_poisoned(offset, len)
+    }
 }

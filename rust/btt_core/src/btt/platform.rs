@@ -7,6 +7,7 @@
 //! allocates nothing.
 
 use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use super::error::Error;
 
@@ -33,6 +34,24 @@ pub trait Platform: Sized + Send + Sync + 'static {
     /// tracking table (C: `cpu_relax()`).
     fn wait_hint() {
         core::hint::spin_loop();
+    }
+
+    /// Waits until the read tracking slot `slot` no longer holds `busy` (a
+    /// reader still copies from the block a writer is about to reuse).
+    ///
+    /// The default spins with [`Platform::wait_hint`], as C does. A platform
+    /// that can sleep waits for [`Platform::rtt_released`] instead; it must
+    /// not miss a release that happens between its check and its sleep.
+    fn rtt_wait(slot: &AtomicU32, busy: u32) {
+        while slot.load(Ordering::SeqCst) == busy {
+            Self::wait_hint();
+        }
+    }
+
+    /// Called after a reader emptied `slot`, to wake writers in
+    /// [`Platform::rtt_wait`]. The default does nothing.
+    fn rtt_released(slot: &AtomicU32) {
+        let _ = slot;
     }
 }
 

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The BTT handle, its configuration, its arenas and its lanes.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+use super::error::Error;
+use super::layout::sector_size_for;
+use super::media::Media;
+use super::platform::Platform;
+
+/// What the caller knows about the BTT it opens (C: the `struct nd_btt`
+/// fields `btt_init()` is given).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// External sector size including metadata (C `nd_btt->lbasize`): one of
+    /// [`super::SUPPORTED_LBASIZES`]. An existing BTT must have it in every
+    /// arena's info block.
+    pub lbasize: u32,
+    /// The BTT's uuid (C `nd_btt->uuid`), written into new info blocks.
+    pub uuid: [u8; 16],
+    /// The namespace's uuid (C `nd_dev_to_uuid(&ndns->dev)`, all zero for an
+    /// io namespace). An info block whose `parent_uuid` is not zero must
+    /// carry this one.
+    pub parent_uuid: [u8; 16],
+    /// Info block version major (C `nd_btt->version_major`, chosen like
+    /// `nd_btt_version()`: 2 for `NVDIMM_CCLASS_BTT2`, else 1).
+    pub version_major: u16,
+    /// Info block version minor (0 with major 2, 1 with major 1).
+    pub version_minor: u16,
+    /// Never write: no layout creation, no flog recovery, no error clearing,
+    /// and [`Btt::write`] fails with [`Error::ReadOnly`] (C `nd_region->ro`).
+    pub read_only: bool,
+    /// Number of lanes to hand out, 1..=256 (C `nd_region->num_lanes`). Lane
+    /// `i` uses flog lane `i` of every arena; it must not exceed `nfree`.
+    pub nlanes: u32,
+    /// Check at open that every internal block of every arena is owned exactly
+    /// once by the map and the free list (reads the whole map; needs a
+    /// transient bitmap of `internal_nlba / 8` bytes per arena). The C driver
+    /// has no such check.
+    pub full_check: bool,
+}
+
+impl Config {
+    /// A configuration with 256 lanes, writable, with the full check.
+    pub fn new(
+        lbasize: u32,
+        uuid: [u8; 16],
+        parent_uuid: [u8; 16],
+        version_major: u16,
+        version_minor: u16,
+    ) -> Self {
+        Config {
+            lbasize,
+            uuid,
+            parent_uuid,
+            version_major,
+            version_minor,
+            read_only: false,
+            nlanes: super::layout::BTT_DEFAULT_NFREE,
+            full_check: true,
+        }
+    }
+}
+
+/// Which info block an arena was opened from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum InfoSource {
+    /// The primary info block at the start of the arena (C `infooff`).
+    #[default]
+    Primary,
+    /// The backup info block at the end of arena 0 (C `info2off`), because
+    /// the primary was invalid. Nothing was written to repair the primary;
+    /// see [`Btt::restore_primary_info`].
+    Backup,
+}
+
+/// What an arena is, for debugfs and `btt info` (C `struct arena_info`
+/// without its in-memory tables). Offsets are from the start of the BTT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ArenaInfo {
+    /// C `size`: bytes the arena occupies, metadata included.
+    pub size: u64,
+    /// C `external_lba_start`: the first external block in this arena.
+    pub external_lba_start: u64,
+    /// C `internal_nlba`: data blocks, the `nfree` reserve included.
+    pub internal_nlba: u32,
+    /// C `internal_lbasize`: size of one data block.
+    pub internal_lbasize: u32,
+    /// C `external_nlba`: blocks the arena exports (`internal_nlba - nfree`).
+    pub external_nlba: u32,
+    /// C `external_lbasize`: sector size with metadata.
+    pub external_lbasize: u32,
+    /// C `nfree`: free blocks = flog lanes.
+    pub nfree: u32,
+    /// C `version_major`.
+    pub version_major: u16,
+    /// C `version_minor`.
+    pub version_minor: u16,
+    /// C `sector_size`: 512 or 4096.
+    pub sector_size: u32,
+    /// C `nextoff`: start of the next arena, 0 for the last one.
+    pub nextoff: u64,
+    /// C `infooff`: the info block.
+    pub infooff: u64,
+    /// C `dataoff`: the data blocks.
+    pub dataoff: u64,
+    /// C `mapoff`: the map.
+    pub mapoff: u64,
+    /// C `logoff`: the flog.
+    pub logoff: u64,
+    /// C `info2off`: the backup info block.
+    pub info2off: u64,
+    /// C `flags`: `IB_FLAG_ERROR` makes the arena refuse writes.
+    pub flags: u32,
+    /// C `log_index[2]`: the slots of the two live entries in each log group.
+    pub log_index: [u32; 2],
+    /// Which info block described the arena.
+    pub info_source: InfoSource,
+}
+
+impl ArenaInfo {
+    /// Byte offset of data block `block` (C `to_namespace_offset()`).
+    pub fn block_offset(&self, block: u32) -> Option<u64> {
+        u64::from(block)
+            .checked_mul(u64::from(self.internal_lbasize))?
+            .checked_add(self.dataoff)
+    }
+
+    /// Byte offset of the map entry of premap block `premap`.
+    pub fn map_entry_offset(&self, premap: u32) -> Option<u64> {
+        u64::from(premap)
+            .checked_mul(super::map::MAP_ENT_SIZE)?
+            .checked_add(self.mapoff)
+    }
+
+    /// Byte offset of the log group of flog lane `lane`.
+    pub fn log_group_offset(&self, lane: u32) -> Option<u64> {
+        u64::from(lane)
+            .checked_mul(super::flog::LOG_GRP_SIZE)?
+            .checked_add(self.logoff)
+    }
+
+    /// Whether the info block's error flag is set (C `IB_FLAG_ERROR_MASK`).
+    pub fn has_error_flag(&self) -> bool {
+        self.flags & super::info::IB_FLAG_ERROR_MASK != 0
+    }
+}
+
+/// One lane's free block in one arena (C `struct free_entry`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FreeEntry {
+    /// C `block`: the free postmap block the lane's next write uses.
+    pub block: u32,
+    /// C `sub`: the live flog slot (0 or 1) the next write overwrites.
+    pub sub: u8,
+    /// C `seq`: the sequence number the next flog entry gets (1..=3).
+    pub seq: u8,
+    /// C `has_err`: the block had a media error and is zeroed before use.
+    pub has_err: bool,
+}
+
+/// All per-lane state of one BTT: the lane's index and its free block in
+/// every arena (C: `arena->freelist[lane]` of each arena).
+///
+/// [`Btt::open`] hands out exactly `Config::nlanes` of them and no other
+/// copy of this state exists. [`Btt::read`] and [`Btt::write`] take
+/// `&mut Lane`, so two concurrent users of one lane cannot be expressed (the
+/// C driver's lane sharing bug). A lane of another [`Btt`] is refused with
+/// [`Error::Invalid`].
+pub struct Lane<P: Platform> {
+    pub(super) btt_id: usize,
+    pub(super) index: u32,
+    pub(super) free: P::Slice<FreeEntry>,
+}
+
+impl<P: Platform> Lane<P> {
+    /// The lane number, `0..nlanes`; it is also the flog lane it uses and
+    /// its slot in each arena's read tracking table.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// The lane's free block in arena `arena` (for debugging).
+    pub fn free_entry(&self, arena: usize) -> Option<FreeEntry> {
+        self.free.get(arena).copied()
+    }
+}
+
+impl<P: Platform> core::fmt::Debug for Lane<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Lane")
+            .field("btt_id", &self.btt_id)
+            .field("index", &self.index)
+            .field("free", &&*self.free)
+            .finish()
+    }
+}
+
+/// Runtime state of one arena.
+pub(super) struct Arena {
+    pub(super) info: ArenaInfo,
+    /// Set when a flog or map write failed: the on-media state of a lane is
+    /// then unknown until the next open recovers it, so writes stop.
+    pub(super) failed: AtomicBool,
+}
+
+/// An open BTT (C `struct btt` with its `arena_list`).
+///
+/// `Btt` is `Sync`: any number of threads may read and write at once, each
+/// with its own [`Lane`].
+pub struct Btt<M: Media, P: Platform> {
+    pub(super) media: M,
+    pub(super) id: usize,
+    pub(super) arenas: P::Slice<Arena>,
+    /// Read tracking table (C `arena->rtt`), `nlanes` slots per arena,
+    /// arena `a` lane `l` at `a * nlanes + l`.
+    pub(super) rtt: P::Slice<AtomicU32>,
+    /// Map locks (C `arena->map_locks`), `nfree` per arena.
+    pub(super) locks: P::LockTable,
+    pub(super) nlba: u64,
+    pub(super) lbasize: u32,
+    pub(super) sector_size: u32,
+    pub(super) nlanes: u32,
+    pub(super) read_only: bool,
+    pub(super) created: bool,
+}
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// A fresh identity for a [`Btt`], so that its [`Lane`]s are recognised.
+pub(super) fn next_id() -> usize {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+impl<M: Media, P: Platform> Btt<M, P> {
+    /// External blocks in total (C `btt->nlba`); the device has
+    /// `nlba() * sector_size()` bytes of data.
+    pub fn nlba(&self) -> u64 {
+        self.nlba
+    }
+
+    /// The Linux sector size, 512 or 4096 (C `btt->sector_size`).
+    pub fn sector_size(&self) -> u32 {
+        self.sector_size
+    }
+
+    /// External sector size with metadata (C `btt->lbasize`).
+    pub fn lbasize(&self) -> u32 {
+        self.lbasize
+    }
+
+    /// Integrity metadata bytes per sector (C `btt_meta_size()`:
+    /// `lbasize - sector_size`).
+    pub fn meta_size(&self) -> u32 {
+        self.lbasize - self.sector_size
+    }
+
+    /// Number of lanes handed out by open.
+    pub fn nlanes(&self) -> u32 {
+        self.nlanes
+    }
+
+    /// Number of arenas (C `btt->num_arenas`).
+    pub fn num_arenas(&self) -> usize {
+        self.arenas.len()
+    }
+
+    /// The arenas, in media order.
+    pub fn arenas(&self) -> impl Iterator<Item = &ArenaInfo> + '_ {
+        self.arenas.iter().map(|a| &a.info)
+    }
+
+    /// Arena `index`, if it exists.
+    pub fn arena(&self, index: usize) -> Option<&ArenaInfo> {
+        self.arenas.get(index).map(|a| &a.info)
+    }
+
+    /// Whether open created a new layout (no BTT was on the media).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Whether the BTT was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Whether arena `index` takes writes: not opened read-only, no
+    /// `IB_FLAG_ERROR` in its info block, no failed metadata write.
+    pub fn arena_writable(&self, index: usize) -> bool {
+        match self.arenas.get(index) {
+            Some(a) => {
+                !self.read_only && !a.info.has_error_flag() && !a.failed.load(Ordering::Acquire)
+            }
+            None => false,
+        }
+    }
+
+    /// The media the BTT lives on.
+    pub fn media(&self) -> &M {
+        &self.media
+    }
+
+    /// Consumes the BTT and gives its media back (lanes become useless).
+    pub fn into_media(self) -> M {
+        self.media
+    }
+}
+
+/// The sector size for `lbasize` as C `btt_init()`, checked against
+/// [`super::SUPPORTED_LBASIZES`].
+pub(super) fn checked_sector_size(lbasize: u32) -> Result<u32, Error> {
+    if super::layout::SUPPORTED_LBASIZES.contains(&lbasize) {
+        Ok(sector_size_for(lbasize))
+    } else {
+        Err(Error::Invalid)
+    }
+}

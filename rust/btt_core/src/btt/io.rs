@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Reading and writing one sector (C `btt_read_pg()`, `btt_write_pg()`).
+//!
+//! A write never overwrites live data: it fills the lane's free block, then
+//! records `(premap, old block, new block)` in the lane's flog slot, then
+//! points the map entry at the new block; the old block becomes the lane's
+//! free block. A power failure before the flog write leaves the old data; after
+//! it, open rolls the map forward (see `open::recover_lane`).
+//!
+//! The read tracking table (RTT, C `arena->rtt`) has one slot per lane: a
+//! reader publishes the block it copies from, and a writer about to reuse a
+//! free block waits until no slot names it.
+
+use core::sync::atomic::{fence, Ordering};
+
+use super::device::{Arena, Btt, Lane};
+use super::error::Error;
+use super::flog::{inc_seq, LogEntry};
+use super::map::{self, Mapping, MAP_ERR_MASK};
+use super::media::Media;
+use super::open::{read_map_raw, write_log_entry, write_map_raw, MAP_LOCKS};
+use super::platform::{LockTable, Platform};
+
+/// An RTT slot naming a block (C `RTT_VALID`); 0 is an empty slot.
+pub const RTT_VALID: u32 = 1 << 31;
+
+impl<M: Media, P: Platform> Btt<M, P> {
+    /// Refuses a lane that belongs to another BTT.
+    fn check_lane(&self, lane: &Lane<P>) -> Result<(), Error> {
+        if lane.btt_id != self.id || lane.index >= self.nlanes || lane.free.len() != self.arenas.len()
+        {
+            return Err(Error::Invalid);
+        }
+        Ok(())
+    }
+
+    /// The arena holding external block `lba` and the block's premap number
+    /// in it (C `lba_to_arena()`).
+    fn lba_to_arena(&self, lba: u64) -> Result<(usize, &Arena, u32), Error> {
+        let mut rest = lba;
+        for (i, arena) in self.arenas.iter().enumerate() {
+            let n = u64::from(arena.info.external_nlba);
+            if rest < n {
+                return Ok((i, arena, rest as u32));
+            }
+            rest -= n;
+        }
+        Err(Error::Invalid)
+    }
+
+    fn check_buffers(&self, data: usize, meta: Option<usize>) -> Result<(), Error> {
+        if data != self.sector_size as usize {
+            return Err(Error::Invalid);
+        }
+        match meta {
+            Some(m) if m != self.meta_size() as usize => Err(Error::Invalid),
+            _ => Ok(()),
+        }
+    }
+
+    fn rtt_slot(&self, arena: usize, lane: u32) -> Option<&core::sync::atomic::AtomicU32> {
+        self.rtt.get(arena * self.nlanes as usize + lane as usize)
+    }
+
+    fn map_lock(&self, arena: usize, premap: u32) -> <P::LockTable as LockTable>::Guard<'_> {
+        // As C `lock_map()`: map entries that share a cache line share a lock.
+        let stripe = (premap as usize * map::MAP_ENT_SIZE as usize / 64) % MAP_LOCKS;
+        self.locks.lock(arena * MAP_LOCKS + stripe)
+    }
+
+    /// Reads external block `lba` into `data` (`sector_size()` bytes) and its
+    /// integrity metadata into `meta` (`meta_size()` bytes) if given.
+    ///
+    /// A block never written reads as what the media holds at its identity
+    /// location (zeroes on a fresh namespace); a block with the error flag
+    /// fails with [`Error::Io`].
+    pub fn read(
+        &self,
+        lane: &mut Lane<P>,
+        lba: u64,
+        data: &mut [u8],
+        meta: Option<&mut [u8]>,
+    ) -> Result<(), Error> {
+        self.check_lane(lane)?;
+        self.check_buffers(data.len(), meta.as_ref().map(|m| m.len()))?;
+        let (ai, arena, premap) = self.lba_to_arena(lba)?;
+        let a = &arena.info;
+        let slot = self.rtt_slot(ai, lane.index).ok_or(Error::Invalid)?;
+        let mut m = Mapping::decode(premap, read_map_raw(&self.media, a, premap)?);
+        // Publish the block, then check that the map still names it: a writer
+        // that freed it in between has changed the map, and one that is
+        // about to reuse it will see the slot and wait.
+        loop {
+            if m.zero {
+                data.fill(0);
+                if let Some(meta) = meta {
+                    meta.fill(0);
+                }
+                return Ok(());
+            }
+            if m.error {
+                return Err(Error::Io);
+            }
+            slot.store(RTT_VALID | m.postmap, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let again = match read_map_raw(&self.media, a, premap) {
+                Ok(raw) => Mapping::decode(premap, raw),
+                Err(e) => {
+                    self.rtt_clear(slot);
+                    return Err(e);
+                }
+            };
+            if again == m {
+                break;
+            }
+            m = again;
+        }
+        let result = self.read_block(ai, premap, m.postmap, data, meta);
+        self.rtt_clear(slot);
+        result
+    }
+
+    fn rtt_clear(&self, slot: &core::sync::atomic::AtomicU32) {
+        slot.store(0, Ordering::SeqCst);
+        P::rtt_released(slot);
+    }
+
+    fn read_block(
+        &self,
+        ai: usize,
+        premap: u32,
+        postmap: u32,
+        data: &mut [u8],
+        meta: Option<&mut [u8]>,
+    ) -> Result<(), Error> {
+        let arena = self.arenas.get(ai).ok_or(Error::Invalid)?;
+        let a = &arena.info;
+        let off = a.block_offset(postmap).ok_or(Error::Io)?;
+        let mut result = self.media.read(off, data);
+        if result.is_ok() {
+            if let Some(meta) = meta {
+                result = self.media.read(off + u64::from(self.sector_size), meta);
+            }
+        }
+        if result.is_err() && self.arena_writable(ai) {
+            // A media error: record it in the map so it survives reboots (C
+            // sets the flag without the map lock and may thereby undo a
+            // concurrent write; here it only goes in if the entry still names
+            // the bad block).
+            let _map = self.map_lock(ai, premap);
+            if let Ok(raw) = read_map_raw(&self.media, a, premap) {
+                let now = Mapping::decode(premap, raw);
+                if now.postmap == postmap && !now.zero && !now.error {
+                    if let Some(raw) = map::encode(postmap, false, true) {
+                        let _ = write_map_raw(&self.media, a, premap, raw);
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    /// Writes external block `lba` from `data` (`sector_size()` bytes) and
+    /// `meta` (`meta_size()` bytes, zeroes if not given), atomically with
+    /// respect to power failure: afterwards a read returns either all of the
+    /// old or all of the new sector.
+    ///
+    /// Everything happens while the caller holds `lane`, including the
+    /// clearing of a bad free block, which C does after dropping its lane.
+    pub fn write(
+        &self,
+        lane: &mut Lane<P>,
+        lba: u64,
+        data: &[u8],
+        meta: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        self.check_lane(lane)?;
+        self.check_buffers(data.len(), meta.map(|m| m.len()))?;
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let (ai, arena, premap) = self.lba_to_arena(lba)?;
+        let a = &arena.info;
+        if !self.arena_writable(ai) {
+            return Err(Error::ReadOnly);
+        }
+        let lane_index = lane.index;
+        let free = lane.free.get_mut(ai).ok_or(Error::Invalid)?;
+        let new_postmap = free.block;
+        if new_postmap >= a.internal_nlba {
+            return Err(Error::Io);
+        }
+        let block_off = a.block_offset(new_postmap).ok_or(Error::Io)?;
+        if free.has_err || self.media.is_poisoned(block_off, u64::from(a.internal_lbasize)) {
+            // C `arena_clear_freelist_error()`: zeroing clears the poison.
+            self.media.write_zeroes(block_off, u64::from(a.internal_lbasize))?;
+            free.has_err = false;
+        }
+
+        // Wait until no reader copies from the block about to be reused.
+        fence(Ordering::SeqCst);
+        let busy = RTT_VALID | new_postmap;
+        let base = ai * self.nlanes as usize;
+        for slot in self.rtt.get(base..base + self.nlanes as usize).unwrap_or(&[]) {
+            P::rtt_wait(slot, busy);
+        }
+
+        self.media.write(block_off, data)?;
+        let meta_off = block_off + u64::from(self.sector_size);
+        match meta {
+            Some(meta) => self.media.write(meta_off, meta)?,
+            None if self.meta_size() > 0 => {
+                self.media.write_zeroes(meta_off, u64::from(self.meta_size()))?
+            }
+            None => {}
+        }
+
+        let map_guard = self.map_lock(ai, premap);
+        let old_raw = read_map_raw(&self.media, a, premap)?;
+        let old = Mapping::decode(premap, old_raw);
+        if old.postmap >= a.internal_nlba {
+            return Err(Error::Io);
+        }
+        let old_map = if old.error { old.postmap | MAP_ERR_MASK } else { old.postmap };
+        let ent = LogEntry {
+            lba: premap,
+            old_map,
+            new_map: new_postmap,
+            seq: u32::from(free.seq),
+        };
+        let slot = *a.log_index.get(usize::from(free.sub)).ok_or(Error::Invalid)?;
+        let logged = write_log_entry(&self.media, a, lane_index, slot, &ent).and_then(|()| {
+            let raw = map::encode(new_postmap, false, false).ok_or(Error::Invalid)?;
+            write_map_raw(&self.media, a, premap, raw)
+        });
+        drop(map_guard);
+        if let Err(e) = logged {
+            // The lane's flog slot may or may not hold the entry: only the
+            // next open can tell, so the arena takes no more writes.
+            arena.failed.store(true, Ordering::Release);
+            return Err(e);
+        }
+
+        // The old block is the lane's next free block (C `btt_flog_write()`).
+        free.sub = 1 - free.sub;
+        free.seq = inc_seq(u32::from(free.seq)) as u8;
+        free.block = old.postmap;
+        free.has_err = old.error;
+        if free.has_err {
+            let off = a.block_offset(free.block).ok_or(Error::Io)?;
+            if self.media.write_zeroes(off, u64::from(a.internal_lbasize)).is_ok() {
+                free.has_err = false;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+//! BTT map entries (C: `MAP_*` in btt.h, `btt_map_read()`, `btt_map_write()`).
+//!
+//! The map has one little-endian 32-bit entry (C: `MAP_ENT_SIZE`, 4 bytes)
+//! per external block of the arena, at `mapoff + premap * 4`. Bits 0..=29
+//! (C: `MAP_LBA_MASK`) hold the postmap block; bit 31 is the zero/trim flag
+//! `Z` (C: `MAP_TRIM_MASK`) and bit 30 the error flag `E` (C: `MAP_ERR_MASK`):
+//!
+//! | Z | E | meaning (C `btt_map_read()`)                                   |
+//! |---|---|----------------------------------------------------------------|
+//! | 0 | 0 | initial state, never written: postmap = premap (identity)      |
+//! | 0 | 1 | error: reads fail with EIO, a write replaces it                |
+//! | 1 | 0 | zero (trim): reads return zeroes                               |
+//! | 1 | 1 | normal: the entry's postmap holds the data (`MAP_ENT_NORMAL`)  |
+
+/// Size of one map entry in bytes (C: `MAP_ENT_SIZE`).
+pub const MAP_ENT_SIZE: u64 = 4;
+/// Bit of the zero/trim flag (C: `MAP_TRIM_SHIFT`).
+pub const MAP_TRIM_SHIFT: u32 = 31;
+/// The zero/trim flag (C: `MAP_TRIM_MASK`).
+pub const MAP_TRIM_MASK: u32 = 1 << MAP_TRIM_SHIFT;
+/// Bit of the error flag (C: `MAP_ERR_SHIFT`).
+pub const MAP_ERR_SHIFT: u32 = 30;
+/// The error flag (C: `MAP_ERR_MASK`).
+pub const MAP_ERR_MASK: u32 = 1 << MAP_ERR_SHIFT;
+/// The postmap block bits (C: `MAP_LBA_MASK`).
+pub const MAP_LBA_MASK: u32 = !(MAP_TRIM_MASK | MAP_ERR_MASK);
+/// Both flags set: a normal entry (C: `MAP_ENT_NORMAL`).
+pub const MAP_ENT_NORMAL: u32 = 0xC000_0000;
+
+/// The postmap block of a raw entry, flags stripped (C: `ent_lba()`).
+pub fn ent_lba(ent: u32) -> u32 {
+    ent & MAP_LBA_MASK
+}
+
+/// Whether the error bit is set (C: `ent_e_flag()`).
+pub fn ent_e_flag(ent: u32) -> bool {
+    ent & MAP_ERR_MASK != 0
+}
+
+/// Whether the zero/trim bit is set (C: `ent_z_flag()`).
+pub fn ent_z_flag(ent: u32) -> bool {
+    ent & MAP_TRIM_MASK != 0
+}
+
+/// Whether both bits are set, a normal entry (C: `ent_normal()`).
+pub fn ent_normal(ent: u32) -> bool {
+    ent_e_flag(ent) && ent_z_flag(ent)
+}
+
+/// A map entry as C `btt_map_read()` returns it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The postmap block (C `*mapping`): the premap block itself for an
+    /// entry in the initial state.
+    pub postmap: u32,
+    /// C `*trim`: reads return zeroes.
+    pub zero: bool,
+    /// C `*error`: reads fail.
+    pub error: bool,
+}
+
+impl Mapping {
+    /// Decodes raw entry `raw` of premap block `premap` (C `btt_map_read()`).
+    pub fn decode(premap: u32, raw: u32) -> Self {
+        let postmap = ent_lba(raw);
+        match (ent_z_flag(raw), ent_e_flag(raw)) {
+            (false, false) => Mapping {
+                postmap: premap,
+                zero: false,
+                error: false,
+            },
+            (false, true) => Mapping {
+                postmap,
+                zero: false,
+                error: true,
+            },
+            (true, false) => Mapping {
+                postmap,
+                zero: true,
+                error: false,
+            },
+            (true, true) => Mapping {
+                postmap,
+                zero: false,
+                error: false,
+            },
+        }
+    }
+}
+
+/// The raw entry C `btt_map_write(arena, lba, mapping, z_flag, e_flag)`
+/// stores: neither flag asked gives a normal entry (both bits set), `e` alone
+/// the error bit, `z` alone the zero bit. C refuses both (`-EIO`): `None`.
+pub fn encode(postmap: u32, z: bool, e: bool) -> Option<u32> {
+    let lba = ent_lba(postmap);
+    match (z, e) {
+        (false, false) => Some(lba | MAP_ENT_NORMAL),
+        (false, true) => Some(lba | MAP_ERR_MASK),
+        (true, false) => Some(lba | MAP_TRIM_MASK),
+        (true, true) => None,
+    }
+}

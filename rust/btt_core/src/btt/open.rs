@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Opening a BTT: finding and validating its arenas, creating a fresh layout
+//! when there is none, and recovering from an interrupted write (C:
+//! `discover_arenas()`, `create_arenas()`, `btt_meta_init()`,
+//! `btt_freelist_init()`, `log_set_indices()`).
+//!
+//! Open works in two passes. The first only reads: it validates every info
+//! block, every flog entry and (with [`Config::full_check`]) the ownership of
+//! every block. Only when all of it is consistent does the second pass write:
+//! it rolls interrupted map updates forward from the flog and zeroes free
+//! blocks that carry a media error. So an image that is rejected is never
+//! written.
+//!
+//! Unlike the C driver, an arena whose primary info block is invalid is opened
+//! from its backup (`info2`) when that one is valid and belongs to the same
+//! BTT, and a fresh layout is only written over media that has no BTT
+//! signature at all: C writes a new BTT over any namespace whose first info
+//! block fails its checksum, losing the data.
+
+use core::sync::atomic::{AtomicBool, AtomicU32};
+
+use super::check;
+use super::device::{
+    checked_sector_size, next_id, Arena, ArenaInfo, Btt, Config, FreeEntry, InfoSource, Lane,
+};
+use super::error::Error;
+use super::flog::{inc_seq, LogEntry, LogGroup, LogIndices, LOG_ENT_SIZE, LOG_GRP_SIZE, LOG_SEQ_INIT};
+use super::info::{self, InfoBlock, INFO_SIZE};
+use super::layout::{self, ArenaLayout, ARENA_MAX_SIZE, ARENA_MIN_SIZE, BTT_PG_SIZE};
+use super::map::{self, MAP_ENT_SIZE, MAP_LBA_MASK};
+use super::media::Media;
+use super::platform::Platform;
+
+/// Map locks per arena. The C driver has `nfree` spinlocks per arena; the
+/// number only spreads contention and is not part of the format.
+pub const MAP_LOCKS: usize = 256;
+
+/// Largest internal block size accepted from an info block (the largest
+/// supported external size, 4224, rounded up to 64).
+const MAX_INTERNAL_LBASIZE: u32 = 4224;
+
+/// The lanes of a freshly opened [`Btt`], handed out once, in lane order.
+///
+/// The kernel moves each one into its lane mutex; nothing else can reach a
+/// lane's state afterwards.
+pub struct LaneSet<P: Platform> {
+    lanes: P::Slice<Option<Lane<P>>>,
+    next: usize,
+}
+
+impl<P: Platform> Iterator for LaneSet<P> {
+    type Item = Lane<P>;
+
+    fn next(&mut self) -> Option<Lane<P>> {
+        let lane = self.lanes.get_mut(self.next)?.take();
+        self.next += 1;
+        lane
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.lanes.len().saturating_sub(self.next);
+        (n, Some(n))
+    }
+}
+
+impl<P: Platform> ExactSizeIterator for LaneSet<P> {}
+
+/// What the first (read-only) pass found for one arena.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Found {
+    pub(super) info: ArenaInfo,
+}
+
+fn bad(field: &'static str, arena_off: u64, field_off: usize) -> Error {
+    Error::BadInfo {
+        field,
+        offset: arena_off + field_off as u64,
+    }
+}
+
+/// Reads the info block at `off`.
+fn read_info<M: Media>(media: &M, off: u64) -> Result<[u8; INFO_SIZE], Error> {
+    let mut raw = [0u8; INFO_SIZE];
+    media.read(off, &mut raw)?;
+    Ok(raw)
+}
+
+/// C `nd_btt_arena_is_valid()`: signature, parent uuid and checksum.
+fn info_is_valid(raw: &[u8; INFO_SIZE], cfg: &Config) -> Result<InfoBlock, &'static str> {
+    let sb = InfoBlock::decode(raw);
+    if !sb.signature_ok() {
+        return Err("signature");
+    }
+    if sb.parent_uuid != [0; 16] && sb.parent_uuid != cfg.parent_uuid {
+        return Err("parent_uuid");
+    }
+    if !info::checksum_ok(raw) {
+        return Err("checksum");
+    }
+    Ok(sb)
+}
+
+/// Byte offset of the field named `field` in an info block, for error reports.
+fn field_offset(field: &str) -> usize {
+    match field {
+        "signature" => info::OFF_SIGNATURE,
+        "parent_uuid" => info::OFF_PARENT_UUID,
+        "checksum" => info::OFF_CHECKSUM,
+        _ => 0,
+    }
+}
+
+/// Checks the fields of a checksummed info block of the arena at `arena_off`
+/// against each other, the configuration and the media, and returns the
+/// arena's geometry with absolute offsets (C `parse_arena_meta()`, plus the
+/// checks C lacks).
+pub(super) fn parse_arena(
+    sb: &InfoBlock,
+    arena_off: u64,
+    rawsize: u64,
+    cfg: &Config,
+    source: InfoSource,
+) -> Result<ArenaInfo, Error> {
+    let b = |field, off| bad(field, arena_off, off);
+    match (sb.version_major, sb.version_minor) {
+        (1, 1) | (2, 0) => {}
+        _ => return Err(b("version_major", info::OFF_VERSION_MAJOR)),
+    }
+    if sb.external_lbasize != cfg.lbasize {
+        return Err(b("external_lbasize", info::OFF_EXTERNAL_LBASIZE));
+    }
+    if sb.internal_lbasize < sb.external_lbasize || sb.internal_lbasize > MAX_INTERNAL_LBASIZE {
+        return Err(b("internal_lbasize", info::OFF_INTERNAL_LBASIZE));
+    }
+    // C: "nfree %u smaller than lane count %d".
+    if sb.nfree == 0 || sb.nfree < cfg.nlanes || sb.nfree > sb.internal_nlba {
+        return Err(b("nfree", info::OFF_NFREE));
+    }
+    if sb.internal_nlba == 0 || sb.internal_nlba > MAP_LBA_MASK {
+        return Err(b("internal_nlba", info::OFF_INTERNAL_NLBA));
+    }
+    if sb.external_nlba != sb.internal_nlba - sb.nfree {
+        return Err(b("external_nlba", info::OFF_EXTERNAL_NLBA));
+    }
+    let room = rawsize - arena_off;
+    let datasize = u64::from(sb.internal_nlba) * u64::from(sb.internal_lbasize);
+    let mapsize = u64::from(sb.external_nlba) * MAP_ENT_SIZE;
+    let logsize = u64::from(sb.nfree) * LOG_GRP_SIZE;
+    if sb.dataoff < INFO_SIZE as u64 || sb.dataoff.checked_add(datasize).is_none_or(|e| e > sb.mapoff)
+    {
+        return Err(b("dataoff", info::OFF_DATAOFF));
+    }
+    if sb.mapoff % MAP_ENT_SIZE != 0 || sb.mapoff.checked_add(mapsize).is_none_or(|e| e > sb.logoff) {
+        return Err(b("mapoff", info::OFF_MAPOFF));
+    }
+    // Flog entries are written in aligned 8-byte halves, which must be atomic.
+    if sb.logoff % LOG_ENT_SIZE != 0 || sb.logoff.checked_add(logsize).is_none_or(|e| e > sb.info2off)
+    {
+        return Err(b("logoff", info::OFF_LOGOFF));
+    }
+    let info2_end = sb.info2off.checked_add(INFO_SIZE as u64);
+    if info2_end.is_none_or(|e| e > room) {
+        return Err(b("info2off", info::OFF_INFO2OFF));
+    }
+    let size = if sb.nextoff == 0 {
+        sb.info2off + BTT_PG_SIZE
+    } else {
+        if info2_end.is_none_or(|e| e > sb.nextoff) || sb.nextoff >= room {
+            return Err(b("nextoff", info::OFF_NEXTOFF));
+        }
+        sb.nextoff
+    };
+    Ok(ArenaInfo {
+        size,
+        external_lba_start: 0,
+        internal_nlba: sb.internal_nlba,
+        internal_lbasize: sb.internal_lbasize,
+        external_nlba: sb.external_nlba,
+        external_lbasize: sb.external_lbasize,
+        nfree: sb.nfree,
+        version_major: sb.version_major,
+        version_minor: sb.version_minor,
+        sector_size: layout::sector_size_for(sb.external_lbasize),
+        nextoff: if sb.nextoff == 0 { 0 } else { arena_off + sb.nextoff },
+        infooff: arena_off,
+        dataoff: arena_off + sb.dataoff,
+        mapoff: arena_off + sb.mapoff,
+        logoff: arena_off + sb.logoff,
+        info2off: arena_off + sb.info2off,
+        flags: sb.flags,
+        log_index: [0, 1],
+        info_source: source,
+    })
+}
+
+/// Where C `create_arenas()` puts the backup info block of the arena at
+/// `arena_off`: at the end of that arena, whose size is fixed by the space
+/// left. Used to find the backup when the primary cannot be trusted.
+fn backup_info_offset(arena_off: u64, rawsize: u64) -> Option<u64> {
+    let remaining = rawsize.checked_sub(arena_off)?;
+    Some(arena_off + layout::arena0_info2off(remaining.min(ARENA_MAX_SIZE))?)
+}
+
+/// The result of looking for the info block of one arena.
+enum Probe {
+    /// A usable info block.
+    Found(InfoBlock, InfoSource),
+    /// Neither the primary nor the backup carries a BTT signature.
+    Blank,
+}
+
+/// Finds the info block of the arena at `arena_off`: the primary, else the
+/// backup if it is valid and belongs to this BTT (same uuid, when the caller
+/// knows it).
+fn probe_arena<M: Media>(media: &M, arena_off: u64, cfg: &Config) -> Result<Probe, Error> {
+    let rawsize = media.size();
+    let raw = read_info(media, arena_off)?;
+    let primary = info_is_valid(&raw, cfg);
+    if let Ok(sb) = primary {
+        return Ok(Probe::Found(sb, InfoSource::Primary));
+    }
+    if let Some(off2) = backup_info_offset(arena_off, rawsize) {
+        let raw2 = read_info(media, off2)?;
+        if let Ok(sb2) = info_is_valid(&raw2, cfg) {
+            let ours = cfg.uuid == [0; 16] || sb2.uuid == cfg.uuid;
+            if ours && arena_off + sb2.info2off == off2 {
+                return Ok(Probe::Found(sb2, InfoSource::Backup));
+            }
+        }
+    }
+    // No signature in the primary and no backup of ours: blank media, or the
+    // leftover of an earlier BTT that was reconfigured (ndctl clears only the
+    // primary), which must not be resurrected.
+    if primary == Err("signature") {
+        return Ok(Probe::Blank);
+    }
+    let field = primary.err().unwrap_or("checksum");
+    Err(bad(field, arena_off, field_offset(field)))
+}
+
+/// Reads the log group of flog lane `lane`.
+pub(super) fn read_group<M: Media>(media: &M, a: &ArenaInfo, lane: u32) -> Result<LogGroup, Error> {
+    let off = a.log_group_offset(lane).ok_or(Error::Invalid)?;
+    let mut raw = [0u8; LOG_GRP_SIZE as usize];
+    media.read(off, &mut raw)?;
+    Ok(LogGroup::decode(&raw))
+}
+
+/// Reads the raw map entry of `premap`.
+pub(super) fn read_map_raw<M: Media>(media: &M, a: &ArenaInfo, premap: u32) -> Result<u32, Error> {
+    let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
+    let mut raw = [0u8; 4];
+    media.read(off, &mut raw)?;
+    Ok(u32::from_le_bytes(raw))
+}
+
+/// Writes the raw map entry of `premap` (one aligned 4-byte write).
+pub(super) fn write_map_raw<M: Media>(
+    media: &M,
+    a: &ArenaInfo,
+    premap: u32,
+    raw: u32,
+) -> Result<(), Error> {
+    let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
+    media.write(off, &raw.to_le_bytes())
+}
+
+/// Writes flog entry `ent` into slot `slot` of lane `lane`'s group, in two
+/// aligned 8-byte halves (C `__btt_log_write()`): `lba` and `old_map` first,
+/// then `new_map` and `seq`, so the sequence number lands last.
+pub(super) fn write_log_entry<M: Media>(
+    media: &M,
+    a: &ArenaInfo,
+    lane: u32,
+    slot: u32,
+    ent: &LogEntry,
+) -> Result<(), Error> {
+    let off = a
+        .log_group_offset(lane)
+        .and_then(|o| o.checked_add(u64::from(slot) * LOG_ENT_SIZE))
+        .ok_or(Error::Invalid)?;
+    let raw = ent.encode();
+    let (lo, hi) = raw.split_at(8);
+    media.write(off, lo)?;
+    media.write(off + 8, hi)
+}
+
+/// The newest entry of each lane's group, validated against the arena.
+pub(super) fn newest_entry(
+    a: &ArenaInfo,
+    idx: LogIndices,
+    lane: u32,
+    log: &LogGroup,
+) -> Result<(usize, LogEntry), Error> {
+    let at = |field| Error::Corrupt {
+        field,
+        offset: a.log_group_offset(lane).unwrap_or(0),
+    };
+    let (new, ent) = idx.newest(log).ok_or(at("flog seq (log corruption)"))?;
+    if ent.seq == 0 || ent.seq > 3 {
+        return Err(at("flog seq"));
+    }
+    if ent.lba >= a.external_nlba {
+        return Err(at("flog lba"));
+    }
+    if map::ent_lba(ent.old_map) >= a.internal_nlba {
+        return Err(at("flog old_map"));
+    }
+    if map::ent_lba(ent.new_map) >= a.internal_nlba {
+        return Err(at("flog new_map"));
+    }
+    Ok((new, ent))
+}
+
+/// Writes a fresh layout over the whole media (C `create_arenas()` +
+/// `btt_meta_init()` -> `btt_arena_write_layout()`): per arena the map is
+/// zeroed (identity), the flog gets one entry per lane naming the lane's free
+/// block, then the backup info block and last the primary one, so a layout
+/// cut short by a power failure has no valid primary.
+fn create_layout<M: Media>(media: &M, cfg: &Config) -> Result<(), Error> {
+    let mut result = Ok(());
+    let laid = layout::for_each_new_arena(media.size(), cfg.lbasize, |_, a| {
+        if result.is_ok() {
+            result = write_arena_layout(media, cfg, a);
+        }
+    });
+    result?;
+    match laid {
+        Some((n, _)) if n > 0 => Ok(()),
+        _ => Err(Error::NoSpace),
+    }
+}
+
+fn write_arena_layout<M: Media>(media: &M, cfg: &Config, a: &ArenaLayout) -> Result<(), Error> {
+    media.write_zeroes(a.mapoff, a.logoff - a.mapoff)?;
+    media.write_zeroes(a.logoff, a.info2off - a.logoff)?;
+    let info = ArenaInfo {
+        logoff: a.logoff,
+        ..ArenaInfo::default()
+    };
+    for lane in 0..a.nfree {
+        let block = a.external_nlba + lane;
+        let ent = LogEntry {
+            lba: lane,
+            old_map: block,
+            new_map: block,
+            seq: LOG_SEQ_INIT,
+        };
+        write_log_entry(media, &info, lane, 0, &ent)?;
+    }
+    let mut sb = a.info_block(cfg.uuid, cfg.parent_uuid, cfg.version_major, cfg.version_minor);
+    let mut raw = [0u8; INFO_SIZE];
+    sb.seal(&mut raw);
+    media.write(a.info2off, &raw)?;
+    media.write(a.infooff, &raw)
+}
+
+/// First pass: every arena's geometry and log indices, read-only.
+///
+/// Returns `Ok(None)` when the media holds no BTT at all.
+fn discover<M: Media, P: Platform>(
+    media: &M,
+    cfg: &Config,
+) -> Result<Option<(P::Slice<Found>, usize, u64)>, Error> {
+    let rawsize = media.size();
+    let max_arenas = usize::try_from(rawsize.div_ceil(ARENA_MAX_SIZE)).map_err(|_| Error::Invalid)?;
+    let mut found = P::try_slice(max_arenas, |_| Found::default())?;
+    let mut n = 0usize;
+    let mut off = 0u64;
+    let mut nlba = 0u64;
+    loop {
+        if rawsize - off < ARENA_MIN_SIZE && n > 0 {
+            return Err(bad("nextoff", found[n - 1].info.infooff, info::OFF_NEXTOFF));
+        }
+        let (sb, source) = match probe_arena(media, off, cfg)? {
+            Probe::Found(sb, source) => (sb, source),
+            Probe::Blank if n == 0 => return Ok(None),
+            Probe::Blank => return Err(bad("signature", off, info::OFF_SIGNATURE)),
+        };
+        let mut a = parse_arena(&sb, off, rawsize, cfg, source)?;
+        a.external_lba_start = nlba;
+        let idx = detect_indices(media, &a)?;
+        a.log_index = idx.0;
+        let slot = found.get_mut(n).ok_or(bad("nextoff", off, info::OFF_NEXTOFF))?;
+        *slot = Found { info: a };
+        n += 1;
+        nlba += u64::from(a.external_nlba);
+        if a.nextoff == 0 {
+            break;
+        }
+        off = a.nextoff;
+    }
+    Ok(Some((found, n, nlba)))
+}
+
+/// C `log_set_indices()`, with the arena's offsets in the error.
+pub(super) fn detect_indices<M: Media>(media: &M, a: &ArenaInfo) -> Result<LogIndices, Error> {
+    match LogIndices::detect(a.nfree, |lane| read_group(media, a, lane))? {
+        Ok(idx) => Ok(idx),
+        Err(e) => {
+            let lane = match e {
+                super::flog::IndexError::Inconsistent { lane } => lane,
+                super::flog::IndexError::Unknown => 0,
+            };
+            Err(Error::Corrupt {
+                field: "flog padding scheme (log_index)",
+                offset: a.log_group_offset(lane).unwrap_or(a.logoff),
+            })
+        }
+    }
+}
+
+impl<M: Media, P: Platform> Btt<M, P> {
+    /// Opens the BTT on `media`, or writes a fresh one if the media holds none
+    /// and `cfg.read_only` is false (C `btt_init()`).
+    ///
+    /// Returns the BTT and its [`Config::nlanes`] lanes. On error nothing has
+    /// been written; the error names the field at fault and its offset.
+    pub fn open(media: M, cfg: &Config) -> Result<(Self, LaneSet<P>), Error> {
+        let sector_size = checked_sector_size(cfg.lbasize)?;
+        if cfg.nlanes == 0 || cfg.nlanes > layout::BTT_DEFAULT_NFREE {
+            return Err(Error::Invalid);
+        }
+        if media.size() < ARENA_MIN_SIZE {
+            return Err(Error::NoSpace);
+        }
+        let mut created = false;
+        let (found, n, nlba) = match discover::<M, P>(&media, cfg)? {
+            Some(d) => d,
+            None => {
+                if cfg.read_only {
+                    return Err(Error::NotFound);
+                }
+                create_layout(&media, cfg)?;
+                created = true;
+                discover::<M, P>(&media, cfg)?.ok_or(Error::Io)?
+            }
+        };
+        let found = found.get(..n).ok_or(Error::Invalid)?;
+
+        // First pass, continued: every lane's newest flog entry must make sense,
+        // and with `full_check` every block must have exactly one owner.
+        for f in found {
+            let a = &f.info;
+            let idx = LogIndices(a.log_index);
+            for lane in 0..a.nfree {
+                let log = read_group(&media, a, lane)?;
+                newest_entry(a, idx, lane, &log)?;
+            }
+            if cfg.full_check {
+                check::block_ownership::<M, P>(&media, a)?;
+            }
+        }
+
+        let id = next_id();
+        let arenas = P::try_slice(n, |i| Arena {
+            info: found.get(i).map(|f| f.info).unwrap_or_default(),
+            failed: AtomicBool::new(false),
+        })?;
+        let nlanes = cfg.nlanes;
+        let mut lanes: P::Slice<Option<Lane<P>>> = P::try_slice(nlanes as usize, |_| None)?;
+        for (i, slot) in lanes.iter_mut().enumerate() {
+            *slot = Some(Lane {
+                btt_id: id,
+                index: i as u32,
+                free: P::try_slice(n, |_| FreeEntry::default())?,
+            });
+        }
+        let rtt = P::try_slice(n * nlanes as usize, |_| AtomicU32::new(0))?;
+        let locks = P::try_lock_table(n * MAP_LOCKS)?;
+
+        // Second pass: the free list, with recovery writes.
+        for (ai, arena) in arenas.iter().enumerate() {
+            let a = &arena.info;
+            let writable = !cfg.read_only && !a.has_error_flag();
+            for lane in 0..a.nfree {
+                let free = recover_lane(&media, a, lane, writable)?;
+                if let Some(Some(l)) = lanes.get_mut(lane as usize) {
+                    let l: &mut Lane<P> = l;
+                    if let Some(slot) = l.free.get_mut(ai) {
+                        *slot = free;
+                    }
+                }
+            }
+        }
+
+        let btt = Btt {
+            media,
+            id,
+            arenas,
+            rtt,
+            locks,
+            nlba,
+            lbasize: cfg.lbasize,
+            sector_size,
+            nlanes,
+            read_only: cfg.read_only,
+            created,
+        };
+        Ok((btt, LaneSet { lanes, next: 0 }))
+    }
+}
+
+/// C `btt_freelist_init()` for one lane: the lane's free block and next flog
+/// slot, after rolling an interrupted map update forward and clearing a
+/// known media error on the free block (both only when `writable`).
+fn recover_lane<M: Media>(
+    media: &M,
+    a: &ArenaInfo,
+    lane: u32,
+    writable: bool,
+) -> Result<FreeEntry, Error> {
+    let idx = LogIndices(a.log_index);
+    let log = read_group(media, a, lane)?;
+    let (new, ent) = newest_entry(a, idx, lane, &log)?;
+    let old_map = map::ent_lba(ent.old_map);
+    let new_map = map::ent_lba(ent.new_map);
+    let mut free = FreeEntry {
+        block: old_map,
+        sub: (1 - new) as u8,
+        seq: inc_seq(ent.seq) as u8,
+        has_err: map::ent_e_flag(ent.old_map) && !map::ent_normal(ent.old_map),
+    };
+    if free.has_err && writable {
+        let off = a.block_offset(free.block).ok_or(Error::Invalid)?;
+        if media.write_zeroes(off, u64::from(a.internal_lbasize)).is_ok() {
+            free.has_err = false;
+        }
+    }
+    if old_map == new_map {
+        return Ok(free);
+    }
+    let cur = map::Mapping::decode(ent.lba, read_map_raw(media, a, ent.lba)?).postmap;
+    if cur != new_map && cur == old_map && writable {
+        // The flog was written, the map update was not: finish it.
+        let raw = map::encode(ent.new_map, false, false).ok_or(Error::Invalid)?;
+        write_map_raw(media, a, ent.lba, raw)?;
+    }
+    Ok(free)
+}

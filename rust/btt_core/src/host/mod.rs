@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Host implementations of the core's traits: `std` allocation and locks,
+//! memory media, file media and a media that records every write (for crash
+//! simulation).
+
+use std::boxed::Box;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::vec::Vec;
+
+use crate::btt::{Error, LockTable, Media, Platform};
+
+/// [`Platform`] over `std`: boxed slices and `std::sync::Mutex`.
+pub struct StdPlatform;
+
+impl Platform for StdPlatform {
+    type Slice<T: Send + Sync> = Box<[T]>;
+
+    fn try_slice<T: Send + Sync>(
+        len: usize,
+        f: impl FnMut(usize) -> T,
+    ) -> Result<Self::Slice<T>, Error> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(len).map_err(|_| Error::NoMem)?;
+        v.extend((0..len).map(f));
+        Ok(v.into_boxed_slice())
+    }
+
+    type LockTable = StdLockTable;
+
+    fn try_lock_table(len: usize) -> Result<Self::LockTable, Error> {
+        Ok(StdLockTable(Self::try_slice(len, |_| Mutex::new(()))?))
+    }
+
+    fn wait_hint() {
+        std::thread::yield_now();
+    }
+}
+
+/// A table of `std` mutexes.
+pub struct StdLockTable(Box<[Mutex<()>]>);
+
+impl LockTable for StdLockTable {
+    type Guard<'a> = MutexGuard<'a, ()>;
+
+    fn lock(&self, index: usize) -> Self::Guard<'_> {
+        self.0[index].lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+fn range(size: u64, offset: u64, len: usize) -> Result<std::ops::Range<usize>, Error> {
+    let end = offset.checked_add(len as u64).ok_or(Error::Invalid)?;
+    if end > size {
+        return Err(Error::Invalid);
+    }
+    Ok(offset as usize..end as usize)
+}
+
+/// Media in memory.
+pub struct MemMedia {
+    bytes: RwLock<Vec<u8>>,
+}
+
+impl MemMedia {
+    /// `size` zero bytes.
+    pub fn new(size: usize) -> Self {
+        Self::from_vec(std::vec![0; size])
+    }
+
+    /// Media holding `bytes`.
+    pub fn from_vec(bytes: Vec<u8>) -> Self {
+        Self {
+            bytes: RwLock::new(bytes),
+        }
+    }
+
+    /// A copy of the bytes.
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.bytes.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The bytes.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.bytes.into_inner().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Media for MemMedia {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let b = self.bytes.read().unwrap_or_else(PoisonError::into_inner);
+        let r = range(b.len() as u64, offset, buf.len())?;
+        buf.copy_from_slice(&b[r]);
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        let mut b = self.bytes.write().unwrap_or_else(PoisonError::into_inner);
+        let r = range(b.len() as u64, offset, buf.len())?;
+        b[r].copy_from_slice(buf);
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        self.bytes.read().unwrap_or_else(PoisonError::into_inner).len() as u64
+    }
+}
+
+/// Media in a file (or block device), from byte `base` on, `size` bytes.
+pub struct FileMedia {
+    file: File,
+    base: u64,
+    size: u64,
+    writable: bool,
+}
+
+impl FileMedia {
+    /// `size` bytes of `file` from `base`. Writes fail unless `writable`.
+    pub fn new(file: File, base: u64, size: u64, writable: bool) -> Self {
+        Self {
+            file,
+            base,
+            size,
+            writable,
+        }
+    }
+}
+
+impl Media for FileMedia {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        range(self.size, offset, buf.len())?;
+        self.file.read_exact_at(buf, self.base + offset).map_err(|_| Error::Io)
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        if !self.writable {
+            return Err(Error::ReadOnly);
+        }
+        range(self.size, offset, buf.len())?;
+        self.file.write_all_at(buf, self.base + offset).map_err(|_| Error::Io)
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// One write as [`RecordingMedia`] saw it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// Byte offset.
+    pub offset: u64,
+    /// The bytes written.
+    pub bytes: Vec<u8>,
+}
+
+/// Memory media that logs every write, in order, so that a crash can be
+/// simulated after any prefix of them.
+pub struct RecordingMedia {
+    inner: MemMedia,
+    log: Mutex<Vec<Recorded>>,
+}
+
+impl RecordingMedia {
+    /// Wraps `inner`.
+    pub fn new(inner: MemMedia) -> Self {
+        Self {
+            inner,
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The writes so far, and forgets them.
+    pub fn take_log(&self) -> Vec<Recorded> {
+        std::mem::take(&mut *self.log.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The current bytes.
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.inner.snapshot()
+    }
+}
+
+impl Media for RecordingMedia {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.inner.read(offset, buf)
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        // Log and apply under one lock, so the log order is the media order.
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        self.inner.write(offset, buf)?;
+        log.push(Recorded {
+            offset,
+            bytes: buf.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+}
