@@ -7,7 +7,10 @@
 
 use kernel::prelude::*;
 
+mod bio;
+mod btt_dev;
 mod cache_padded;
+mod disk;
 mod mutex;
 mod nd;
 mod ns_media;
@@ -16,13 +19,9 @@ mod region;
 
 /// The BTT algorithm (rust/btt_core/src/btt/), shared with the host build; it
 /// uses nothing but `core`.
-#[path = "btt_core/src/btt"]
-#[allow(dead_code, unreachable_pub)]
-mod btt_core {
-    pub(crate) mod error;
-    pub(crate) mod media;
-    pub(crate) mod platform;
-}
+#[path = "btt_core/src/btt/mod.rs"]
+#[allow(dead_code, unreachable_pub, unused_imports)]
+mod btt_core;
 
 module! {
     type: BttRs,
@@ -30,6 +29,12 @@ module! {
     authors: ["btt-rs contributors"],
     description: "Block Translation Table (BTT) for NVDIMM namespaces, in Rust",
     license: "GPL",
+    params: {
+        full_check: bool {
+            default: true,
+            description: "Check at attach that every block has one owner (reads the whole map)",
+        },
+    },
 }
 
 struct BttRs;
@@ -50,16 +55,46 @@ impl Drop for BttRs {
 /// Called by `nd_pmem` (through `nvdimm_namespace_attach_btt()`) for a namespace
 /// claimed by a BTT device.
 #[no_mangle]
-extern "C" fn btt_rs_attach(_ndns: *mut nd::nd_namespace_common) -> kernel::ffi::c_int {
-    ENODEV.to_errno()
+extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::c_int {
+    // SAFETY: nd_pmem passes its live namespace, which `is_nd_btt(ndns->claim)`.
+    let nd_btt = unsafe { nd::btt_rs_ns_btt(ndns) };
+    // SAFETY: `ndns` and `nd_btt` are live; the `BttDev` is stored in
+    // `nd_btt->btt` and dropped by `btt_rs_detach`, before the device goes.
+    match unsafe { btt_dev::BttDev::attach(nd_btt, ndns) } {
+        Ok(dev) => {
+            // SAFETY: `nd_btt` is live; `btt` is ours to set (C stores its
+            // `struct btt` there too).
+            unsafe { (*nd_btt).btt = KBox::into_raw(dev).cast() };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
 }
 
 /// Called by `nd_pmem` (through `nvdimm_namespace_detach_btt()`) when the BTT device unbinds.
 #[no_mangle]
-extern "C" fn btt_rs_detach(_nd_btt: *mut nd::nd_btt) -> kernel::ffi::c_int {
+extern "C" fn btt_rs_detach(nd_btt: *mut nd::nd_btt) -> kernel::ffi::c_int {
+    // SAFETY: nd_pmem passes the live BTT device it attached.
+    let raw = unsafe { core::mem::replace(&mut (*nd_btt).btt, core::ptr::null_mut()) };
+    if !raw.is_null() {
+        // SAFETY: `raw` came from `KBox::into_raw` in `btt_rs_attach` and is
+        // released once (the field was cleared above).
+        drop(unsafe { KBox::from_raw(raw.cast::<btt_dev::BttDev>()) });
+    }
     0
 }
 
 /// The `submit_bio` of every btt_rs disk.
 #[no_mangle]
-extern "C" fn btt_rs_submit_bio(_bio: *mut kernel::bindings::bio) {}
+extern "C" fn btt_rs_submit_bio(bio: *mut kernel::bindings::bio) {
+    // SAFETY: The block layer hands us a live bio for one of our disks, which
+    // we end exactly once (`Bio::end`).
+    let Some(bio) = (unsafe { bio::Bio::from_raw(bio) }) else {
+        return;
+    };
+    // SAFETY: Our disks' `private_data` is their `BttDev`, alive until
+    // `del_gendisk()` has returned, which waits for this bio.
+    let dev = unsafe { &*bio.disk_private().cast::<btt_dev::BttDev>() };
+    let result = dev.submit(&bio);
+    bio.end(result);
+}

@@ -57,8 +57,31 @@ extern "C" {
     /// `to_nd_btt(ndns->claim)`.
     pub(crate) fn btt_rs_ns_btt(ndns: *mut nd_namespace_common) -> *mut nd_btt;
     /// `blk_alloc_disk()` with the C driver's limits and our `submit_bio`.
-    pub(crate) fn btt_rs_alloc_disk(sector_size: c_uint, private_data: *mut c_void)
-        -> *mut gendisk;
+    pub(crate) fn btt_rs_alloc_disk(
+        sector_size: c_uint,
+        meta_size: c_uint,
+        private_data: *mut c_void,
+    ) -> *mut gendisk;
+    /// The start of `nvdimm_namespace_attach_btt()`: configuration check,
+    /// `devm_namespace_enable()`, `nd_btt_version()`; the capacity in `*size`.
+    pub(crate) fn btt_rs_enable(
+        nd_btt: *mut nd_btt,
+        ndns: *mut nd_namespace_common,
+        size: *mut u64,
+    ) -> c_int;
+    /// `export_uuid()` of `nd_btt->uuid` and of the namespace's uuid.
+    pub(crate) fn btt_rs_uuids(nd_btt: *mut nd_btt, uuid: *mut u8, parent_uuid: *mut u8);
+    /// `bio_integrity_prep()` when `bio_integrity_action()` asks for it.
+    pub(crate) fn btt_rs_bio_integrity_prep(bio: *mut bio);
+    /// `bio_integrity(bio) != NULL`.
+    pub(crate) fn btt_rs_bio_has_integrity(bio: *mut bio) -> bool;
+    /// Copies `len` bytes of integrity metadata to (`to_buf`) or from `buf`.
+    pub(crate) fn btt_rs_bio_integrity_copy(
+        bio: *mut bio,
+        buf: *mut c_void,
+        len: c_uint,
+        to_buf: bool,
+    ) -> c_int;
     /// `bio->bi_bdev->bd_disk->private_data`.
     pub(crate) fn btt_rs_bio_private(bio: *mut bio) -> *mut c_void;
     /// 0 for a read, 1 for a write, -1 for any other operation.

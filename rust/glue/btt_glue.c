@@ -11,10 +11,14 @@
 #include <linux/module.h>
 #include <linux/blkdev.h>
 #include <linux/bio.h>
+#include <linux/bio-integrity.h>
+#include <linux/blk-integrity.h>
+#include <linux/hdreg.h>
 #include <linux/highmem.h>
 #include <linux/libnvdimm.h>
 #include <linux/nd.h>
 #include "nd.h"
+#include "btt.h"
 #include "btt_glue.h"
 
 int nvdimm_namespace_attach_btt(struct nd_namespace_common *ndns)
@@ -54,16 +58,64 @@ struct nd_btt *btt_rs_ns_btt(struct nd_namespace_common *ndns)
 	return to_nd_btt(ndns->claim);
 }
 
+/* The C driver's btt_getgeo(): some standard values. */
+static int btt_rs_getgeo(struct gendisk *disk, struct hd_geometry *geo)
+{
+	geo->heads = 1 << 6;
+	geo->sectors = 1 << 5;
+	geo->cylinders = get_capacity(disk) >> 11;
+	return 0;
+}
+
 static const struct block_device_operations btt_rs_fops = {
 	.owner = THIS_MODULE,
 	.submit_bio = btt_rs_submit_bio,
+	.getgeo = btt_rs_getgeo,
 };
+
+/*
+ * The part of nvdimm_namespace_attach_btt() before btt_init(): the namespace
+ * enabled for I/O (devres of the BTT device), the info block version and
+ * initial offset chosen from the claim class (nd_btt_version() fills
+ * nd_btt->initial_offset and version_*; its return value only says whether a
+ * valid info block is already there, as in C). Returns the namespace capacity
+ * in *size.
+ */
+int btt_rs_enable(struct nd_btt *nd_btt, struct nd_namespace_common *ndns,
+		  u64 *size)
+{
+	struct btt_sb *btt_sb;
+	int rc;
+
+	if (!nd_btt->uuid || !nd_btt->ndns || !nd_btt->lbasize) {
+		dev_dbg(&nd_btt->dev, "incomplete btt configuration\n");
+		return -ENODEV;
+	}
+	*size = nvdimm_namespace_capacity(ndns);
+	rc = devm_namespace_enable(&nd_btt->dev, ndns, *size);
+	if (rc)
+		return rc;
+	btt_sb = kzalloc(sizeof(*btt_sb), GFP_KERNEL);
+	if (!btt_sb)
+		return -ENOMEM;
+	nd_btt_version(nd_btt, ndns, btt_sb);
+	kfree(btt_sb);
+	return 0;
+}
+
+/* The BTT's uuid and its namespace's (parent) uuid, as export_uuid() stores them. */
+void btt_rs_uuids(struct nd_btt *nd_btt, u8 uuid[16], u8 parent_uuid[16])
+{
+	export_uuid(uuid, nd_btt->uuid);
+	export_uuid(parent_uuid, nd_dev_to_uuid(&nd_btt->ndns->dev));
+}
 
 /*
  * blk_alloc_disk() is a macro (it needs a static lockdep key per call site).
  * The limits are those of the C driver's btt_blk_init().
  */
-struct gendisk *btt_rs_alloc_disk(unsigned int sector_size, void *private_data)
+struct gendisk *btt_rs_alloc_disk(unsigned int sector_size,
+				  unsigned int meta_size, void *private_data)
 {
 	struct queue_limits lim = {
 		.logical_block_size	= sector_size,
@@ -72,6 +124,11 @@ struct gendisk *btt_rs_alloc_disk(unsigned int sector_size, void *private_data)
 		.features		= BLK_FEAT_SYNCHRONOUS,
 	};
 	struct gendisk *disk;
+
+	if (meta_size && IS_ENABLED(CONFIG_BLK_DEV_INTEGRITY)) {
+		lim.integrity.metadata_size = meta_size;
+		lim.integrity.tag_size = meta_size;
+	}
 
 	disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
 	if (IS_ERR(disk))
@@ -142,4 +199,51 @@ void *btt_rs_kmap_local(struct page *page)
 void btt_rs_kunmap_local(void *addr)
 {
 	kunmap_local(addr);
+}
+
+/* As btt_submit_bio(): let the integrity layer attach or check protection info. */
+void btt_rs_bio_integrity_prep(struct bio *bio)
+{
+	unsigned int action = bio_integrity_action(bio);
+
+	if (action)
+		bio_integrity_prep(bio, action);
+}
+
+bool btt_rs_bio_has_integrity(struct bio *bio)
+{
+	return bio_integrity(bio) != NULL;
+}
+
+/*
+ * Copies the next @len bytes of the bio's integrity metadata into @buf (for a
+ * write) or from @buf (for a read), and advances the integrity iterator: the
+ * walk of the C driver's btt_rw_integrity(), with a buffer in place of the
+ * media.
+ */
+int btt_rs_bio_integrity_copy(struct bio *bio, void *buf, unsigned int len,
+			      bool to_buf)
+{
+#ifdef CONFIG_BLK_DEV_INTEGRITY
+	struct bio_integrity_payload *bip = bio_integrity(bio);
+
+	if (!bip)
+		return 0;
+	while (len) {
+		struct bio_vec bv = bvec_iter_bvec(bip->bip_vec, bip->bip_iter);
+		unsigned int cur = min(len, bv.bv_len);
+		void *mem = bvec_kmap_local(&bv);
+
+		if (to_buf)
+			memcpy(buf, mem, cur);
+		else
+			memcpy(mem, buf, cur);
+		kunmap_local(mem);
+		len -= cur;
+		buf += cur;
+		if (!bvec_iter_advance(bip->bip_vec, &bip->bip_iter, cur))
+			return -EIO;
+	}
+#endif
+	return 0;
 }

@@ -29,7 +29,15 @@ int btt_rs_ns_write(struct nd_namespace_common *ndns, u64 offset,
 		    const void *buf, size_t size, unsigned long flags);
 struct nd_region *btt_rs_btt_region(struct nd_btt *nd_btt);
 struct nd_btt *btt_rs_ns_btt(struct nd_namespace_common *ndns);
-struct gendisk *btt_rs_alloc_disk(unsigned int sector_size, void *private_data);
+struct gendisk *btt_rs_alloc_disk(unsigned int sector_size,
+				  unsigned int meta_size, void *private_data);
+int btt_rs_enable(struct nd_btt *nd_btt, struct nd_namespace_common *ndns,
+		  u64 *size);
+void btt_rs_uuids(struct nd_btt *nd_btt, u8 uuid[16], u8 parent_uuid[16]);
+void btt_rs_bio_integrity_prep(struct bio *bio);
+bool btt_rs_bio_has_integrity(struct bio *bio);
+int btt_rs_bio_integrity_copy(struct bio *bio, void *buf, unsigned int len,
+			      bool to_buf);
 void *btt_rs_bio_private(struct bio *bio);
 int btt_rs_bio_dir(struct bio *bio);
 bool btt_rs_bio_next_segment(struct bio *bio, struct bvec_iter *iter,

@@ -78,11 +78,23 @@ fn bad(field: &'static str, arena_off: u64, field_off: usize) -> Error {
     }
 }
 
-/// Reads the info block at `off`.
-fn read_info<M: Media>(media: &M, off: u64) -> Result<[u8; INFO_SIZE], Error> {
-    let mut raw = [0u8; INFO_SIZE];
-    media.read(off, &mut raw)?;
-    Ok(raw)
+/// Two info blocks' worth of heap memory: 4 KiB buffers do not belong on a
+/// kernel stack.
+pub(super) struct Scratch<'a> {
+    primary: &'a mut [u8; INFO_SIZE],
+    backup: &'a mut [u8; INFO_SIZE],
+}
+
+impl<'a> Scratch<'a> {
+    /// Splits `buf` (at least `2 * INFO_SIZE` bytes) into two info block buffers.
+    pub(super) fn new(buf: &'a mut [u8]) -> Result<Self, Error> {
+        let (a, rest) = buf.split_at_mut_checked(INFO_SIZE).ok_or(Error::Invalid)?;
+        let b = rest.get_mut(..INFO_SIZE).ok_or(Error::Invalid)?;
+        Ok(Self {
+            primary: a.try_into().map_err(|_| Error::Invalid)?,
+            backup: b.try_into().map_err(|_| Error::Invalid)?,
+        })
+    }
 }
 
 /// C `nd_btt_arena_is_valid()`: signature, parent uuid and checksum.
@@ -212,16 +224,23 @@ enum Probe {
 /// Finds the info block of the arena at `arena_off`: the primary, else the
 /// backup if it is valid and belongs to this BTT (same uuid, when the caller
 /// knows it).
-fn probe_arena<M: Media>(media: &M, arena_off: u64, cfg: &Config) -> Result<Probe, Error> {
+fn probe_arena<M: Media>(
+    media: &M,
+    arena_off: u64,
+    cfg: &Config,
+    scratch: &mut Scratch<'_>,
+) -> Result<Probe, Error> {
     let rawsize = media.size();
-    let raw = read_info(media, arena_off)?;
-    let primary = info_is_valid(&raw, cfg);
+    let raw = &mut *scratch.primary;
+    media.read(arena_off, raw)?;
+    let primary = info_is_valid(raw, cfg);
     if let Ok(sb) = primary {
         return Ok(Probe::Found(sb, InfoSource::Primary));
     }
     if let Some(off2) = backup_info_offset(arena_off, rawsize) {
-        let raw2 = read_info(media, off2)?;
-        if let Ok(sb2) = info_is_valid(&raw2, cfg) {
+        let raw2 = &mut *scratch.backup;
+        media.read(off2, raw2)?;
+        if let Ok(sb2) = info_is_valid(raw2, cfg) {
             let ours = cfg.uuid == [0; 16] || sb2.uuid == cfg.uuid;
             if ours && arena_off + sb2.info2off == off2 {
                 return Ok(Probe::Found(sb2, InfoSource::Backup));
@@ -317,11 +336,11 @@ pub(super) fn newest_entry(
 /// zeroed (identity), the flog gets one entry per lane naming the lane's free
 /// block, then the backup info block and last the primary one, so a layout
 /// cut short by a power failure has no valid primary.
-fn create_layout<M: Media>(media: &M, cfg: &Config) -> Result<(), Error> {
+fn create_layout<M: Media>(media: &M, cfg: &Config, scratch: &mut Scratch<'_>) -> Result<(), Error> {
     let mut result = Ok(());
     let laid = layout::for_each_new_arena(media.size(), cfg.lbasize, |_, a| {
         if result.is_ok() {
-            result = write_arena_layout(media, cfg, a);
+            result = write_arena_layout(media, cfg, a, scratch.primary);
         }
     });
     result?;
@@ -331,7 +350,12 @@ fn create_layout<M: Media>(media: &M, cfg: &Config) -> Result<(), Error> {
     }
 }
 
-fn write_arena_layout<M: Media>(media: &M, cfg: &Config, a: &ArenaLayout) -> Result<(), Error> {
+fn write_arena_layout<M: Media>(
+    media: &M,
+    cfg: &Config,
+    a: &ArenaLayout,
+    raw: &mut [u8; INFO_SIZE],
+) -> Result<(), Error> {
     media.write_zeroes(a.mapoff, a.logoff - a.mapoff)?;
     media.write_zeroes(a.logoff, a.info2off - a.logoff)?;
     let info = ArenaInfo {
@@ -349,10 +373,9 @@ fn write_arena_layout<M: Media>(media: &M, cfg: &Config, a: &ArenaLayout) -> Res
         write_log_entry(media, &info, lane, 0, &ent)?;
     }
     let mut sb = a.info_block(cfg.uuid, cfg.parent_uuid, cfg.version_major, cfg.version_minor);
-    let mut raw = [0u8; INFO_SIZE];
-    sb.seal(&mut raw);
-    media.write(a.info2off, &raw)?;
-    media.write(a.infooff, &raw)
+    sb.seal(raw);
+    media.write(a.info2off, raw)?;
+    media.write(a.infooff, raw)
 }
 
 /// First pass: every arena's geometry and log indices, read-only.
@@ -361,6 +384,7 @@ fn write_arena_layout<M: Media>(media: &M, cfg: &Config, a: &ArenaLayout) -> Res
 fn discover<M: Media, P: Platform>(
     media: &M,
     cfg: &Config,
+    scratch: &mut Scratch<'_>,
 ) -> Result<Option<(P::Slice<Found>, usize, u64)>, Error> {
     let rawsize = media.size();
     let max_arenas = usize::try_from(rawsize.div_ceil(ARENA_MAX_SIZE)).map_err(|_| Error::Invalid)?;
@@ -372,7 +396,7 @@ fn discover<M: Media, P: Platform>(
         if rawsize - off < ARENA_MIN_SIZE && n > 0 {
             return Err(bad("nextoff", found[n - 1].info.infooff, info::OFF_NEXTOFF));
         }
-        let (sb, source) = match probe_arena(media, off, cfg)? {
+        let (sb, source) = match probe_arena(media, off, cfg, scratch)? {
             Probe::Found(sb, source) => (sb, source),
             Probe::Blank if n == 0 => return Ok(None),
             Probe::Blank => return Err(bad("signature", off, info::OFF_SIGNATURE)),
@@ -425,17 +449,21 @@ impl<M: Media, P: Platform> Btt<M, P> {
             return Err(Error::NoSpace);
         }
         let mut created = false;
-        let (found, n, nlba) = match discover::<M, P>(&media, cfg)? {
+        let mut buf = P::try_slice(2 * INFO_SIZE, |_| 0u8)?;
+        let mut scratch = Scratch::new(&mut buf)?;
+        let (found, n, nlba) = match discover::<M, P>(&media, cfg, &mut scratch)? {
             Some(d) => d,
             None => {
                 if cfg.read_only {
                     return Err(Error::NotFound);
                 }
-                create_layout(&media, cfg)?;
+                create_layout(&media, cfg, &mut scratch)?;
                 created = true;
-                discover::<M, P>(&media, cfg)?.ok_or(Error::Io)?
+                discover::<M, P>(&media, cfg, &mut scratch)?.ok_or(Error::Io)?
             }
         };
+        drop(scratch);
+        drop(buf);
         let found = found.get(..n).ok_or(Error::Invalid)?;
 
         // First pass, continued: every lane's newest flog entry must make sense,

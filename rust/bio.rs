@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: GPL-2.0
+//! [`Bio`]: a bio handed to our `submit_bio`, its segments, and its completion.
+//!
+//! The kernel crate has no bio abstraction (only blk-mq requests). This is the
+//! small part of one that a bio-based driver like BTT needs:
+//! `bio_for_each_segment()`, the data of each segment mapped with
+//! `kmap_local_page()`, I/O accounting and `bio_endio()`.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use kernel::bindings;
+use kernel::prelude::*;
+
+use crate::nd;
+
+/// The operation of a bio, as far as BTT cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `REQ_OP_READ`.
+    Read,
+    /// `REQ_OP_WRITE` (possibly empty, e.g. a bare `REQ_PREFLUSH`).
+    Write,
+    /// Anything else; the queue advertises no discard, zeroes or zone support,
+    /// so the block layer should not send it.
+    Other,
+}
+
+/// A bio submitted to one of our disks. It must be ended exactly once, with
+/// [`Bio::end`]; dropping it without ending it ends it with an I/O error.
+pub(crate) struct Bio {
+    ptr: NonNull<bindings::bio>,
+    acct: Option<usize>,
+}
+
+impl Bio {
+    /// Takes charge of `ptr` and starts I/O accounting if the queue wants it.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a bio passed to our `submit_bio` that nobody else ends.
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::bio) -> Option<Self> {
+        let ptr = NonNull::new(ptr)?;
+        let mut acct = false;
+        // SAFETY: `ptr` is a live bio submitted to our disk (caller).
+        let start = unsafe { nd::btt_rs_bio_start_acct(ptr.as_ptr(), &mut acct) };
+        Some(Self {
+            ptr,
+            acct: acct.then_some(start as usize),
+        })
+    }
+
+    /// `bio->bi_bdev->bd_disk->private_data`.
+    pub(crate) fn disk_private(&self) -> *mut kernel::ffi::c_void {
+        // SAFETY: `self.ptr` is a live bio submitted to a disk (type invariant).
+        unsafe { nd::btt_rs_bio_private(self.ptr.as_ptr()) }
+    }
+
+    /// The bio's operation.
+    pub(crate) fn op(&self) -> Op {
+        // SAFETY: `self.ptr` is a live bio (type invariant).
+        match unsafe { nd::btt_rs_bio_dir(self.ptr.as_ptr()) } {
+            0 => Op::Read,
+            1 => Op::Write,
+            _ => Op::Other,
+        }
+    }
+
+    /// Lets the integrity layer attach or verify protection information (C:
+    /// `bio_integrity_prep()` in `btt_submit_bio()`).
+    pub(crate) fn integrity_prep(&self) {
+        // SAFETY: `self.ptr` is a live bio (type invariant).
+        unsafe { nd::btt_rs_bio_integrity_prep(self.ptr.as_ptr()) }
+    }
+
+    /// Whether the bio carries integrity metadata.
+    pub(crate) fn has_integrity(&self) -> bool {
+        // SAFETY: `self.ptr` is a live bio (type invariant).
+        unsafe { nd::btt_rs_bio_has_integrity(self.ptr.as_ptr()) }
+    }
+
+    /// Copies the next `buf.len()` bytes of integrity metadata into `buf` and
+    /// advances past them (for a write).
+    pub(crate) fn integrity_take(&self, buf: &mut [u8]) -> Result {
+        // SAFETY: `self.ptr` is a live bio (type invariant); `buf` is valid for
+        // writes of its length. The integrity iterator is only used by us.
+        kernel::error::to_result(unsafe {
+            nd::btt_rs_bio_integrity_copy(
+                self.ptr.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len() as u32,
+                true,
+            )
+        })
+    }
+
+    /// Copies `buf` into the next `buf.len()` bytes of integrity metadata and
+    /// advances past them (for a read).
+    pub(crate) fn integrity_give(&self, buf: &[u8]) -> Result {
+        // SAFETY: As in `integrity_take`; the C helper only reads `buf` here.
+        kernel::error::to_result(unsafe {
+            nd::btt_rs_bio_integrity_copy(
+                self.ptr.as_ptr(),
+                buf.as_ptr().cast_mut().cast(),
+                buf.len() as u32,
+                false,
+            )
+        })
+    }
+
+    /// The bio's data, one single-page segment at a time (C:
+    /// `bio_for_each_segment()`), from the bio's current position.
+    pub(crate) fn segments(&self) -> Segments<'_> {
+        Segments {
+            bio: self.ptr,
+            // SAFETY: `self.ptr` is a live bio (type invariant); `bi_iter` is a
+            // plain value that we copy, as `bio_for_each_segment()` does.
+            iter: unsafe { (*self.ptr.as_ptr()).bi_iter },
+            _bio: PhantomData,
+        }
+    }
+
+    /// Ends the bio (`bio_endio()`) with `status` (an errno on failure, C:
+    /// `bio->bi_status = errno_to_blk_status(err)`).
+    pub(crate) fn end(self, status: Result) {
+        let this = core::mem::ManuallyDrop::new(self);
+        this.finish(status);
+    }
+
+    fn finish(&self, status: Result) {
+        let bio = self.ptr.as_ptr();
+        if let Err(e) = status {
+            // SAFETY: `bio` is live and not yet ended (type invariant).
+            unsafe { nd::btt_rs_bio_set_status(bio, e.to_errno()) };
+        }
+        if let Some(start) = self.acct {
+            // SAFETY: Accounting was started on this bio in `from_raw`.
+            unsafe { nd::btt_rs_bio_end_acct(bio, start as kernel::ffi::c_ulong) };
+        }
+        // SAFETY: `bio` is live and ended exactly once: here, from `end` (which
+        // forgets `self`) or from `drop`.
+        unsafe { bindings::bio_endio(bio) };
+    }
+}
+
+impl Drop for Bio {
+    fn drop(&mut self) {
+        self.finish(Err(EIO));
+    }
+}
+
+/// One single-page segment of a bio.
+pub(crate) struct Segment {
+    page: *mut bindings::page,
+    offset: usize,
+    len: usize,
+    sector: u64,
+}
+
+impl Segment {
+    /// Length in bytes (at most a page).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The 512-byte sector of the device the segment starts at.
+    pub(crate) fn sector(&self) -> u64 {
+        self.sector
+    }
+
+    /// Maps the segment's data (`kmap_local_page()`); unmapped when the mapping
+    /// is dropped. Mappings must be dropped in the reverse order of creation,
+    /// which the borrow of `self` and the mapping's `!Send` ensure in practice.
+    pub(crate) fn map(&mut self) -> Mapping<'_> {
+        // SAFETY: `page` is a page of a live bio (it came from the bio's bvec
+        // table), and `kmap_local_page()` maps any page.
+        let addr = unsafe { nd::btt_rs_kmap_local(self.page) };
+        Mapping {
+            addr: addr.cast(),
+            offset: self.offset,
+            len: self.len,
+            _segment: PhantomData,
+        }
+    }
+}
+
+/// The data of a [`Segment`], mapped.
+pub(crate) struct Mapping<'a> {
+    addr: *mut u8,
+    offset: usize,
+    len: usize,
+    _segment: PhantomData<&'a mut Segment>,
+}
+
+impl Mapping<'_> {
+    /// The segment's bytes.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        // SAFETY: `addr` maps a whole page and `offset + len <= PAGE_SIZE`
+        // (single-page segment). The block layer gives the driver the bio's data
+        // for the duration of the I/O; a user who modifies an O_DIRECT buffer
+        // under I/O gets undefined data, as with the C driver's `memcpy()`.
+        unsafe { core::slice::from_raw_parts(self.addr.add(self.offset), self.len) }
+    }
+
+    /// The segment's bytes, for a read to fill.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: As in `as_slice`; `&mut self` makes this the only slice of the
+        // mapping alive.
+        unsafe { core::slice::from_raw_parts_mut(self.addr.add(self.offset), self.len) }
+    }
+}
+
+impl Drop for Mapping<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `addr` came from `kmap_local_page()` in `Segment::map` and is
+        // unmapped once, here.
+        unsafe { nd::btt_rs_kunmap_local(self.addr.cast()) };
+    }
+}
+
+/// Iterator over the segments of a [`Bio`] (C: `bio_for_each_segment()`).
+pub(crate) struct Segments<'a> {
+    bio: NonNull<bindings::bio>,
+    iter: bindings::bvec_iter,
+    _bio: PhantomData<&'a Bio>,
+}
+
+impl Iterator for Segments<'_> {
+    type Item = Segment;
+
+    fn next(&mut self) -> Option<Segment> {
+        let mut bv = bindings::bio_vec::default();
+        let mut sector: bindings::sector_t = 0;
+        // SAFETY: `bio` is live for `'a`, `iter` is our private copy of its
+        // iterator, and `bv`/`sector` are valid for writes.
+        let more =
+            unsafe { nd::btt_rs_bio_next_segment(self.bio.as_ptr(), &mut self.iter, &mut bv, &mut sector) };
+        more.then(|| Segment {
+            page: bv.bv_page,
+            offset: bv.bv_offset as usize,
+            len: bv.bv_len as usize,
+            sector,
+        })
+    }
+}

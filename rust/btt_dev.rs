@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0
+//! [`BttDev`]: one attached BTT, its lanes and its disk (C: `struct btt` with
+//! `btt_init()`, `btt_fini()` and `btt_submit_bio()`).
+
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::str::CStrExt;
+
+use crate::bio::{Bio, Op};
+use crate::btt_core::{self, Config};
+use crate::disk::Disk;
+use crate::nd;
+use crate::ns_media::NsMedia;
+use crate::platform::KernelPlatform;
+use crate::region::NdRegion;
+
+/// The BTT algorithm over the namespace.
+pub(crate) type CoreBtt = btt_core::Btt<NsMedia, KernelPlatform>;
+/// The state of one lane, reachable only through [`NdRegion::acquire_lane`].
+pub(crate) type CoreLane = btt_core::Lane<KernelPlatform>;
+
+/// Prints a core error with the kernel's formatting machinery.
+struct CoreError(btt_core::Error);
+
+impl kernel::fmt::Display for CoreError {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Largest integrity metadata per sector (4224 - 4096).
+const MAX_META: usize = 128;
+
+/// The kernel errno of a core error.
+pub(crate) fn to_kernel(e: btt_core::Error) -> Error {
+    Error::from_errno(-e.to_errno())
+}
+
+/// One attached BTT. Field order is drop order: the disk goes first
+/// (`del_gendisk()` waits for every bio in flight), then the lanes (each mutex
+/// destroyed), then the BTT and its media.
+pub(crate) struct BttDev {
+    disk: Disk,
+    region: NdRegion<CoreLane>,
+    btt: CoreBtt,
+    nd_btt: *mut nd::nd_btt,
+}
+
+// SAFETY: `nd_btt` is only dereferenced for logging; the device outlives the
+// `BttDev` (it is dropped from `detach`, before the device goes). The other
+// fields are `Send + Sync`.
+unsafe impl Send for BttDev {}
+// SAFETY: See `Send`; bios reach `BttDev` through `&self` only, and every
+// mutable state sits behind the lane and map mutexes.
+unsafe impl Sync for BttDev {}
+
+impl BttDev {
+    /// C `nvdimm_namespace_attach_btt()` + `btt_init()`: opens (or creates)
+    /// the BTT on `ndns`, claimed by `nd_btt`, and adds its disk.
+    ///
+    /// # Safety
+    ///
+    /// `ndns` must be the live namespace nd_pmem probes, claimed by the live
+    /// BTT device `nd_btt`; the returned value must be dropped before
+    /// `nd_btt` is released (from `detach`).
+    pub(crate) unsafe fn attach(
+        nd_btt: *mut nd::nd_btt,
+        ndns: *mut nd::nd_namespace_common,
+    ) -> Result<KBox<Self>> {
+        let mut size = 0u64;
+        // SAFETY: Both pointers are live (caller); `size` is valid for writes.
+        kernel::error::to_result(unsafe { nd::btt_rs_enable(nd_btt, ndns, &mut size) })?;
+        // SAFETY: `nd_btt` is live and configured (checked by `btt_rs_enable`).
+        let (lbasize, initial_offset, major, minor) = unsafe {
+            let b = &*nd_btt;
+            (b.lbasize, b.initial_offset, b.version_major, b.version_minor)
+        };
+        let initial_offset = u64::try_from(initial_offset).map_err(|_| EINVAL)?;
+        let rawsize = size.checked_sub(initial_offset).ok_or(ENXIO)?;
+        if rawsize < btt_core::layout::ARENA_MIN_SIZE {
+            return Err(ENXIO);
+        }
+        let mut uuid = [0u8; 16];
+        let mut parent_uuid = [0u8; 16];
+        // SAFETY: `nd_btt` is live with a uuid and a namespace (checked by
+        // `btt_rs_enable`); both buffers have 16 bytes.
+        unsafe { nd::btt_rs_uuids(nd_btt, uuid.as_mut_ptr(), parent_uuid.as_mut_ptr()) };
+        // SAFETY: `nd_btt` is live; its parent device is its region.
+        let region = unsafe { nd::btt_rs_btt_region(nd_btt) };
+        // SAFETY: `region` is the live parent of `nd_btt`.
+        let (num_lanes, ro) = unsafe { (NdRegion::<CoreLane>::region_num_lanes(region)?, (*region).ro != 0) };
+
+        let cfg = Config {
+            lbasize: u32::try_from(lbasize).map_err(|_| EINVAL)?,
+            uuid,
+            parent_uuid,
+            version_major: major,
+            version_minor: minor,
+            read_only: ro,
+            nlanes: u32::try_from(num_lanes).map_err(|_| EINVAL)?,
+            full_check: crate::module_parameters::full_check.value(),
+        };
+        // SAFETY: The namespace was enabled by `btt_rs_enable` for the life of
+        // the BTT device (devres), which outlives the returned value (caller);
+        // `initial_offset + rawsize` is its capacity.
+        let media = unsafe { NsMedia::new(ndns, initial_offset, rawsize) }.ok_or(EINVAL)?;
+        let (btt, lanes) = CoreBtt::open(media, &cfg).map_err(|e| {
+            pr_err!("{}: cannot attach: {}\n", Self::name_of(nd_btt), CoreError(e));
+            to_kernel(e)
+        })?;
+        if btt.created() {
+            pr_info!(
+                "{}: new BTT {}.{}, {} arenas, {} x {}-byte sectors\n",
+                Self::name_of(nd_btt),
+                major,
+                minor,
+                btt.num_arenas(),
+                btt.nlba(),
+                btt.lbasize()
+            );
+        }
+        for (i, a) in btt.arenas().enumerate() {
+            if a.info_source == btt_core::InfoSource::Backup {
+                pr_warn!(
+                    "{}: arena {} opened from its backup info block at {:#x}; primary at {:#x} is invalid\n",
+                    Self::name_of(nd_btt),
+                    i,
+                    a.info2off,
+                    a.infooff
+                );
+            }
+        }
+        // SAFETY: `region` outlives the BTT device, which outlives `BttDev`.
+        let region = unsafe { NdRegion::new(region, lanes) }?;
+        let disk = Disk::new(btt.sector_size(), btt.meta_size())?;
+        let mut dev = KBox::new(
+            BttDev {
+                disk,
+                region,
+                btt,
+                nd_btt,
+            },
+            GFP_KERNEL,
+        )?;
+        let private = core::ptr::from_mut::<BttDev>(&mut dev).cast();
+        dev.disk.set_private(private);
+        // SAFETY: `ndns` is live (caller).
+        unsafe { dev.disk.set_name(ndns) }?;
+        let sectors = dev.btt.nlba() * u64::from(dev.btt.sector_size()) >> 9;
+        dev.disk.set_capacity(sectors);
+        // SAFETY: `nd_btt` is live (caller); `dev` is not shared yet.
+        unsafe { (*nd_btt).size = dev.btt.nlba() * u64::from(dev.btt.sector_size()) };
+        // SAFETY: `nd_btt->dev` is live and outlives the disk (caller).
+        unsafe { dev.disk.add(&raw mut (*nd_btt).dev) }?;
+        dev.disk.check_and_set_ro();
+        let bad_arenas = (0..dev.btt.num_arenas()).filter(|&i| !dev.btt.arena_writable(i)).count();
+        if bad_arenas > 0 && !ro {
+            pr_warn!(
+                "{}: {} arena(s) carry the error flag: read-only\n",
+                Self::name_of(nd_btt),
+                bad_arenas
+            );
+            dev.disk.set_read_only();
+        }
+        Ok(dev)
+    }
+
+    fn name_of(nd_btt: *mut nd::nd_btt) -> &'static str {
+        // SAFETY: `nd_btt` is live; `dev_name()` of a registered device is a
+        // NUL-terminated string that lives as long as the device, which
+        // outlives every use here (logging during attach and I/O).
+        let name = unsafe { bindings::dev_name(&raw const (*nd_btt).dev) };
+        if name.is_null() {
+            return "btt";
+        }
+        // SAFETY: See above.
+        unsafe { CStr::from_char_ptr(name) }.to_str().unwrap_or("btt")
+    }
+
+    /// C `btt_submit_bio()`: every segment, sector by sector, each under a lane.
+    pub(crate) fn submit(&self, bio: &Bio) -> Result {
+        let op = bio.op();
+        if op == Op::Other {
+            return Err(EOPNOTSUPP);
+        }
+        bio.integrity_prep();
+        let integrity = bio.has_integrity();
+        let ss = self.btt.sector_size() as usize;
+        let meta_len = self.btt.meta_size() as usize;
+        let mut meta_buf = [0u8; MAX_META];
+        let meta_buf = meta_buf.get_mut(..meta_len).ok_or(EINVAL)?;
+        for mut seg in bio.segments() {
+            let len = seg.len();
+            if len > kernel::page::PAGE_SIZE || len < ss || len % ss != 0 {
+                pr_err!(
+                    "{}: unaligned bio segment (len: {})\n",
+                    Self::name_of(self.nd_btt),
+                    len
+                );
+                return Err(EIO);
+            }
+            let first = seg.sector() / (ss as u64 >> 9);
+            let mut map = seg.map();
+            let result = match op {
+                Op::Read => self.read_segment(bio, &mut map, first, integrity.then_some(&mut *meta_buf)),
+                _ => self.write_segment(bio, &map, first, integrity.then_some(&mut *meta_buf)),
+            };
+            if let Err(e) = result {
+                let dir = if op == Op::Read { "READ" } else { "WRITE" };
+                pr_err!(
+                    "{}: io error in {} sector {}, len {}\n",
+                    Self::name_of(self.nd_btt),
+                    dir,
+                    seg_sector(first, ss),
+                    len
+                );
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn read_segment(
+        &self,
+        bio: &Bio,
+        map: &mut crate::bio::Mapping<'_>,
+        first: u64,
+        mut meta: Option<&mut [u8]>,
+    ) -> Result {
+        for (i, chunk) in map.as_mut_slice().chunks_exact_mut(self.btt.sector_size() as usize).enumerate() {
+            {
+                let mut lane = self.region.acquire_lane();
+                self.btt
+                    .read(&mut lane, first + i as u64, chunk, meta.as_deref_mut())
+                    .map_err(to_kernel)?;
+            }
+            if let Some(m) = meta.as_deref() {
+                bio.integrity_give(m)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_segment(
+        &self,
+        bio: &Bio,
+        map: &crate::bio::Mapping<'_>,
+        first: u64,
+        mut meta: Option<&mut [u8]>,
+    ) -> Result {
+        for (i, chunk) in map.as_slice().chunks_exact(self.btt.sector_size() as usize).enumerate() {
+            if let Some(m) = meta.as_deref_mut() {
+                bio.integrity_take(m)?;
+            }
+            // The lane is held across the data, flog and map writes, each of
+            // which ends in `nvdimm_flush()` and may sleep.
+            let mut lane = self.region.acquire_lane();
+            self.btt
+                .write(&mut lane, first + i as u64, chunk, meta.as_deref())
+                .map_err(to_kernel)?;
+        }
+        Ok(())
+    }
+}
+
+fn seg_sector(lba: u64, ss: usize) -> u64 {
+    lba * (ss as u64 >> 9)
+}
