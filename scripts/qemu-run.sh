@@ -17,12 +17,13 @@
 #   --out DIR              results directory shared with the guest (default build/out)
 #   --extra-nvdimm FILE    one more NVDIMM (its own region), same size rules; repeatable
 #   --virtio-pmem          back the namespace by virtio-pmem instead of an NFIT NVDIMM
+#   --initrd-extra CPIO    append this cpio archive to the initramfs (its files win)
 #   --quiet                do not echo the guest console
 # Environment: BTT_KVM=1 uses KVM instead of TCG (guests fail under nested KVM here).
 . "$(dirname "$0")/lib.sh"
 
 flavour=debug img=$BTT_TOP/build/nvdimm.img size=256 fresh=0 cpus=2 mem=1G timeout=900
-out=$BTT_TOP/build/out shell=0 virtio=0 quiet=0 extra=()
+out=$BTT_TOP/build/out shell=0 virtio=0 quiet=0 extra=() initrd_extra=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--flavour) flavour=$2; shift 2 ;;
@@ -35,9 +36,10 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--virtio-pmem) virtio=1; shift ;;
 	--extra-nvdimm) extra+=("$2"); shift 2 ;;
+	--initrd-extra) initrd_extra=$2; shift 2 ;;
 	--quiet) quiet=1; shift ;;
 	--shell) shell=1; shift ;;
-	--help | -h) sed -n '3,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--help | -h) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
 	*) die "unknown option '$1' (see --help)" ;;
 	esac
@@ -52,6 +54,14 @@ if [ ! -f "$initrd" ] || [ "$kdir/.built" -nt "$initrd" ] ||
 	[ "$BTT_TOP/tools/testing/guest/init" -nt "$initrd" ] || [ "$BTT_TOP/scripts/mkinitramfs.sh" -nt "$initrd" ]; then
 	log "building the $flavour initramfs"
 	"$BTT_TOP/scripts/mkinitramfs.sh" "$kdir" "$initrd"
+fi
+
+mkdir -p "$out"
+if [ -n "$initrd_extra" ]; then
+	# The kernel unpacks concatenated cpio archives in order.
+	[ -f "$initrd_extra" ] || die "no initramfs overlay $initrd_extra"
+	cat "$initrd" "$initrd_extra" >"${initrd_extra%.cpio}.full.cpio"
+	initrd=${initrd_extra%.cpio}.full.cpio
 fi
 
 # QEMU carves the 128 KiB label area out of the backing file; what is left is the

@@ -1,0 +1,166 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Guest side of tools/testing/nvdimm-ndctl/run.sh: runs ndctl's own BTT tests
+# (from ndctl's source package, staged in /opt/ndctl by the initramfs overlay)
+# against the nfit_test bus, with the chosen BTT driver, and prints KTAP: one
+# test point per ndctl test (exit 0 = ok, 77 = SKIP with ndctl's reason, anything
+# else = not ok), each also failing on a kernel splat during it; then the stack's
+# unload and a kmemleak scan. Each test's full output is in /out/<test>.log.
+#
+# Usage: ndctl-tests.guest.sh c|rs [TEST.sh...]
+. /btt/tools/testing/guest/lib.sh
+
+driver=${1:?usage: ndctl-tests.guest.sh c|rs [TEST.sh...]}
+shift
+tests=${*:-btt-check.sh btt-errors.sh btt-pad-compat.sh sector-mode.sh}
+T=/opt/ndctl/test
+TEST_TIMEOUT=${NDCTL_TEST_TIMEOUT:-900}
+
+# The ndctl that matches the tests, its libraries ahead of the host's older ones.
+export NDCTL=/opt/ndctl/bin/ndctl DAXCTL=/opt/ndctl/bin/daxctl CXL=/bin/false
+export LD_LIBRARY_PATH=/opt/ndctl/lib
+case $driver in
+c) want=nd_btt other=btt_rs ;;
+rs) want=btt_rs other=nd_btt ;;
+*) echo "unknown driver '$driver' (c or rs)"; exit 2 ;;
+esac
+
+n=0
+for t in $tests; do n=$((n + 1)); done
+ktap_header $((n + 2))
+diag "ndctl $(cat /opt/ndctl/VERSION) tests, BTT driver $driver, kernel $KVER"
+
+# The wrapped nvdimm stack (modprobe pulls in nfit_test_iomap first) with the
+# chosen BTT driver loaded by hand: nothing autoloads drivers in this guest, and
+# the tests' own "modprobe nfit_test" / "modprobe -r nfit_test" load and unload
+# only nfit_test's dependencies, which the BTT driver is not, so it stays loaded
+# for the whole run.
+stack_load() {
+	modprobe libnvdimm || return 1
+	modprobe dax || return 1
+	nd_load_btt "$driver" || return 1
+	for m in nd_pmem device_dax dax_pmem nfit; do modprobe $m || return 1; done
+}
+if ! _out=$(stack_load 2>&1); then
+	echo "$_out" | sed 's/^/# /'
+	diag "cannot load the nfit_test stack with driver $driver"
+	ktap_not_ok "load the nfit_test nvdimm stack"
+	exit 1
+fi
+diag "loaded: $(lsmod | awk 'NR > 1 {print $1}' | tr '\n' ' ')"
+
+# Ends with the BTT driver still the chosen one (and only that one).
+driver_ok() {
+	[ -d /sys/module/$want ] || { diag "$want is no longer loaded"; return 1; }
+	[ ! -d /sys/module/$other ] || { diag "$other got loaded"; return 1; }
+}
+
+run_test() {
+	name=$1
+	log=/out/$name.log
+	if [ ! -f "$T/$name" ]; then
+		ktap_not_ok "$name # no such test in ndctl $(cat /opt/ndctl/VERSION)"
+		return
+	fi
+	# btt-errors.sh puts ext4 on the BTT to find a file's blocks; ndctl's
+	# check_prereq would miss a kernel without ext4 and fail at mkfs time.
+	if [ "$name" = btt-errors.sh ] && ! grep -qw ext4 /proc/filesystems; then
+		ktap_skip "$name" "guest kernel has no ext4 (CONFIG_EXT4_FS is not set), which this test mounts on the BTT"
+		return
+	fi
+	mark=$(dmesg | wc -l)
+	work=/tmp/work-$name
+	rm -rf "$work"
+	mkdir -p "$work"
+	start=$(date +%s)
+	(cd "$work" && timeout -s KILL "$TEST_TIMEOUT" bash "$T/$name") >"$log" 2>&1
+	rc=$?
+	secs=$(($(date +%s) - start))
+	rm -rf "$work"
+	splats=$(dmesg | tail -n +$((mark + 1)) | grep -E "$DMESG_BAD")
+	case $rc in
+	0)
+		if [ -n "$splats" ]; then
+			echo "$splats" | head -30 | sed 's/^/# dmesg: /'
+			ktap_not_ok "$name # passed, but the kernel logged a splat (${secs}s)"
+		elif ! driver_ok; then
+			ktap_not_ok "$name # the BTT driver changed under the test (${secs}s)"
+		else
+			ktap_ok "$name # ${secs}s"
+		fi
+		;;
+	77)
+		reason=$(grep -E '^kernel [^ ]*: ' "$log" | tail -1 | sed 's/^kernel [^ ]*: //')
+		ktap_skip "$name" "${reason:-exit 77 (ndctl: skipped)}"
+		;;
+	*)
+		tail -25 "$log" | sed 's/^/# /'
+		[ -n "$splats" ] && echo "$splats" | head -30 | sed 's/^/# dmesg: /'
+		[ $rc = 137 ] && diag "killed after ${TEST_TIMEOUT}s"
+		ktap_not_ok "$name # exit $rc after ${secs}s; log: $log"
+		;;
+	esac
+}
+
+for t in $tests; do run_test "$t"; done
+
+# Everything unloads (nfit_test may already be gone: _cleanup removes it) and
+# kmemleak finds nothing.
+stack_unload() {
+	$NDCTL disable-region all >/dev/null 2>&1
+	if [ -d /sys/module/nfit_test ]; then modprobe -r nfit_test || return 1; fi
+	for m in nfit dax_pmem device_dax nd_pmem; do
+		if [ -d /sys/module/$m ]; then rmmod $m || return 1; fi
+	done
+	nd_unload_btt || return 1
+	if [ -d /sys/module/dax ]; then rmmod dax || return 1; fi
+	i=0
+	while [ -d /sys/module/libnvdimm ] && ! rmmod libnvdimm 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || { diag "libnvdimm still in use: holders $(ls /sys/module/libnvdimm/holders)"; return 1; }
+		sleep 0.1
+	done
+	rmmod nfit_test_iomap
+}
+if _out=$(stack_unload 2>&1) && ! lsmod | grep -qE '^(libnvdimm|nfit_test|nd_btt|btt_rs) '; then
+	ktap_ok "the nvdimm stack and $want unload"
+else
+	echo "$_out" | sed 's/^/# /'
+	diag "still loaded: $(lsmod | awk 'NR > 1 {print $1}' | tr '\n' ' ')"
+	ktap_not_ok "the nvdimm stack and $want unload"
+fi
+# kmemleak, less one known leak of the test fixture itself: nfit_test_probe()
+# kzalloc()s a union acpi_object (type 3, ACPI_TYPE_BUFFER) for nfit_test.0's
+# _FIT and never frees it, once per "modprobe nfit_test". Its report is the one
+# allocated by modprobe under platform_probe (no nvdimm or BTT driver is a
+# platform driver) whose first word is 3; the module is gone by the scan, so its
+# frames cannot be named.
+kmemleak_clean_fixture() {
+	[ -w /sys/kernel/debug/kmemleak ] || { diag "kmemleak not available"; return 0; }
+	echo scan >/sys/kernel/debug/kmemleak
+	sleep 1
+	echo scan >/sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak >/tmp/kmemleak
+	awk -v known=/tmp/kmemleak.known -v other=/tmp/kmemleak.other '
+		function flush() {
+			if (rec == "") return
+			if (rec ~ /comm "modprobe"/ && rec ~ /platform_probe/ && rec ~ /do_init_module/ &&
+			    rec ~ /hex dump[^\n]*\n *03 00 00 00 /) { printf "%s", rec >known; nk++ }
+			else { printf "%s", rec >other; no++ }
+			rec = ""
+		}
+		/^unreferenced object/ { flush() }
+		{ rec = rec $0 "\n" }
+		END { flush(); printf "" >known; printf "" >other }' /tmp/kmemleak
+	nknown=$(grep -c '^unreferenced object' /tmp/kmemleak.known)
+	[ "$nknown" = 0 ] || diag "kmemleak: $nknown report(s) of nfit_test's own _FIT object leak (nfit_test_probe) ignored"
+	[ -s /tmp/kmemleak.other ] || return 0
+	head -60 /tmp/kmemleak.other | sed 's/^/# kmemleak: /'
+	return 1
+}
+if kmemleak_clean_fixture && dmesg_clean; then
+	ktap_ok "no kernel splat, no kmemleak report"
+else
+	ktap_not_ok "no kernel splat, no kmemleak report"
+fi
+ktap_finish
