@@ -6,7 +6,7 @@
 . /btt/tools/testing/guest/lib.sh
 SS=${1:-4096}
 
-ktap_header 12
+ktap_header 11
 ktap_check "load the nvdimm stack with the C driver" nd_load c
 ndctl disable-region all >/dev/null 2>&1
 ndctl init-labels -f all >/dev/null 2>&1

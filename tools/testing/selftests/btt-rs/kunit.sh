@@ -12,7 +12,7 @@ fi
 log=$(dmesg | tail -n +$((before + 1)))
 echo "$log" | grep -E 'KTAP|Subtest|ok [0-9]' | sed 's/^\[[^]]*\] *//; s/^/# kunit: /'
 # KUnit test cases are the indented "ok N name" lines inside a suite.
-cases=$(echo "$log" | sed 's/^\[[^]]*\] *//' | grep -E '^ +(not )?ok [0-9]+ ' | grep -v '# Subtest')
+cases=$(echo "$log" | sed 's/^\[[^]]*\] //' | grep -E '^ +(not )?ok [0-9]+ ' | grep -v '# Subtest')
 n=$(echo "$cases" | grep -c 'ok [0-9]')
 echo "TAP version 13"
 echo "1..$((n + 3))"
