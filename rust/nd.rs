@@ -103,4 +103,8 @@ extern "C" {
     pub(crate) fn btt_rs_kmap_local(page: *mut page) -> *mut c_void;
     /// `kunmap_local()`.
     pub(crate) fn btt_rs_kunmap_local(addr: *mut c_void);
+    /// Sleeps until `*slot != busy` (`wait_var_event()`).
+    pub(crate) fn btt_rs_rtt_wait(slot: *mut u32, busy: u32);
+    /// Wakes the waiters of `slot` (`smp_mb()` + `wake_up_var()`).
+    pub(crate) fn btt_rs_rtt_wake(slot: *mut u32);
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! [`KernelPlatform`]: the BTT core's allocation and locking primitives, in the kernel.
 
+use core::sync::atomic::{AtomicU32, Ordering};
+
 use kernel::prelude::*;
 use kernel::processor::cpu_relax;
 use kernel::sync::MutexGuard;
@@ -48,6 +50,23 @@ impl Platform for KernelPlatform {
 
     fn wait_hint() {
         cpu_relax();
+    }
+
+    /// Sleeps instead of spinning: with preemptible lanes a reader may be
+    /// scheduled out while its slot names the block, and a spinning writer
+    /// would burn its CPU until the reader runs again.
+    fn rtt_wait(slot: &AtomicU32, busy: u32) {
+        if slot.load(Ordering::SeqCst) != busy {
+            return;
+        }
+        // SAFETY: `slot` is a live `u32`-sized atomic; the C side only reads it
+        // with `READ_ONCE()` and uses its address as the wait key.
+        unsafe { crate::nd::btt_rs_rtt_wait(slot.as_ptr(), busy) };
+    }
+
+    fn rtt_released(slot: &AtomicU32) {
+        // SAFETY: As in `rtt_wait`; the address is only used as the wait key.
+        unsafe { crate::nd::btt_rs_rtt_wake(slot.as_ptr()) };
     }
 }
 

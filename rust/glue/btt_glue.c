@@ -14,6 +14,7 @@
 #include <linux/bio-integrity.h>
 #include <linux/blk-integrity.h>
 #include <linux/hdreg.h>
+#include <linux/wait_bit.h>
 #include <linux/highmem.h>
 #include <linux/libnvdimm.h>
 #include <linux/nd.h>
@@ -246,4 +247,22 @@ int btt_rs_bio_integrity_copy(struct bio *bio, void *buf, unsigned int len,
 	}
 #endif
 	return 0;
+}
+
+/*
+ * Read tracking table waits (wait_var_event() and wake_up_var() are macros or
+ * need the barrier spelled out). A writer about to reuse a free block sleeps
+ * until no reader copies from it, instead of spinning as C does; the reader
+ * wakes it when it empties its slot.
+ */
+void btt_rs_rtt_wait(u32 *slot, u32 busy)
+{
+	wait_var_event(slot, READ_ONCE(*slot) != busy);
+}
+
+void btt_rs_rtt_wake(u32 *slot)
+{
+	/* Orders the slot's store before the waitqueue_active() check. */
+	smp_mb();
+	wake_up_var(slot);
 }

@@ -48,4 +48,7 @@ void btt_rs_bio_end_acct(struct bio *bio, unsigned long start);
 void *btt_rs_kmap_local(struct page *page);
 void btt_rs_kunmap_local(void *addr);
 
+void btt_rs_rtt_wait(u32 *slot, u32 busy);
+void btt_rs_rtt_wake(u32 *slot);
+
 #endif /* BTT_RS_GLUE_H */
