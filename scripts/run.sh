@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # `make run`: build what is missing, boot the guest, load the BTT driver, create a
 # sector namespace with ndctl, write and read back data, print a report.
-# BTT_DRIVER=c|rs picks the driver (default: rs once btt_rs serves I/O).
+# BTT_DRIVER=c|rs picks the driver (default: rs, the Rust btt_rs).
 . "$(dirname "$0")/lib.sh"
 
-driver=${BTT_DRIVER:-c}
+driver=${BTT_DRIVER:-rs}
 t0=$(date +%s)
 "$BTT_TOP/scripts/toolchain.sh"
 t1=$(date +%s)
