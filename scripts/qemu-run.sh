@@ -19,11 +19,12 @@
 #   --virtio-pmem          back the namespace by virtio-pmem instead of an NFIT NVDIMM
 #   --initrd-extra CPIO    append this cpio archive to the initramfs (its files win)
 #   --quiet                do not echo the guest console
+#   --pidfile FILE         QEMU writes its pid there (for tests that kill it, e.g. power cuts)
 # Environment: BTT_KVM=1 uses KVM instead of TCG (guests fail under nested KVM here).
 . "$(dirname "$0")/lib.sh"
 
 flavour=debug img=$BTT_TOP/build/nvdimm.img size=256 fresh=0 cpus=2 mem=1G timeout=900
-out=$BTT_TOP/build/out shell=0 virtio=0 quiet=0 extra=() initrd_extra=
+out=$BTT_TOP/build/out shell=0 virtio=0 quiet=0 extra=() initrd_extra= pidfile=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--flavour) flavour=$2; shift 2 ;;
@@ -38,6 +39,7 @@ while [ $# -gt 0 ]; do
 	--extra-nvdimm) extra+=("$2"); shift 2 ;;
 	--initrd-extra) initrd_extra=$2; shift 2 ;;
 	--quiet) quiet=1; shift ;;
+	--pidfile) pidfile=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
 	--help | -h) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
@@ -102,6 +104,7 @@ args=(
 	-virtfs "local,path=$out,mount_tag=out,security_model=none"
 	-device virtio-rng-pci
 )
+[ -n "$pidfile" ] && args+=(-pidfile "$pidfile")
 if [ $virtio = 1 ]; then
 	# virtio-pmem has no label area: the whole backend is the region, which must
 	# stay 16 MiB aligned.
