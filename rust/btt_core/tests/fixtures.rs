@@ -18,10 +18,30 @@ struct Case {
 }
 
 const CASES: [Case; 4] = [
-    Case { name: "c-v2.0-4096-labelless", lbasize: 4096, offset: 0, version: (2, 0) },
-    Case { name: "c-v1.1-512", lbasize: 512, offset: 4096, version: (1, 1) },
-    Case { name: "c-v1.1-520", lbasize: 520, offset: 4096, version: (1, 1) },
-    Case { name: "c-v2.0-4160", lbasize: 4160, offset: 0, version: (2, 0) },
+    Case {
+        name: "c-v2.0-4096-labelless",
+        lbasize: 4096,
+        offset: 0,
+        version: (2, 0),
+    },
+    Case {
+        name: "c-v1.1-512",
+        lbasize: 512,
+        offset: 4096,
+        version: (1, 1),
+    },
+    Case {
+        name: "c-v1.1-520",
+        lbasize: 520,
+        offset: 4096,
+        version: (1, 1),
+    },
+    Case {
+        name: "c-v2.0-4160",
+        lbasize: 4160,
+        offset: 0,
+        version: (2, 0),
+    },
 ];
 
 fn btt_bytes(c: &Case) -> Vec<u8> {
@@ -47,17 +67,30 @@ fn c_images_read_back_what_c_wrote() {
             .unwrap_or_else(|e| panic!("{}: {e}", c.name));
         let mut lanes: Vec<_> = lanes.collect();
         let ss = btt.sector_size() as usize;
-        assert_eq!(btt.nlba() as usize * ss, expect.len(), "{}: capacity", c.name);
+        assert_eq!(
+            btt.nlba() as usize * ss,
+            expect.len(),
+            "{}: capacity",
+            c.name
+        );
         assert_eq!(btt.arena(0).unwrap().info_source, InfoSource::Primary);
         let mut buf = vec![0u8; ss];
         for lba in 0..btt.nlba() {
             let lane = &mut lanes[(lba % 4) as usize];
             btt.read(lane, lba, &mut buf, None).unwrap();
             let at = lba as usize * ss;
-            assert!(buf == expect[at..at + ss], "{}: sector {lba} differs", c.name);
+            assert!(
+                buf == expect[at..at + ss],
+                "{}: sector {lba} differs",
+                c.name
+            );
         }
         // Read-only open wrote nothing.
-        assert!(btt.into_media().into_vec() == bytes, "{}: image changed", c.name);
+        assert!(
+            btt.into_media().into_vec() == bytes,
+            "{}: image changed",
+            c.name
+        );
     }
 }
 
@@ -73,7 +106,8 @@ fn c_images_take_writes_and_reopen() {
         let last = btt.nlba() - 1;
         for (i, lba) in [0, 1, 17, 100, last].into_iter().enumerate() {
             for gen in 0..3 {
-                btt.write(&mut lanes[i % 4], lba, &pattern(ss, lba, gen), None).unwrap();
+                btt.write(&mut lanes[i % 4], lba, &pattern(ss, lba, gen), None)
+                    .unwrap();
             }
         }
         let media = btt.into_media();
@@ -93,21 +127,31 @@ fn created_layout_is_the_c_layout() {
     for c in &CASES {
         let bytes = btt_bytes(c);
         let cfg = case_cfg(c, &bytes);
-        let (btt, _lanes) =
-            Btt::<_, StdPlatform>::open(MemMedia::new(bytes.len()), &cfg).unwrap();
+        let (btt, _lanes) = Btt::<_, StdPlatform>::open(MemMedia::new(bytes.len()), &cfg).unwrap();
         assert!(btt.created());
         let ours = btt.into_media().into_vec();
         let theirs: [u8; INFO_SIZE] = bytes[..INFO_SIZE].try_into().unwrap();
         let sb = InfoBlock::decode(&theirs);
         // Primary and backup info blocks: identical bytes, checksum included.
-        assert!(ours[..INFO_SIZE] == bytes[..INFO_SIZE], "{}: info block", c.name);
+        assert!(
+            ours[..INFO_SIZE] == bytes[..INFO_SIZE],
+            "{}: info block",
+            c.name
+        );
         let i2 = sb.info2off as usize;
-        assert!(ours[i2..i2 + INFO_SIZE] == bytes[i2..i2 + INFO_SIZE], "{}: info2", c.name);
+        assert!(
+            ours[i2..i2 + INFO_SIZE] == bytes[i2..i2 + INFO_SIZE],
+            "{}: info2",
+            c.name
+        );
         assert!(info::checksum_ok(&theirs));
         // Flog groups of lanes C never used are in their initial state, as ours.
         let logoff = sb.logoff as usize;
         let g = 255 * 64;
-        assert_eq!(ours[logoff + g..logoff + g + 64], bytes[logoff + g..logoff + g + 64]);
+        assert_eq!(
+            ours[logoff + g..logoff + g + 64],
+            bytes[logoff + g..logoff + g + 64]
+        );
     }
 }
 

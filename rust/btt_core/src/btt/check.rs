@@ -45,13 +45,18 @@ impl<P: Platform> Bitmap<P> {
 /// Checks that every block of arena `a` has one owner, taking into account
 /// a map update that open will roll forward from the flog. Reads the whole
 /// map; needs a transient bitmap of `internal_nlba` bits.
-pub(super) fn block_ownership<M: Media, P: Platform>(media: &M, a: &ArenaInfo) -> Result<(), Error> {
+pub(super) fn block_ownership<M: Media, P: Platform>(
+    media: &M,
+    a: &ArenaInfo,
+) -> Result<(), Error> {
     let mut owned = Bitmap::<P>::new(a.internal_nlba)?;
     let mut raw = [0u8; MAP_CHUNK * MAP_ENT_SIZE as usize];
     let mut premap = 0u32;
     while premap < a.external_nlba {
         let n = (a.external_nlba - premap).min(MAP_CHUNK as u32) as usize;
-        let buf = raw.get_mut(..n * MAP_ENT_SIZE as usize).ok_or(Error::Invalid)?;
+        let buf = raw
+            .get_mut(..n * MAP_ENT_SIZE as usize)
+            .ok_or(Error::Invalid)?;
         let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
         media.read(off, buf)?;
         for (i, ent) in buf.chunks_exact(MAP_ENT_SIZE as usize).enumerate() {

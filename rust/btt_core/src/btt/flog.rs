@@ -249,3 +249,224 @@ impl LogIndices {
         Some((new, log.slot(slot)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ent(lba: u32, old_map: u32, new_map: u32, seq: u32) -> LogEntry {
+        LogEntry {
+            lba,
+            old_map,
+            new_map,
+            seq,
+        }
+    }
+
+    /// A group with live entries `(slot, seq)`; the others are padding.
+    fn group(live: &[(usize, u32)]) -> LogGroup {
+        let mut g = LogGroup::default();
+        for &(slot, seq) in live {
+            g.ent[slot] = ent(7, 300 + slot as u32, 400 + slot as u32, seq);
+        }
+        g
+    }
+
+    /// Runs detection over `groups`.
+    fn detect(groups: &[LogGroup]) -> Result<LogIndices, IndexError> {
+        LogIndices::detect(groups.len() as u32, |i| Ok(groups[i as usize])).unwrap()
+    }
+
+    #[test]
+    fn log_entry_layout_and_round_trip() {
+        let e = ent(0x0403_0201, 0x0807_0605, 0x0c0b_0a09, 0x100f_0e0d);
+        let raw = e.encode();
+        let want: [u8; 16] = core::array::from_fn(|i| i as u8 + 1);
+        assert_eq!(raw, want, "lba, old_map, new_map, seq, little endian");
+        assert_eq!(LogEntry::decode(&raw), e);
+        assert!(!e.is_padding());
+        assert!(LogEntry::decode(&[0; 16]).is_padding());
+        for i in 0..16 {
+            let mut r = [0u8; 16];
+            r[i] = 1;
+            assert!(!LogEntry::decode(&r).is_padding(), "byte {i}");
+        }
+        assert_eq!(LOG_ENT_SIZE, 16);
+        assert_eq!(LOG_GRP_SIZE, 64);
+    }
+
+    #[test]
+    fn log_group_layout_and_round_trip() {
+        let g = LogGroup {
+            ent: [
+                ent(1, 2, 3, 1),
+                ent(4, 5, 6, 2),
+                ent(7, 8, 9, 3),
+                ent(10, 0x8000_000b, 0x4000_000c, 0),
+            ],
+        };
+        let raw = g.encode();
+        for (i, e) in g.ent.iter().enumerate() {
+            assert_eq!(
+                raw[i * 16..i * 16 + 16],
+                e.encode(),
+                "slot {i} at {}",
+                i * 16
+            );
+        }
+        assert_eq!(LogGroup::decode(&raw), g);
+        assert_eq!(LogGroup::decode(&raw).encode(), raw);
+        assert_eq!(g.slot(2), g.ent[2]);
+        assert!(g.slot(4).is_padding());
+        assert!(g.slot(u32::MAX).is_padding());
+    }
+
+    #[test]
+    fn inc_seq_cycles_like_nd_inc_seq() {
+        assert_eq!(inc_seq(0), 0);
+        assert_eq!(inc_seq(1), 2);
+        assert_eq!(inc_seq(2), 3);
+        assert_eq!(inc_seq(3), 1);
+        // Only the two low bits count.
+        assert_eq!(inc_seq(5), 2);
+        assert_eq!(inc_seq(0xffff_ffff), 1);
+        assert_eq!(inc_seq(4), 0);
+    }
+
+    #[test]
+    fn detect_new_padding() {
+        // Lane 0 used (slots 0 and 1), the rest initial.
+        let mut g = [group(&[(0, 1)]); 8];
+        g[0] = group(&[(0, 1), (1, 2)]);
+        assert_eq!(detect(&g), Ok(LogIndices::NEW));
+        // Used lanes later on, and a lane whose first write filled slot 1 only
+        // half (slot 1 live, seq still 0): still (0, 1).
+        let mut g = [group(&[(0, 1)]); 8];
+        g[5] = group(&[(0, 3), (1, 2)]);
+        g[6] = group(&[(0, 1), (1, 0)]);
+        assert_eq!(detect(&g), Ok(LogIndices::NEW));
+    }
+
+    #[test]
+    fn detect_old_padding() {
+        let mut g = [group(&[(0, 1)]); 8];
+        g[3] = group(&[(0, 1), (2, 2)]);
+        g[7] = group(&[(0, 3), (2, 2)]);
+        assert_eq!(detect(&g), Ok(LogIndices::OLD));
+        // The first group decides; a later group in (0, 1) breaks it.
+        g[7] = group(&[(0, 3), (1, 2)]);
+        assert_eq!(detect(&g), Err(IndexError::Inconsistent { lane: 7 }));
+    }
+
+    #[test]
+    fn detect_initial_state_assumes_new_padding() {
+        let g = [group(&[(0, 1)]); 256];
+        assert_eq!(detect(&g), Ok(LogIndices::NEW));
+        // One group is enough.
+        assert_eq!(detect(&g[..1]), Ok(LogIndices::NEW));
+    }
+
+    #[test]
+    fn detect_inconsistent_groups() {
+        // Three live entries in one group.
+        let g = [group(&[(0, 1), (1, 2), (2, 3)])];
+        assert_eq!(detect(&g), Err(IndexError::Inconsistent { lane: 0 }));
+        // Slot log_index[0] empty in a later group.
+        let g = [group(&[(0, 1), (1, 2)]), group(&[(1, 2)])];
+        assert_eq!(detect(&g), Err(IndexError::Inconsistent { lane: 1 }));
+        // A live entry outside the scheme in a later group.
+        let g = [group(&[(0, 1), (1, 2)]), group(&[(0, 1), (3, 2)])];
+        assert_eq!(detect(&g), Err(IndexError::Inconsistent { lane: 1 }));
+        let g = [
+            group(&[(0, 1), (2, 2)]),
+            group(&[(0, 1)]),
+            group(&[(0, 1), (1, 3)]),
+        ];
+        assert_eq!(detect(&g), Err(IndexError::Inconsistent { lane: 2 }));
+    }
+
+    #[test]
+    fn detect_unknown_schemes() {
+        // (0, 3) and (1, 2) are not schemes C knows.
+        assert_eq!(
+            detect(&[group(&[(0, 1), (3, 2)])]),
+            Err(IndexError::Unknown)
+        );
+        assert_eq!(
+            detect(&[group(&[(1, 1), (2, 2)])]),
+            Err(IndexError::Unknown)
+        );
+        // A zeroed flog: every group is all padding, log_index[0] stays -1.
+        assert_eq!(detect(&[LogGroup::default(); 4]), Err(IndexError::Unknown));
+        // Initial-state groups with the entry in slot 1: (1, 1).
+        assert_eq!(detect(&[group(&[(1, 1)]); 3]), Err(IndexError::Unknown));
+        // No groups at all: C finds nothing and falls to (-1, 1).
+        assert_eq!(detect(&[]), Err(IndexError::Unknown));
+    }
+
+    #[test]
+    fn detect_passes_read_errors_through() {
+        let r = LogIndices::detect(4, |i| {
+            if i == 2 {
+                Err(super::super::Error::Io)
+            } else {
+                Ok(group(&[(0, 1)]))
+            }
+        });
+        assert_eq!(r, Err(super::super::Error::Io));
+    }
+
+    /// C `btt_log_get_old()` for every pair of sequence numbers 0..=3 in the
+    /// two live slots, written out from the C code: `Some(old)` or `None`
+    /// for `-EINVAL`.
+    #[test]
+    fn get_old_every_seq_pair() {
+        #[rustfmt::skip]
+        let table: [((u32, u32), Option<usize>); 16] = [
+            ((0, 0), Some(0)), ((0, 1), Some(0)), ((0, 2), Some(0)), ((0, 3), Some(0)),
+            ((1, 0), Some(1)), ((1, 1), None),    ((1, 2), Some(0)), ((1, 3), Some(1)),
+            ((2, 0), Some(0)), ((2, 1), Some(1)), ((2, 2), None),    ((2, 3), Some(0)),
+            ((3, 0), Some(0)), ((3, 1), Some(0)), ((3, 2), Some(1)), ((3, 3), None),
+        ];
+        for idx in [LogIndices::NEW, LogIndices::OLD] {
+            for ((s0, s1), want) in table {
+                let g = group(&[(idx.0[0] as usize, s0), (idx.0[1] as usize, s1)]);
+                assert_eq!(idx.get_old(&g), want, "{idx:?} seq ({s0}, {s1})");
+                let newest = idx.newest(&g);
+                match want {
+                    None => assert_eq!(newest, None),
+                    Some(old) => {
+                        let (sub, e) = newest.unwrap();
+                        assert_eq!(sub, 1 - old);
+                        assert_eq!(e, g.slot(idx.0[sub]));
+                    }
+                }
+            }
+        }
+        // Out of range values: a sum above 5 is refused, below it C's
+        // arithmetic applies as is.
+        let idx = LogIndices::NEW;
+        assert_eq!(idx.get_old(&group(&[(0, 4), (1, 2)])), None);
+        assert_eq!(idx.get_old(&group(&[(0, 1), (1, 5)])), None);
+        assert_eq!(idx.get_old(&group(&[(0, 4), (1, 1)])), Some(0));
+        assert_eq!(idx.get_old(&group(&[(0, 0xffff_ffff), (1, 7)])), None);
+    }
+
+    #[test]
+    fn newest_follows_a_lane_through_the_seq_cycle() {
+        // What a lane's writes leave behind: seq 1 (init) in slot 0, then
+        // 2 in slot 1, 3 in slot 0, 1 in slot 1, 2 in slot 0, ...
+        for idx in [LogIndices::NEW, LogIndices::OLD] {
+            let mut g = group(&[(0, 1)]);
+            let mut seq = 1;
+            let mut sub = 0usize;
+            for _ in 0..10 {
+                let (new, e) = idx.newest(&g).unwrap();
+                assert_eq!((new, e.seq), (sub, seq));
+                sub = 1 - sub;
+                seq = inc_seq(seq);
+                g.ent[idx.0[sub] as usize] = ent(1, 2, 3, seq);
+            }
+        }
+    }
+}

@@ -27,7 +27,9 @@ pub const RTT_VALID: u32 = 1 << 31;
 impl<M: Media, P: Platform> Btt<M, P> {
     /// Refuses a lane that belongs to another BTT.
     fn check_lane(&self, lane: &Lane<P>) -> Result<(), Error> {
-        if lane.btt_id != self.id || lane.index >= self.nlanes || lane.free.len() != self.arenas.len()
+        if lane.btt_id != self.id
+            || lane.index >= self.nlanes
+            || lane.free.len() != self.arenas.len()
         {
             return Err(Error::Invalid);
         }
@@ -191,9 +193,14 @@ impl<M: Media, P: Platform> Btt<M, P> {
             return Err(Error::Io);
         }
         let block_off = a.block_offset(new_postmap).ok_or(Error::Io)?;
-        if free.has_err || self.media.is_poisoned(block_off, u64::from(a.internal_lbasize)) {
+        if free.has_err
+            || self
+                .media
+                .is_poisoned(block_off, u64::from(a.internal_lbasize))
+        {
             // C `arena_clear_freelist_error()`: zeroing clears the poison.
-            self.media.write_zeroes(block_off, u64::from(a.internal_lbasize))?;
+            self.media
+                .write_zeroes(block_off, u64::from(a.internal_lbasize))?;
             free.has_err = false;
         }
 
@@ -201,7 +208,11 @@ impl<M: Media, P: Platform> Btt<M, P> {
         fence(Ordering::SeqCst);
         let busy = RTT_VALID | new_postmap;
         let base = ai * self.nlanes as usize;
-        for slot in self.rtt.get(base..base + self.nlanes as usize).unwrap_or(&[]) {
+        for slot in self
+            .rtt
+            .get(base..base + self.nlanes as usize)
+            .unwrap_or(&[])
+        {
             P::rtt_wait(slot, busy);
         }
 
@@ -209,9 +220,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let meta_off = block_off + u64::from(self.sector_size);
         match meta {
             Some(meta) => self.media.write(meta_off, meta)?,
-            None if self.meta_size() > 0 => {
-                self.media.write_zeroes(meta_off, u64::from(self.meta_size()))?
-            }
+            None if self.meta_size() > 0 => self
+                .media
+                .write_zeroes(meta_off, u64::from(self.meta_size()))?,
             None => {}
         }
 
@@ -221,14 +232,21 @@ impl<M: Media, P: Platform> Btt<M, P> {
         if old.postmap >= a.internal_nlba {
             return Err(Error::Io);
         }
-        let old_map = if old.error { old.postmap | MAP_ERR_MASK } else { old.postmap };
+        let old_map = if old.error {
+            old.postmap | MAP_ERR_MASK
+        } else {
+            old.postmap
+        };
         let ent = LogEntry {
             lba: premap,
             old_map,
             new_map: new_postmap,
             seq: u32::from(free.seq),
         };
-        let slot = *a.log_index.get(usize::from(free.sub)).ok_or(Error::Invalid)?;
+        let slot = *a
+            .log_index
+            .get(usize::from(free.sub))
+            .ok_or(Error::Invalid)?;
         let logged = write_log_entry(&self.media, a, lane_index, slot, &ent).and_then(|()| {
             let raw = map::encode(new_postmap, false, false).ok_or(Error::Invalid)?;
             write_map_raw(&self.media, a, premap, raw)
@@ -248,7 +266,11 @@ impl<M: Media, P: Platform> Btt<M, P> {
         free.has_err = old.error;
         if free.has_err {
             let off = a.block_offset(free.block).ok_or(Error::Io)?;
-            if self.media.write_zeroes(off, u64::from(a.internal_lbasize)).is_ok() {
+            if self
+                .media
+                .write_zeroes(off, u64::from(a.internal_lbasize))
+                .is_ok()
+            {
                 free.has_err = false;
             }
         }

@@ -101,3 +101,74 @@ pub fn encode(postmap: u32, z: bool, e: bool) -> Option<u32> {
         (true, true) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_are_the_c_ones() {
+        assert_eq!(MAP_ENT_SIZE, 4);
+        assert_eq!(MAP_TRIM_MASK, 0x8000_0000);
+        assert_eq!(MAP_ERR_MASK, 0x4000_0000);
+        assert_eq!(MAP_LBA_MASK, 0x3fff_ffff);
+        assert_eq!(MAP_ENT_NORMAL, MAP_TRIM_MASK | MAP_ERR_MASK);
+    }
+
+    #[test]
+    fn flag_accessors() {
+        let cases = [
+            (0x0000_0005, 5, false, false, false),
+            (0x4000_0005, 5, true, false, false),
+            (0x8000_0005, 5, false, true, false),
+            (0xc000_0005, 5, true, true, true),
+            (0xffff_ffff, 0x3fff_ffff, true, true, true),
+        ];
+        for (raw, lba, e, z, normal) in cases {
+            assert_eq!(ent_lba(raw), lba, "{raw:#x}");
+            assert_eq!(ent_e_flag(raw), e, "{raw:#x}");
+            assert_eq!(ent_z_flag(raw), z, "{raw:#x}");
+            assert_eq!(ent_normal(raw), normal, "{raw:#x}");
+        }
+    }
+
+    #[test]
+    fn encode_as_btt_map_write() {
+        assert_eq!(encode(5, false, false), Some(0xc000_0005));
+        assert_eq!(encode(5, false, true), Some(0x4000_0005));
+        assert_eq!(encode(5, true, false), Some(0x8000_0005));
+        assert_eq!(encode(5, true, true), None);
+        // Flags in the mapping argument are stripped first.
+        assert_eq!(encode(0xc000_0005, false, true), Some(0x4000_0005));
+        assert_eq!(encode(0x3fff_ffff, false, false), Some(0xffff_ffff));
+    }
+
+    #[test]
+    fn decode_as_btt_map_read() {
+        // Initial state: identity, whatever the low bits hold.
+        let m = Mapping::decode(77, 0);
+        assert_eq!((m.postmap, m.zero, m.error), (77, false, false));
+        let m = Mapping::decode(77, 12);
+        assert_eq!((m.postmap, m.zero, m.error), (77, false, false));
+        let m = Mapping::decode(77, 0x4000_000c);
+        assert_eq!((m.postmap, m.zero, m.error), (12, false, true));
+        let m = Mapping::decode(77, 0x8000_000c);
+        assert_eq!((m.postmap, m.zero, m.error), (12, true, false));
+        let m = Mapping::decode(77, 0xc000_000c);
+        assert_eq!((m.postmap, m.zero, m.error), (12, false, false));
+    }
+
+    #[test]
+    fn map_entries_round_trip() {
+        for postmap in [0u32, 1, 255, 0x1234_5678 & MAP_LBA_MASK, MAP_LBA_MASK] {
+            for (z, e) in [(false, false), (false, true), (true, false)] {
+                let raw = encode(postmap, z, e).unwrap();
+                let m = Mapping::decode(9, raw);
+                assert_eq!((m.postmap, m.zero, m.error), (postmap, z, e), "{raw:#x}");
+                assert_eq!(encode(m.postmap, m.zero, m.error), Some(raw));
+                // On media: one little-endian u32.
+                assert_eq!(u32::from_le_bytes(raw.to_le_bytes()), raw);
+            }
+        }
+    }
+}

@@ -24,7 +24,9 @@ use super::device::{
     checked_sector_size, next_id, Arena, ArenaInfo, Btt, Config, FreeEntry, InfoSource, Lane,
 };
 use super::error::Error;
-use super::flog::{inc_seq, LogEntry, LogGroup, LogIndices, LOG_ENT_SIZE, LOG_GRP_SIZE, LOG_SEQ_INIT};
+use super::flog::{
+    inc_seq, LogEntry, LogGroup, LogIndices, LOG_ENT_SIZE, LOG_GRP_SIZE, LOG_SEQ_INIT,
+};
 use super::info::{self, InfoBlock, INFO_SIZE};
 use super::layout::{self, ArenaLayout, ARENA_MAX_SIZE, ARENA_MIN_SIZE, BTT_PG_SIZE};
 use super::map::{self, MAP_ENT_SIZE, MAP_LBA_MASK};
@@ -158,15 +160,24 @@ pub(super) fn parse_arena(
     let datasize = u64::from(sb.internal_nlba) * u64::from(sb.internal_lbasize);
     let mapsize = u64::from(sb.external_nlba) * MAP_ENT_SIZE;
     let logsize = u64::from(sb.nfree) * LOG_GRP_SIZE;
-    if sb.dataoff < INFO_SIZE as u64 || sb.dataoff.checked_add(datasize).is_none_or(|e| e > sb.mapoff)
+    if sb.dataoff < INFO_SIZE as u64
+        || sb
+            .dataoff
+            .checked_add(datasize)
+            .is_none_or(|e| e > sb.mapoff)
     {
         return Err(b("dataoff", info::OFF_DATAOFF));
     }
-    if sb.mapoff % MAP_ENT_SIZE != 0 || sb.mapoff.checked_add(mapsize).is_none_or(|e| e > sb.logoff) {
+    if sb.mapoff % MAP_ENT_SIZE != 0 || sb.mapoff.checked_add(mapsize).is_none_or(|e| e > sb.logoff)
+    {
         return Err(b("mapoff", info::OFF_MAPOFF));
     }
     // Flog entries are written in aligned 8-byte halves, which must be atomic.
-    if sb.logoff % LOG_ENT_SIZE != 0 || sb.logoff.checked_add(logsize).is_none_or(|e| e > sb.info2off)
+    if sb.logoff % LOG_ENT_SIZE != 0
+        || sb
+            .logoff
+            .checked_add(logsize)
+            .is_none_or(|e| e > sb.info2off)
     {
         return Err(b("logoff", info::OFF_LOGOFF));
     }
@@ -193,7 +204,11 @@ pub(super) fn parse_arena(
         version_major: sb.version_major,
         version_minor: sb.version_minor,
         sector_size: layout::sector_size_for(sb.external_lbasize),
-        nextoff: if sb.nextoff == 0 { 0 } else { arena_off + sb.nextoff },
+        nextoff: if sb.nextoff == 0 {
+            0
+        } else {
+            arena_off + sb.nextoff
+        },
         infooff: arena_off,
         dataoff: arena_off + sb.dataoff,
         mapoff: arena_off + sb.mapoff,
@@ -336,7 +351,11 @@ pub(super) fn newest_entry(
 /// zeroed (identity), the flog gets one entry per lane naming the lane's free
 /// block, then the backup info block and last the primary one, so a layout
 /// cut short by a power failure has no valid primary.
-fn create_layout<M: Media>(media: &M, cfg: &Config, scratch: &mut Scratch<'_>) -> Result<(), Error> {
+fn create_layout<M: Media>(
+    media: &M,
+    cfg: &Config,
+    scratch: &mut Scratch<'_>,
+) -> Result<(), Error> {
     let mut result = Ok(());
     let laid = layout::for_each_new_arena(media.size(), cfg.lbasize, |_, a| {
         if result.is_ok() {
@@ -372,11 +391,20 @@ fn write_arena_layout<M: Media>(
         };
         write_log_entry(media, &info, lane, 0, &ent)?;
     }
-    let mut sb = a.info_block(cfg.uuid, cfg.parent_uuid, cfg.version_major, cfg.version_minor);
+    let mut sb = a.info_block(
+        cfg.uuid,
+        cfg.parent_uuid,
+        cfg.version_major,
+        cfg.version_minor,
+    );
     sb.seal(raw);
     media.write(a.info2off, raw)?;
     media.write(a.infooff, raw)
 }
+
+/// What [`discover`] found: the arenas (the first `n` slots used), `n`, and
+/// the total external blocks.
+type Discovered<P> = (<P as Platform>::Slice<Found>, usize, u64);
 
 /// First pass: every arena's geometry and log indices, read-only.
 ///
@@ -385,9 +413,10 @@ fn discover<M: Media, P: Platform>(
     media: &M,
     cfg: &Config,
     scratch: &mut Scratch<'_>,
-) -> Result<Option<(P::Slice<Found>, usize, u64)>, Error> {
+) -> Result<Option<Discovered<P>>, Error> {
     let rawsize = media.size();
-    let max_arenas = usize::try_from(rawsize.div_ceil(ARENA_MAX_SIZE)).map_err(|_| Error::Invalid)?;
+    let max_arenas =
+        usize::try_from(rawsize.div_ceil(ARENA_MAX_SIZE)).map_err(|_| Error::Invalid)?;
     let mut found = P::try_slice(max_arenas, |_| Found::default())?;
     let mut n = 0usize;
     let mut off = 0u64;
@@ -405,7 +434,9 @@ fn discover<M: Media, P: Platform>(
         a.external_lba_start = nlba;
         let idx = detect_indices(media, &a)?;
         a.log_index = idx.0;
-        let slot = found.get_mut(n).ok_or(bad("nextoff", off, info::OFF_NEXTOFF))?;
+        let slot = found
+            .get_mut(n)
+            .ok_or(bad("nextoff", off, info::OFF_NEXTOFF))?;
         *slot = Found { info: a };
         n += 1;
         nlba += u64::from(a.external_nlba);
@@ -462,7 +493,6 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 discover::<M, P>(&media, cfg, &mut scratch)?.ok_or(Error::Io)?
             }
         };
-        drop(scratch);
         drop(buf);
         let found = found.get(..n).ok_or(Error::Invalid)?;
 
@@ -551,7 +581,10 @@ fn recover_lane<M: Media>(
     };
     if free.has_err && writable {
         let off = a.block_offset(free.block).ok_or(Error::Invalid)?;
-        if media.write_zeroes(off, u64::from(a.internal_lbasize)).is_ok() {
+        if media
+            .write_zeroes(off, u64::from(a.internal_lbasize))
+            .is_ok()
+        {
             free.has_err = false;
         }
     }

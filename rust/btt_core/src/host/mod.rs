@@ -81,12 +81,17 @@ impl MemMedia {
 
     /// A copy of the bytes.
     pub fn snapshot(&self) -> Vec<u8> {
-        self.bytes.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.bytes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The bytes.
     pub fn into_vec(self) -> Vec<u8> {
-        self.bytes.into_inner().unwrap_or_else(PoisonError::into_inner)
+        self.bytes
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -106,7 +111,10 @@ impl Media for MemMedia {
     }
 
     fn size(&self) -> u64 {
-        self.bytes.read().unwrap_or_else(PoisonError::into_inner).len() as u64
+        self.bytes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len() as u64
     }
 }
 
@@ -133,7 +141,9 @@ impl FileMedia {
 impl Media for FileMedia {
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
         range(self.size, offset, buf.len())?;
-        self.file.read_exact_at(buf, self.base + offset).map_err(|_| Error::Io)
+        self.file
+            .read_exact_at(buf, self.base + offset)
+            .map_err(|_| Error::Io)
     }
 
     fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
@@ -141,11 +151,42 @@ impl Media for FileMedia {
             return Err(Error::ReadOnly);
         }
         range(self.size, offset, buf.len())?;
-        self.file.write_all_at(buf, self.base + offset).map_err(|_| Error::Io)
+        self.file
+            .write_all_at(buf, self.base + offset)
+            .map_err(|_| Error::Io)
     }
 
     fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Punches a hole (`fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)`),
+    /// so that the metadata of a large sparse image costs no space; where the
+    /// file system or device cannot, writes zeroes.
+    fn write_zeroes(&self, offset: u64, len: u64) -> Result<(), Error> {
+        use rustix::fs::{fallocate, FallocateFlags};
+        if !self.writable {
+            return Err(Error::ReadOnly);
+        }
+        let end = offset.checked_add(len).ok_or(Error::Invalid)?;
+        if end > self.size {
+            return Err(Error::Invalid);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let flags = FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE;
+        if fallocate(&self.file, flags, self.base + offset, len).is_ok() {
+            return Ok(());
+        }
+        static ZEROES: [u8; 65536] = [0; 65536];
+        let mut at = offset;
+        while at < end {
+            let n = (end - at).min(ZEROES.len() as u64) as usize;
+            self.write(at, &ZEROES[..n])?;
+            at += n as u64;
+        }
+        Ok(())
     }
 }
 

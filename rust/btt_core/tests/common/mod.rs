@@ -4,14 +4,16 @@
 
 use std::path::PathBuf;
 
-use btt_core::btt::{Btt, Config, LaneSet, Lane};
+use btt_core::btt::{Btt, Config, Lane, LaneSet};
 use btt_core::host::{MemMedia, StdPlatform};
 
 pub type HostBtt<M> = Btt<M, StdPlatform>;
 pub type HostLane = Lane<StdPlatform>;
 
 pub fn fixture_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// Unpacks a `BTTSPRS1` sparse fixture (tools/testing/fixtures/sparse.py).
@@ -61,7 +63,8 @@ pub fn fresh(size: usize, lbasize: u32, nlanes: u32) -> (HostBtt<MemMedia>, Vec<
 /// A sector whose bytes identify `(lba, gen)`.
 pub fn pattern(sector_size: usize, lba: u64, gen: u64) -> Vec<u8> {
     let mut v = vec![0u8; sector_size];
-    let mut x = lba.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ gen.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 1;
+    let mut x =
+        lba.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ gen.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ 1;
     for chunk in v.chunks_mut(8) {
         x ^= x << 13;
         x ^= x >> 7;
