@@ -86,3 +86,38 @@ pub fn identify(buf: &[u8]) -> Option<(u64, u64)> {
     let gen = u64::from_le_bytes(buf[8..16].try_into().unwrap());
     (pattern(buf.len(), lba, gen) == buf).then_some((lba, gen))
 }
+
+/// Integrity metadata bytes that identify `(lba, gen)` (for 520, 528, 4104, ...).
+pub fn meta_pattern(meta_size: usize, lba: u64, gen: u64) -> Vec<u8> {
+    let seed = lba
+        .wrapping_mul(31)
+        .wrapping_add(gen.wrapping_mul(0x1_0000_0001));
+    (0..meta_size)
+        .map(|i| (seed.rotate_left(i as u32 * 8) as u8) ^ (i as u8).wrapping_mul(7) ^ 0x5a)
+        .collect()
+}
+
+/// A small deterministic PRNG (SplitMix64), so that every run does the same.
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
