@@ -8,6 +8,7 @@ use kernel::str::CStrExt;
 
 use crate::bio::{Bio, Op};
 use crate::btt_core::{self, Config};
+use crate::debugfs::BttDebugfs;
 use crate::disk::Disk;
 use crate::nd;
 use crate::ns_media::NsMedia;
@@ -40,6 +41,7 @@ pub(crate) fn to_kernel(e: btt_core::Error) -> Error {
 /// (`del_gendisk()` waits for every bio in flight), then the lanes (each mutex
 /// destroyed), then the BTT and its media.
 pub(crate) struct BttDev {
+    debugfs: Option<BttDebugfs>,
     disk: Disk,
     region: NdRegion<CoreLane>,
     btt: CoreBtt,
@@ -58,15 +60,18 @@ impl BttDev {
     /// C `nvdimm_namespace_attach_btt()` + `btt_init()`: opens (or creates)
     /// the BTT on `ndns`, claimed by `nd_btt`, and adds its disk.
     ///
+    /// Returns the device as a raw pointer from [`KBox::into_raw`]: its disk is
+    /// live and bios reach it through the disk's `private_data`.
+    ///
     /// # Safety
     ///
     /// `ndns` must be the live namespace nd_pmem probes, claimed by the live
-    /// BTT device `nd_btt`; the returned value must be dropped before
-    /// `nd_btt` is released (from `detach`).
+    /// BTT device `nd_btt`; the returned value must be freed with
+    /// [`KBox::from_raw`] before `nd_btt` is released (from `detach`).
     pub(crate) unsafe fn attach(
         nd_btt: *mut nd::nd_btt,
         ndns: *mut nd::nd_namespace_common,
-    ) -> Result<KBox<Self>> {
+    ) -> Result<*mut Self> {
         let mut size = 0u64;
         // SAFETY: Both pointers are live (caller); `size` is valid for writes.
         kernel::error::to_result(unsafe { nd::btt_rs_enable(nd_btt, ndns, &mut size) })?;
@@ -132,9 +137,17 @@ impl BttDev {
         }
         // SAFETY: `region` outlives the BTT device, which outlives `BttDev`.
         let region = unsafe { NdRegion::new(region, lanes) }?;
-        let disk = Disk::new(btt.sector_size(), btt.meta_size())?;
-        let mut dev = KBox::new(
+        let mut disk = Disk::new(btt.sector_size(), btt.meta_size())?;
+        // SAFETY: `ndns` is live (caller).
+        unsafe { disk.set_name(ndns) }?;
+        let bytes = btt.nlba() * u64::from(btt.sector_size());
+        disk.set_capacity(bytes >> 9);
+        // SAFETY: `nd_btt` is live (caller); C sets it in `btt_blk_init()` too.
+        unsafe { (*nd_btt).size = bytes };
+        let read_only = (0..btt.num_arenas()).any(|i| !btt.arena_writable(i));
+        let dev = KBox::new(
             BttDev {
+                debugfs: None,
                 disk,
                 region,
                 btt,
@@ -142,25 +155,34 @@ impl BttDev {
             },
             GFP_KERNEL,
         )?;
-        let private = core::ptr::from_mut::<BttDev>(&mut dev).cast();
-        dev.disk.set_private(private);
-        // SAFETY: `ndns` is live (caller).
-        unsafe { dev.disk.set_name(ndns) }?;
-        let sectors = dev.btt.nlba() * u64::from(dev.btt.sector_size()) >> 9;
-        dev.disk.set_capacity(sectors);
-        // SAFETY: `nd_btt` is live (caller); `dev` is not shared yet.
-        unsafe { (*nd_btt).size = dev.btt.nlba() * u64::from(dev.btt.sector_size()) };
+        // From here on the device is reached through a raw pointer only: once
+        // the disk is added, bios share it.
+        let dev = KBox::into_raw(dev);
+        // SAFETY: `dev` is valid and not shared yet. `nd_btt->dev` is registered,
+        // so its name is a NUL-terminated string; the arena infos live in the
+        // BTT's heap table until `dev` is dropped, and `debugfs` is dropped first.
+        unsafe {
+            (*dev).disk.set_private(dev.cast());
+            (*dev).debugfs = Some(BttDebugfs::new(
+                bindings::dev_name(&raw const (*nd_btt).dev),
+                (*dev).btt.arenas(),
+            ));
+        }
+        // SAFETY: `dev` is valid until `detach` frees it; only shared access below.
+        let shared = unsafe { &*dev };
         // SAFETY: `nd_btt->dev` is live and outlives the disk (caller).
-        unsafe { dev.disk.add(&raw mut (*nd_btt).dev) }?;
-        dev.disk.check_and_set_ro();
-        let bad_arenas = (0..dev.btt.num_arenas()).filter(|&i| !dev.btt.arena_writable(i)).count();
-        if bad_arenas > 0 && !ro {
+        if let Err(e) = unsafe { shared.disk.add(&raw mut (*nd_btt).dev) } {
+            // SAFETY: The disk was not added, so nothing else holds `dev`.
+            drop(unsafe { KBox::from_raw(dev) });
+            return Err(e);
+        }
+        shared.disk.check_and_set_ro();
+        if read_only && !ro {
             pr_warn!(
-                "{}: {} arena(s) carry the error flag: read-only\n",
-                Self::name_of(nd_btt),
-                bad_arenas
+                "{}: an arena carries the error flag: read-only\n",
+                Self::name_of(nd_btt)
             );
-            dev.disk.set_read_only();
+            shared.disk.set_read_only();
         }
         Ok(dev)
     }

@@ -10,6 +10,7 @@ use kernel::prelude::*;
 mod bio;
 mod btt_dev;
 mod cache_padded;
+mod debugfs;
 mod disk;
 mod mutex;
 mod nd;
@@ -41,6 +42,7 @@ struct BttRs;
 
 impl kernel::Module for BttRs {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        debugfs::init_root();
         pr_info!("loaded; nd_pmem attaches sector-mode namespaces through btt_rs\n");
         Ok(BttRs)
     }
@@ -48,6 +50,7 @@ impl kernel::Module for BttRs {
 
 impl Drop for BttRs {
     fn drop(&mut self) {
+        debugfs::remove_root();
         pr_info!("unloaded\n");
     }
 }
@@ -64,7 +67,7 @@ extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::
         Ok(dev) => {
             // SAFETY: `nd_btt` is live; `btt` is ours to set (C stores its
             // `struct btt` there too).
-            unsafe { (*nd_btt).btt = KBox::into_raw(dev).cast() };
+            unsafe { (*nd_btt).btt = dev.cast() };
             0
         }
         Err(e) => e.to_errno(),

@@ -62,7 +62,8 @@ impl<L: Send> Lanes<L> {
     /// Takes lane `index % len()`, sleeping while another task holds it.
     pub(crate) fn lock(&self, index: usize) -> LaneGuard<'_, L> {
         might_sleep();
-        let lane = &self.lanes[index % self.lanes.len()];
+        // `checked_rem`: never 0 lanes (`new` refuses it), and no division panic path.
+        let lane = &self.lanes[index.checked_rem(self.lanes.len()).unwrap_or(0)];
         LaneGuard { guard: lane.lock() }
     }
 

@@ -92,6 +92,8 @@ guest_suites() {
 	# One format: what either driver writes, the other reads, in one boot.
 	guest_boot cross-driver-512 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 512
 	guest_boot cross-driver-4096 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 4096
+	# The debugfs view ndctl reads, against the C driver's; loading next to nd_btt.
+	guest_boot debugfs --fresh --img "$BTT_TOP/build/dbg.img" -- sh $st/debugfs.sh
 	# virtio-pmem flushes sleep: btt_rs must stay clean there (C shown for comparison).
 	guest_boot virtio-pmem-rs --fresh --img "$BTT_TOP/build/vpmem.img" --virtio-pmem -- sh $st/virtio_pmem.sh rs
 	guest_boot virtio-pmem-c --fresh --img "$BTT_TOP/build/vpmem.img" --virtio-pmem -- sh $st/virtio_pmem.sh c
