@@ -233,9 +233,10 @@ impl Iterator for Segments<'_> {
         let mut sector: bindings::sector_t = 0;
         // SAFETY: `bio` is live for `'a`, `iter` is our private copy of its
         // iterator, and `bv`/`sector` are valid for writes.
-        let more =
-            unsafe { nd::btt_rs_bio_next_segment(self.bio.as_ptr(), &mut self.iter, &mut bv, &mut sector) };
-        more.then(|| Segment {
+        let more = unsafe {
+            nd::btt_rs_bio_next_segment(self.bio.as_ptr(), &mut self.iter, &mut bv, &mut sector)
+        };
+        more.then_some(Segment {
             page: bv.bv_page,
             offset: bv.bv_offset as usize,
             len: bv.bv_len as usize,

@@ -78,7 +78,12 @@ impl BttDev {
         // SAFETY: `nd_btt` is live and configured (checked by `btt_rs_enable`).
         let (lbasize, initial_offset, major, minor) = unsafe {
             let b = &*nd_btt;
-            (b.lbasize, b.initial_offset, b.version_major, b.version_minor)
+            (
+                b.lbasize,
+                b.initial_offset,
+                b.version_major,
+                b.version_minor,
+            )
         };
         let initial_offset = u64::try_from(initial_offset).map_err(|_| EINVAL)?;
         let rawsize = size.checked_sub(initial_offset).ok_or(ENXIO)?;
@@ -93,7 +98,12 @@ impl BttDev {
         // SAFETY: `nd_btt` is live; its parent device is its region.
         let region = unsafe { nd::btt_rs_btt_region(nd_btt) };
         // SAFETY: `region` is the live parent of `nd_btt`.
-        let (num_lanes, ro) = unsafe { (NdRegion::<CoreLane>::region_num_lanes(region)?, (*region).ro != 0) };
+        let (num_lanes, ro) = unsafe {
+            (
+                NdRegion::<CoreLane>::region_num_lanes(region)?,
+                (*region).ro != 0,
+            )
+        };
 
         let cfg = Config {
             lbasize: u32::try_from(lbasize).map_err(|_| EINVAL)?,
@@ -110,7 +120,11 @@ impl BttDev {
         // `initial_offset + rawsize` is its capacity.
         let media = unsafe { NsMedia::new(ndns, initial_offset, rawsize) }.ok_or(EINVAL)?;
         let (btt, lanes) = CoreBtt::open(media, &cfg).map_err(|e| {
-            pr_err!("{}: cannot attach: {}\n", Self::name_of(nd_btt), CoreError(e));
+            pr_err!(
+                "{}: cannot attach: {}\n",
+                Self::name_of(nd_btt),
+                CoreError(e)
+            );
             to_kernel(e)
         })?;
         if btt.created() {
@@ -196,7 +210,9 @@ impl BttDev {
             return "btt";
         }
         // SAFETY: See above.
-        unsafe { CStr::from_char_ptr(name) }.to_str().unwrap_or("btt")
+        unsafe { CStr::from_char_ptr(name) }
+            .to_str()
+            .unwrap_or("btt")
     }
 
     /// C `btt_submit_bio()`: every segment, sector by sector, each under a lane.
@@ -224,7 +240,9 @@ impl BttDev {
             let first = seg.sector() / (ss as u64 >> 9);
             let mut map = seg.map();
             let result = match op {
-                Op::Read => self.read_segment(bio, &mut map, first, integrity.then_some(&mut *meta_buf)),
+                Op::Read => {
+                    self.read_segment(bio, &mut map, first, integrity.then_some(&mut *meta_buf))
+                }
                 _ => self.write_segment(bio, &map, first, integrity.then_some(&mut *meta_buf)),
             };
             if let Err(e) = result {
@@ -249,7 +267,11 @@ impl BttDev {
         first: u64,
         mut meta: Option<&mut [u8]>,
     ) -> Result {
-        for (i, chunk) in map.as_mut_slice().chunks_exact_mut(self.btt.sector_size() as usize).enumerate() {
+        for (i, chunk) in map
+            .as_mut_slice()
+            .chunks_exact_mut(self.btt.sector_size() as usize)
+            .enumerate()
+        {
             {
                 let mut lane = self.region.acquire_lane();
                 self.btt
@@ -270,7 +292,11 @@ impl BttDev {
         first: u64,
         mut meta: Option<&mut [u8]>,
     ) -> Result {
-        for (i, chunk) in map.as_slice().chunks_exact(self.btt.sector_size() as usize).enumerate() {
+        for (i, chunk) in map
+            .as_slice()
+            .chunks_exact(self.btt.sector_size() as usize)
+            .enumerate()
+        {
             if let Some(m) = meta.as_deref_mut() {
                 bio.integrity_take(m)?;
             }

@@ -9,6 +9,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use kernel::bindings;
 use kernel::ffi::c_char;
+use kernel::str::CStrExt;
 
 use crate::btt_core::ArenaInfo;
 
@@ -26,7 +27,7 @@ fn usable(d: *mut bindings::dentry) -> bool {
 /// Creates the `btt` root (C `nd_btt_init()`); failure only loses the view.
 pub(crate) fn init_root() {
     // SAFETY: A NUL-terminated name and the debugfs root as parent.
-    let d = unsafe { bindings::debugfs_create_dir(c"btt".as_ptr().cast(), null_mut()) };
+    let d = unsafe { bindings::debugfs_create_dir(c"btt".as_char_ptr(), null_mut()) };
     ROOT.store(if usable(d) { d } else { null_mut() }, Ordering::Release);
 }
 
@@ -128,7 +129,7 @@ unsafe fn arena_files(parent: *mut bindings::dentry, idx: usize, a: &ArenaInfo) 
             // outlives the file (caller).
             unsafe {
                 bindings::$f(
-                    $name.as_ptr().cast(),
+                    $name.as_char_ptr(),
                     MODE,
                     d,
                     core::ptr::from_ref(&$field).cast_mut(),
@@ -137,7 +138,11 @@ unsafe fn arena_files(parent: *mut bindings::dentry, idx: usize, a: &ArenaInfo) 
         };
     }
     file!(debugfs_create_x64, c"size", a.size);
-    file!(debugfs_create_x64, c"external_lba_start", a.external_lba_start);
+    file!(
+        debugfs_create_x64,
+        c"external_lba_start",
+        a.external_lba_start
+    );
     file!(debugfs_create_x32, c"internal_nlba", a.internal_nlba);
     file!(debugfs_create_u32, c"internal_lbasize", a.internal_lbasize);
     file!(debugfs_create_x32, c"external_nlba", a.external_nlba);

@@ -80,9 +80,8 @@ impl Disk {
             return Err(EBUSY);
         }
         // SAFETY: `raw` is a live, not yet added gendisk; `parent` is live (caller).
-        let rc = unsafe {
-            bindings::device_add_disk(parent, self.raw.as_ptr(), core::ptr::null_mut())
-        };
+        let rc =
+            unsafe { bindings::device_add_disk(parent, self.raw.as_ptr(), core::ptr::null_mut()) };
         if rc != 0 {
             self.added.store(false, Ordering::Release);
         }
