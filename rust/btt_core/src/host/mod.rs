@@ -224,6 +224,14 @@ impl RecordingMedia {
     pub fn snapshot(&self) -> Vec<u8> {
         self.inner.snapshot()
     }
+
+    /// Number of writes recorded since the last [`RecordingMedia::take_log`].
+    pub fn log_len(&self) -> usize {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
 }
 
 impl Media for RecordingMedia {

@@ -1,0 +1,857 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Crash simulation: every media write of a workload is recorded; for every
+//! prefix of the write log, and for every 8-byte-granular tear of the write
+//! that follows it, the image the media would hold after a power failure
+//! there is rebuilt from the pre-workload snapshot and opened again.
+//!
+//! At each crash point:
+//! - `Btt::open` succeeds (with the full ownership check: every block has
+//!   exactly one owner, so the metadata is consistent);
+//! - every sector the workload wrote reads back as one whole generation ever
+//!   written to it (data and integrity metadata alike), or its pre-workload
+//!   content, and never older than the last write acknowledged before the
+//!   crash (whose `Btt::write` returned before the prefix ended);
+//! - every other sector is unchanged: its map entry is the pre-workload one
+//!   and its data block was not written (checked through the pages the
+//!   workload touched; every sector is read in full at sampled points);
+//! - a second open writes nothing and reads the same (recovery is idempotent).
+//!
+//! The core writes a flog entry as two aligned 8-byte halves and a map entry
+//! as one 4-byte write; pmem guarantees 8-byte atomicity, so tears below 8
+//! bytes are not modelled.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use btt_core::btt::flog::{LogEntry, LogGroup, LogIndices, LOG_GRP_SIZE};
+use btt_core::btt::map::{Mapping, MAP_LBA_MASK};
+use btt_core::btt::{ArenaInfo, Btt, Config, Error, InfoSource, Media};
+use btt_core::host::{MemMedia, Recorded, RecordingMedia, StdPlatform};
+use common::*;
+
+const PAGE: u64 = 4096;
+const MIB: usize = 1 << 20;
+
+/// Copy-on-write pages over an image: page number -> its 4096 bytes.
+type Pages = HashMap<u64, Box<[u8]>>;
+
+fn base_page(base: &[u8], p: u64) -> &[u8] {
+    &base[(p * PAGE) as usize..((p + 1) * PAGE) as usize]
+}
+
+/// Writes `bytes` at `offset` into `pages`, copying untouched pages from
+/// `below` or else from `base` first.
+fn apply(pages: &mut Pages, below: Option<&Pages>, base: &[u8], offset: u64, bytes: &[u8]) {
+    let mut done = 0usize;
+    while done < bytes.len() {
+        let at = offset + done as u64;
+        let p = at / PAGE;
+        let in_p = (at % PAGE) as usize;
+        let n = (PAGE as usize - in_p).min(bytes.len() - done);
+        let page = pages
+            .entry(p)
+            .or_insert_with(|| match below.and_then(|b| b.get(&p)) {
+                Some(pg) => pg.clone(),
+                None => base_page(base, p).into(),
+            });
+        page[in_p..in_p + n].copy_from_slice(&bytes[done..done + n]);
+        done += n;
+    }
+}
+
+/// The image after a crash: the pre-workload snapshot, the writes of the
+/// prefix, and on top whatever is written after the crash (the torn write
+/// and the writes of recovery).
+struct Layered<'a> {
+    base: &'a [u8],
+    prefix: &'a Pages,
+    top: Mutex<Pages>,
+    writes: AtomicUsize,
+}
+
+impl<'a> Layered<'a> {
+    fn new(base: &'a [u8], prefix: &'a Pages) -> Self {
+        Self {
+            base,
+            prefix,
+            top: Mutex::new(Pages::new()),
+            writes: AtomicUsize::new(0),
+        }
+    }
+
+    /// Applies bytes without counting them as a write of the BTT.
+    fn poke(&self, offset: u64, bytes: &[u8]) {
+        let mut top = self.top.lock().unwrap();
+        apply(&mut top, Some(self.prefix), self.base, offset, bytes);
+    }
+
+    fn dirty_pages(&self) -> HashSet<u64> {
+        let top = self.top.lock().unwrap();
+        self.prefix.keys().chain(top.keys()).copied().collect()
+    }
+}
+
+impl Media for Layered<'_> {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        if offset + buf.len() as u64 > self.size() {
+            return Err(Error::Invalid);
+        }
+        let top = self.top.lock().unwrap();
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = offset + done as u64;
+            let p = at / PAGE;
+            let in_p = (at % PAGE) as usize;
+            let n = (PAGE as usize - in_p).min(buf.len() - done);
+            let src: &[u8] = match top.get(&p).or_else(|| self.prefix.get(&p)) {
+                Some(pg) => pg,
+                None => base_page(self.base, p),
+            };
+            buf[done..done + n].copy_from_slice(&src[in_p..in_p + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        if offset + buf.len() as u64 > self.size() {
+            return Err(Error::Invalid);
+        }
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.poke(offset, buf);
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        self.base.len() as u64
+    }
+}
+
+/// One write of the workload.
+#[derive(Clone, Copy, Debug)]
+struct Op {
+    lba: u64,
+    gen: u64,
+    /// Writes recorded before `Btt::write` was called (its first write is at
+    /// this index or later).
+    start: usize,
+    /// Writes recorded when `Btt::write` had returned (its last write is
+    /// before this index).
+    ack: usize,
+}
+
+/// A recorded workload.
+struct Workload {
+    name: String,
+    cfg: Config,
+    base: Vec<u8>,
+    log: Vec<Recorded>,
+    ops: Vec<Op>,
+    /// Generation of each written sector before the workload (0: zeroes).
+    pre: HashMap<u64, u64>,
+    /// The sectors the workload writes.
+    touched: Vec<u64>,
+    log_index: [u32; 2],
+}
+
+/// What a workload does: `(lane, lba)` per write, in order.
+struct Plan<'a> {
+    name: &'a str,
+    lbasize: u32,
+    size: usize,
+    nlanes: u32,
+    /// Sectors written once before the snapshot.
+    pre: &'a [u64],
+    writes: &'a [(usize, u64)],
+    /// Turn the flog into the pre-4.15 (0, 2) padding before the snapshot.
+    old_padding: bool,
+    /// Each lane's writes run in a thread of their own, all at once, so that
+    /// several lanes have writes in flight at a crash (their LBAs must be
+    /// disjoint). Otherwise the writes run one after the other.
+    concurrent: bool,
+}
+
+/// Yields before each write, so that concurrent writers interleave finely.
+struct YieldingWrites<'a>(&'a RecordingMedia);
+
+impl Media for YieldingWrites<'_> {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.0.read(offset, buf)
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        std::thread::yield_now();
+        self.0.write(offset, buf)
+    }
+
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+}
+
+fn test_cfg(lbasize: u32, nlanes: u32) -> Config {
+    let mut c = cfg(lbasize);
+    c.nlanes = nlanes;
+    c
+}
+
+fn sector_bufs(lbasize: u32, lba: u64, gen: u64) -> (Vec<u8>, Vec<u8>) {
+    let ss = if lbasize >= 4096 { 4096 } else { 512 };
+    let meta = lbasize as usize - ss;
+    (pattern(ss, lba, gen), meta_pattern(meta, lba, gen))
+}
+
+fn do_write<M: Media>(btt: &HostBtt<M>, lane: &mut HostLane, lba: u64, gen: u64) {
+    let (data, meta) = sector_bufs(btt.lbasize(), lba, gen);
+    let meta = (!meta.is_empty()).then_some(&meta[..]);
+    btt.write(lane, lba, &data, meta).unwrap();
+}
+
+/// Moves slot 1 of every log group to slot 2, as a kernel before 4.15 laid
+/// the flog out.
+fn to_old_padding(media: &RecordingMedia, a: &ArenaInfo) {
+    for lane in 0..a.nfree {
+        let off = a.logoff + u64::from(lane) * LOG_GRP_SIZE;
+        let mut raw = [0u8; 64];
+        media.read(off, &mut raw).unwrap();
+        let mut g = LogGroup::decode(&raw);
+        g.ent[2] = g.ent[1];
+        g.ent[1] = LogEntry::default();
+        media.write(off, &g.encode()).unwrap();
+    }
+}
+
+fn record(plan: &Plan) -> Workload {
+    let rec = RecordingMedia::new(MemMedia::new(plan.size));
+    let cfg = test_cfg(plan.lbasize, plan.nlanes);
+    let mut gens: HashMap<u64, u64> = HashMap::new();
+    {
+        let (btt, lanes) = Btt::<_, StdPlatform>::open(&rec, &cfg).unwrap();
+        let mut lanes: Vec<HostLane> = lanes.collect();
+        assert!(btt.created());
+        for (i, &lba) in plan.pre.iter().enumerate() {
+            let g = gens.entry(lba).or_insert(0);
+            *g += 1;
+            let n = lanes.len();
+            do_write(&btt, &mut lanes[i % n], lba, *g);
+        }
+        if plan.old_padding {
+            to_old_padding(&rec, btt.arena(0).unwrap());
+        }
+    }
+    let (btt, lanes) = Btt::<_, StdPlatform>::open(YieldingWrites(&rec), &cfg).unwrap();
+    let mut lanes: Vec<HostLane> = lanes.collect();
+    assert_eq!(btt.num_arenas(), 1, "the checks assume one arena");
+    let log_index = btt.arena(0).unwrap().log_index;
+    assert_eq!(log_index, if plan.old_padding { [0, 2] } else { [0, 1] });
+    let base = rec.snapshot();
+    rec.take_log();
+    let pre = gens.clone();
+    let mut ops = Vec::new();
+    if plan.concurrent {
+        let per_lane: Vec<Vec<u64>> = (0..lanes.len())
+            .map(|l| {
+                plan.writes
+                    .iter()
+                    .filter(|w| w.0 == l)
+                    .map(|w| w.1)
+                    .collect()
+            })
+            .collect();
+        for (l, lbas) in per_lane.iter().enumerate() {
+            let others = per_lane.iter().enumerate().filter(|(o, _)| *o != l);
+            assert!(
+                others.flat_map(|(_, v)| v).all(|x| !lbas.contains(x)),
+                "shared LBA"
+            );
+        }
+        let (btt, rec, pre) = (&btt, &rec, &pre);
+        let done: Vec<Vec<Op>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = lanes
+                .iter_mut()
+                .zip(per_lane)
+                .map(|(lane, lbas)| {
+                    scope.spawn(move || {
+                        let mut gens = pre.clone();
+                        let mut ops = Vec::new();
+                        for lba in lbas {
+                            let g = gens.entry(lba).or_insert(0);
+                            *g += 1;
+                            let start = rec.log_len();
+                            do_write(btt, lane, lba, *g);
+                            let ack = rec.log_len();
+                            ops.push(Op {
+                                lba,
+                                gen: *g,
+                                start,
+                                ack,
+                            });
+                        }
+                        ops
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        ops = done.into_iter().flatten().collect();
+    } else {
+        for &(lane, lba) in plan.writes {
+            let g = gens.entry(lba).or_insert(0);
+            *g += 1;
+            let start = rec.log_len();
+            do_write(&btt, &mut lanes[lane], lba, *g);
+            ops.push(Op {
+                lba,
+                gen: *g,
+                start,
+                ack: rec.log_len(),
+            });
+        }
+    }
+    let mut touched: Vec<u64> = plan.writes.iter().map(|w| w.1).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    Workload {
+        name: plan.name.to_string(),
+        cfg,
+        base,
+        log: rec.take_log(),
+        ops,
+        pre,
+        touched,
+        log_index,
+    }
+}
+
+/// What is fixed for one workload while its crash points are checked.
+struct Checker<'w> {
+    w: &'w Workload,
+    arena: ArenaInfo,
+    /// Pre-workload owner (premap) of each data block.
+    owner: Vec<Option<u32>>,
+    base_map: Vec<u8>,
+    touched: HashSet<u64>,
+    states: usize,
+}
+
+fn read_gen<M: Media>(btt: &HostBtt<M>, lane: &mut HostLane, lba: u64) -> Result<u64, String> {
+    let ss = btt.sector_size() as usize;
+    let mut data = vec![0u8; ss];
+    let mut meta = vec![0u8; btt.meta_size() as usize];
+    let m = (!meta.is_empty()).then_some(&mut meta[..]);
+    btt.read(lane, lba, &mut data, m)
+        .map_err(|e| format!("lba {lba}: read fails: {e}"))?;
+    let gen = match identify(&data) {
+        Some((u64::MAX, 0)) => 0,
+        Some((l, g)) if l == lba => g,
+        other => return Err(format!("lba {lba}: not a whole sector of it: {other:?}")),
+    };
+    let want = if gen == 0 {
+        vec![0u8; meta.len()]
+    } else {
+        sector_bufs(btt.lbasize(), lba, gen).1
+    };
+    if meta != want {
+        return Err(format!("lba {lba}: metadata not of generation {gen}"));
+    }
+    Ok(gen)
+}
+
+impl<'w> Checker<'w> {
+    fn new(w: &'w Workload) -> Self {
+        let empty = Pages::new();
+        let media = Layered::new(&w.base, &empty);
+        let mut c = w.cfg;
+        c.read_only = true;
+        let (btt, _) = Btt::<_, StdPlatform>::open(&media, &c).unwrap();
+        let arena = *btt.arena(0).unwrap();
+        let mut base_map = vec![0u8; arena.external_nlba as usize * 4];
+        media.read(arena.mapoff, &mut base_map).unwrap();
+        let mut owner = vec![None; arena.internal_nlba as usize];
+        for (p, e) in base_map.chunks_exact(4).enumerate() {
+            let raw = u32::from_le_bytes(e.try_into().unwrap());
+            owner[Mapping::decode(p as u32, raw).postmap as usize] = Some(p as u32);
+        }
+        Self {
+            w,
+            arena,
+            owner,
+            base_map,
+            touched: w.touched.iter().copied().collect(),
+            states: 0,
+        }
+    }
+
+    /// Checks the crash after `k` whole writes, plus the first `torn` bytes
+    /// of write `k` if given; `full` reads every sector and writes again.
+    fn check(&mut self, prefix: &Pages, k: usize, torn: Option<usize>, full: bool) {
+        self.states += 1;
+        let w = self.w;
+        let what = format!(
+            "{}: crash after {k} of {} writes, torn {torn:?}",
+            w.name,
+            w.log.len()
+        );
+        let media = Layered::new(&w.base, prefix);
+        let mut extra = None;
+        if let Some(n) = torn {
+            let r = &w.log[k];
+            media.poke(r.offset, &r.bytes[..n]);
+            extra = Some(r.offset / PAGE);
+        }
+        // Writes with at least one byte on media.
+        let begun = k + usize::from(torn.is_some());
+
+        let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &w.cfg)
+            .unwrap_or_else(|e| panic!("{what}: open fails: {e}"));
+        let mut lanes: Vec<HostLane> = lanes.collect();
+        assert_eq!(
+            btt.arena(0).unwrap().log_index,
+            w.log_index,
+            "{what}: padding scheme"
+        );
+        let mut seen = Vec::new();
+        for &lba in &w.touched {
+            let gen = read_gen(&btt, &mut lanes[0], lba).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let pre = w.pre.get(&lba).copied().unwrap_or(0);
+            let written = w
+                .ops
+                .iter()
+                .any(|o| o.lba == lba && o.gen == gen && o.start < begun);
+            assert!(
+                gen == pre || written,
+                "{what}: lba {lba} holds generation {gen}, never begun"
+            );
+            let floor = w
+                .ops
+                .iter()
+                .filter(|o| o.lba == lba && o.ack <= k)
+                .map(|o| o.gen)
+                .max()
+                .unwrap_or(pre);
+            assert!(
+                gen >= floor,
+                "{what}: lba {lba} lost acknowledged generation {floor}, reads {gen}"
+            );
+            seen.push(gen);
+        }
+        check_ownership(&media, &btt, &lanes, &what);
+        self.check_untouched(&media, &what, extra);
+        if full {
+            self.check_every_sector(&btt, &mut lanes[1], &what);
+        }
+        drop(lanes);
+        drop(btt);
+
+        // Recovery is idempotent: a second open finds nothing to do.
+        let writes = media.writes.load(Ordering::Relaxed);
+        let mut again = w.cfg;
+        again.full_check = false;
+        let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &again)
+            .unwrap_or_else(|e| panic!("{what}: second open fails: {e}"));
+        assert_eq!(
+            media.writes.load(Ordering::Relaxed),
+            writes,
+            "{what}: second open wrote"
+        );
+        let mut lanes: Vec<HostLane> = lanes.collect();
+        for (i, &lba) in w.touched.iter().enumerate() {
+            let gen = read_gen(&btt, &mut lanes[0], lba).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(
+                gen, seen[i],
+                "{what}: lba {lba} differs after a second open"
+            );
+        }
+        // The recovered BTT takes writes on every lane, and they land only
+        // where they should.
+        for (i, &lba) in w.touched.iter().enumerate() {
+            let n = lanes.len();
+            do_write(&btt, &mut lanes[i % n], lba, 1000 + i as u64);
+        }
+        for (i, &lba) in w.touched.iter().enumerate() {
+            let gen = read_gen(&btt, &mut lanes[0], lba).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(
+                gen,
+                1000 + i as u64,
+                "{what}: lba {lba} after writes on the recovered BTT"
+            );
+        }
+        check_ownership(&media, &btt, &lanes, &what);
+        self.check_untouched(&media, &what, extra);
+    }
+
+    /// Sectors the workload does not write keep their map entry and their block.
+    fn check_untouched(&self, media: &Layered, what: &str, extra: Option<u64>) {
+        let a = &self.arena;
+        let mut map = vec![0u8; self.base_map.len()];
+        media.read(a.mapoff, &mut map).unwrap();
+        // 64 entries at a time: most are equal.
+        for (c, (now, was)) in map.chunks(256).zip(self.base_map.chunks(256)).enumerate() {
+            if now == was {
+                continue;
+            }
+            for (i, (n, w)) in now.chunks_exact(4).zip(was.chunks_exact(4)).enumerate() {
+                let p = c * 64 + i;
+                if n != w && !self.touched.contains(&(p as u64)) {
+                    panic!("{what}: map entry of untouched lba {p} changed");
+                }
+            }
+        }
+        let ilbs = u64::from(a.internal_lbasize);
+        let data_end = a.dataoff + u64::from(a.internal_nlba) * ilbs;
+        let mut pages = media.dirty_pages();
+        pages.extend(extra);
+        for p in pages {
+            let (lo, hi) = (p * PAGE, (p + 1) * PAGE);
+            if hi <= a.dataoff || lo >= data_end {
+                continue;
+            }
+            let first = (lo.max(a.dataoff) - a.dataoff) / ilbs;
+            let last = (hi.min(data_end) - 1 - a.dataoff) / ilbs;
+            for b in first..=last {
+                let Some(owner) = self.owner[b as usize] else {
+                    continue;
+                };
+                if self.touched.contains(&u64::from(owner)) {
+                    continue;
+                }
+                let off = a.dataoff + b * ilbs;
+                let mut now = vec![0u8; ilbs as usize];
+                media.read(off, &mut now).unwrap();
+                let was = &self.w.base[off as usize..(off + ilbs) as usize];
+                assert!(
+                    now == was,
+                    "{what}: block {b} of untouched lba {owner} was written"
+                );
+            }
+        }
+    }
+
+    fn check_every_sector(&self, btt: &HostBtt<&Layered>, lane: &mut HostLane, what: &str) {
+        let empty = Pages::new();
+        let base = Layered::new(&self.w.base, &empty);
+        let mut c = self.w.cfg;
+        c.read_only = true;
+        let (old, lanes) = Btt::<_, StdPlatform>::open(&base, &c).unwrap();
+        let mut old_lane = lanes.into_iter().next().unwrap();
+        let ss = btt.sector_size() as usize;
+        let ms = btt.meta_size() as usize;
+        let (mut a, mut b) = (vec![0u8; ss], vec![0u8; ss]);
+        let (mut ma, mut mb) = (vec![0u8; ms], vec![0u8; ms]);
+        for lba in 0..btt.nlba() {
+            if self.touched.contains(&lba) {
+                continue;
+            }
+            btt.read(lane, lba, &mut a, (ms > 0).then_some(&mut ma[..]))
+                .unwrap();
+            old.read(&mut old_lane, lba, &mut b, (ms > 0).then_some(&mut mb[..]))
+                .unwrap();
+            assert!(a == b && ma == mb, "{what}: untouched lba {lba} differs");
+        }
+    }
+}
+
+/// The 8-byte granular tears of write `r` over the image `base` + `prefix`
+/// that give an image different both from the one without the write and from
+/// the one with all of it (tears that only leave bytes as they were are the
+/// same crash point as one of those two).
+fn distinct_tears(base: &[u8], prefix: &Pages, r: &Recorded) -> Vec<usize> {
+    let mut now = vec![0u8; r.bytes.len()];
+    Layered::new(base, prefix).read(r.offset, &mut now).unwrap();
+    let differs = |c: usize| {
+        let end = (c * 8 + 8).min(now.len());
+        now[c * 8..end] != r.bytes[c * 8..end]
+    };
+    let chunks = r.bytes.len().div_ceil(8);
+    let (Some(first), Some(last)) = (
+        (0..chunks).find(|&c| differs(c)),
+        (0..chunks).rev().find(|&c| differs(c)),
+    ) else {
+        return Vec::new();
+    };
+    // Cut after chunk c (c + 1 chunks applied) for first <= c < last.
+    (first..last).map(|c| (c + 1) * 8).collect()
+}
+
+/// Every data block has exactly one owner: a map entry as it is on media
+/// now, a handed-out lane's free block, or the free block named by the
+/// flog of a lane that was not handed out.
+fn check_ownership(media: &Layered, btt: &HostBtt<&Layered>, lanes: &[HostLane], what: &str) {
+    let a = btt.arena(0).unwrap();
+    let mut owned = vec![false; a.internal_nlba as usize];
+    let mut claim = |block: u32, by: &dyn Fn() -> String| {
+        let Some(slot) = owned.get_mut(block as usize) else {
+            panic!("{what}: {} names block {block}, beyond internal_nlba", by());
+        };
+        if *slot {
+            panic!("{what}: block {block} owned twice ({})", by());
+        }
+        *slot = true;
+    };
+    let mut map = vec![0u8; a.external_nlba as usize * 4];
+    media.read(a.mapoff, &mut map).unwrap();
+    for (p, e) in map.chunks_exact(4).enumerate() {
+        let raw = u32::from_le_bytes(e.try_into().unwrap());
+        claim(Mapping::decode(p as u32, raw).postmap, &|| {
+            format!("map entry {p}")
+        });
+    }
+    for lane in lanes {
+        let free = lane.free_entry(0).unwrap();
+        claim(free.block, &|| format!("lane {}", lane.index()));
+    }
+    let idx = LogIndices(a.log_index);
+    for lane in lanes.len() as u32..a.nfree {
+        let mut raw = [0u8; 64];
+        media
+            .read(a.log_group_offset(lane).unwrap(), &mut raw)
+            .unwrap();
+        let (_, ent) = idx.newest(&LogGroup::decode(&raw)).expect("flog entry");
+        claim(ent.old_map & MAP_LBA_MASK, &|| format!("flog lane {lane}"));
+    }
+}
+
+/// Checks every crash point of `w`; returns how many.
+fn crash_every_prefix(w: &Workload) -> usize {
+    let mut checker = Checker::new(w);
+    let mut prefix = Pages::new();
+    // Tears that leave the same image as another crash point.
+    let mut same = 0;
+    let n = w.log.len();
+    for k in 0..=n {
+        checker.check(&prefix, k, None, k % 64 == 0 || k == n);
+        if k == n {
+            break;
+        }
+        let r = &w.log[k];
+        let tears = distinct_tears(&w.base, &prefix, r);
+        same += r.bytes.len().div_ceil(8) - 1 - tears.len();
+        for cut in tears {
+            checker.check(&prefix, k, Some(cut), false);
+        }
+        apply(&mut prefix, None, &w.base, r.offset, &r.bytes);
+    }
+    // Most `Btt::write`s in flight (begun, not returned) at any crash point.
+    let in_flight = (0..=n)
+        .map(|k| w.ops.iter().filter(|o| o.start < k && o.ack > k).count())
+        .max()
+        .unwrap_or(0);
+    eprintln!(
+        "{}: {} media writes, {} crash points checked ({} more tears give the same image), \
+         up to {} sector writes in flight",
+        w.name, n, checker.states, same, in_flight
+    );
+    checker.states
+}
+
+fn run(plan: &Plan) -> usize {
+    let w = record(plan);
+    assert_eq!(w.ops.len(), plan.writes.len());
+    crash_every_prefix(&w)
+}
+
+/// `n` writes over `lbas`, lanes in turn, the same sectors overwritten.
+fn overwrites(n: usize, nlanes: usize, lbas: &[u64]) -> Vec<(usize, u64)> {
+    (0..n)
+        .map(|i| (i % nlanes, lbas[(i * 7 + i / 3) % lbas.len()]))
+        .collect()
+}
+
+#[test]
+fn crash_512() {
+    let writes = overwrites(24, 3, &[0, 1, 2, 100, 5000, 32201]);
+    run(&Plan {
+        name: "512",
+        lbasize: 512,
+        size: 16 * MIB,
+        nlanes: 3,
+        pre: &[1, 100],
+        writes: &writes,
+        old_padding: false,
+        concurrent: false,
+    });
+}
+
+#[test]
+fn crash_4096() {
+    let writes = overwrites(8, 2, &[0, 3, 3828]);
+    run(&Plan {
+        name: "4096",
+        lbasize: 4096,
+        size: 16 * MIB,
+        nlanes: 2,
+        pre: &[3],
+        writes: &writes,
+        old_padding: false,
+        concurrent: false,
+    });
+}
+
+#[test]
+fn crash_520_with_metadata() {
+    let writes = overwrites(16, 3, &[0, 7, 8, 28619]);
+    run(&Plan {
+        name: "520",
+        lbasize: 520,
+        size: 16 * MIB,
+        nlanes: 3,
+        pre: &[7],
+        writes: &writes,
+        old_padding: false,
+        concurrent: false,
+    });
+}
+
+#[test]
+fn crash_512_old_padding() {
+    let writes = overwrites(16, 2, &[0, 1, 9, 32201]);
+    run(&Plan {
+        name: "512, (0, 2) padding",
+        lbasize: 512,
+        size: 16 * MIB,
+        nlanes: 2,
+        pre: &[9, 1],
+        writes: &writes,
+        old_padding: true,
+        concurrent: false,
+    });
+}
+
+/// Three lanes writing at once, each its own sectors: at a crash up to
+/// three writes are in flight, in any of their stages.
+#[test]
+fn crash_concurrent_lanes() {
+    let mut writes = Vec::new();
+    for i in 0..8u64 {
+        for lane in 0..3usize {
+            let lba = [10u64, 11, 4000, 4001, 20, 32201][lane * 2 + (i as usize % 2)];
+            writes.push((lane, lba));
+        }
+    }
+    run(&Plan {
+        name: "512, 3 concurrent lanes",
+        lbasize: 512,
+        size: 16 * MIB,
+        nlanes: 3,
+        pre: &[10, 4001],
+        writes: &writes,
+        old_padding: false,
+        concurrent: true,
+    });
+}
+
+/// Data, then flog (two 8-byte halves, the half with the sequence number
+/// last), then the map entry: the C `btt_write_pg()` order.
+#[test]
+fn write_order_is_data_flog_map() {
+    for (lbasize, old_padding) in [(520u32, false), (4096, false), (512, true)] {
+        let plan = Plan {
+            name: "order",
+            lbasize,
+            size: 16 * MIB,
+            nlanes: 2,
+            pre: &[7],
+            writes: &[(1, 42)],
+            old_padding,
+            concurrent: false,
+        };
+        let w = record(&plan);
+        let empty = Pages::new();
+        let media = Layered::new(&w.base, &empty);
+        let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &w.cfg).unwrap();
+        let a = *btt.arena(0).unwrap();
+        let lane1 = lanes.into_iter().nth(1).unwrap();
+        let free = lane1.free_entry(0).unwrap();
+        let block_off = a.block_offset(free.block).unwrap();
+        let ss = btt.sector_size() as u64;
+        let ms = btt.meta_size() as usize;
+        let slot = u64::from(a.log_index[usize::from(free.sub)]);
+        let ent_off = a.log_group_offset(1).unwrap() + slot * 16;
+        let (data, meta) = sector_bufs(lbasize, 42, 1);
+        let want_ent = LogEntry {
+            lba: 42,
+            old_map: 42,
+            new_map: free.block,
+            seq: u32::from(free.seq),
+        }
+        .encode();
+        let mut want: Vec<(u64, Vec<u8>)> = vec![(block_off, data)];
+        if ms > 0 {
+            want.push((block_off + ss, meta));
+        }
+        want.push((ent_off, want_ent[..8].to_vec()));
+        want.push((ent_off + 8, want_ent[8..].to_vec()));
+        let map = (free.block | 0xC000_0000).to_le_bytes().to_vec();
+        want.push((a.map_entry_offset(42).unwrap(), map));
+        let got: Vec<(u64, Vec<u8>)> = w.log.iter().map(|r| (r.offset, r.bytes.clone())).collect();
+        assert_eq!(got, want, "lbasize {lbasize} old padding {old_padding}");
+        // The first write of a lane goes to its second live slot, seq 2.
+        assert_eq!((free.sub, free.seq), (1, 2));
+        assert_eq!(slot, if old_padding { 2 } else { 1 });
+    }
+}
+
+/// A power failure while a new layout is written (the map and flog first,
+/// then the backup info block, the primary last): the next open either finds
+/// no BTT and writes a new one, or finds a complete one (from the backup if
+/// the primary is torn); never a half-made one.
+#[test]
+fn crash_during_create() {
+    let size = 16 * MIB;
+    let cfg = test_cfg(512, 2);
+    let rec = RecordingMedia::new(MemMedia::new(size));
+    let nlba = {
+        let (btt, _lanes) = Btt::<_, StdPlatform>::open(&rec, &cfg).unwrap();
+        assert!(btt.created());
+        btt.nlba()
+    };
+    let log = rec.take_log();
+    let base = vec![0u8; size];
+    let mut prefix = Pages::new();
+    let (mut states, mut recreated, mut from_backup, mut same) = (0, 0, 0, 0);
+    for k in 0..=log.len() {
+        let mut cuts = vec![None];
+        if let Some(r) = log.get(k) {
+            let tears = distinct_tears(&base, &prefix, r);
+            same += r.bytes.len().div_ceil(8) - 1 - tears.len();
+            cuts.extend(tears.into_iter().map(Some));
+        }
+        for torn in cuts {
+            states += 1;
+            let what = format!(
+                "create: crash after {k} of {} writes, torn {torn:?}",
+                log.len()
+            );
+            let media = Layered::new(&base, &prefix);
+            if let Some(n) = torn {
+                media.poke(log[k].offset, &log[k].bytes[..n]);
+            }
+            let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &cfg)
+                .unwrap_or_else(|e| panic!("{what}: open fails: {e}"));
+            let mut lanes: Vec<HostLane> = lanes.collect();
+            assert_eq!(btt.nlba(), nlba, "{what}");
+            recreated += usize::from(btt.created());
+            from_backup += usize::from(btt.arena(0).unwrap().info_source == InfoSource::Backup);
+            check_ownership(&media, &btt, &lanes, &what);
+            for lba in [0, 1, nlba - 1] {
+                assert_eq!(read_gen(&btt, &mut lanes[0], lba), Ok(0), "{what}");
+            }
+            do_write(&btt, &mut lanes[1], 5, 1);
+            assert_eq!(read_gen(&btt, &mut lanes[0], 5), Ok(1), "{what}");
+        }
+        if let Some(r) = log.get(k) {
+            apply(&mut prefix, None, &base, r.offset, &r.bytes);
+        }
+    }
+    eprintln!(
+        "create: {} media writes, {states} crash points checked ({same} more tears give \
+         the same image; {recreated} recreated, {from_backup} from the backup info block)",
+        log.len()
+    );
+    // All but the complete layout start over; a torn primary (or one not
+    // yet written) is replaced by the complete backup.
+    assert!(recreated > 0 && from_backup > 0);
+}
