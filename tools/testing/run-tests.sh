@@ -92,6 +92,9 @@ guest_suites() {
 	# One format: what either driver writes, the other reads, in one boot.
 	guest_boot cross-driver-512 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 512
 	guest_boot cross-driver-4096 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 4096
+	# Over 512 GiB (sparse backing file): several arenas, boundaries, both drivers, reboot.
+	BTT_MAXMEM=768G guest_boot multi-arena-create --fresh --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh create
+	BTT_MAXMEM=768G guest_boot multi-arena-verify --state-from multi-arena-create --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh verify
 	# The debugfs view ndctl reads, against the C driver's; loading next to nd_btt.
 	guest_boot debugfs --fresh --img "$BTT_TOP/build/dbg.img" -- sh $st/debugfs.sh
 	# virtio-pmem flushes sleep: btt_rs must stay clean there (C shown for comparison).

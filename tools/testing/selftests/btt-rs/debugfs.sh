@@ -6,7 +6,7 @@
 # holds the entry points, with a message naming the symbol.
 . /btt/tools/testing/guest/lib.sh
 DBG=/sys/kernel/debug/btt
-mountpoint -q /sys/kernel/debug 2>/dev/null || mount -t debugfs none /sys/kernel/debug
+[ -d /sys/kernel/debug/btt ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
 
 ktap_header 8
 ktap_check "load the nvdimm stack with the C driver" nd_load c
