@@ -8,7 +8,7 @@
 DBG=/sys/kernel/debug/btt
 [ -d /sys/kernel/debug/btt ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
 
-ktap_header 8
+ktap_header 9
 ktap_check "load the nvdimm stack with the C driver" nd_load c
 before=$(dmesg | wc -l)
 if insmod "$BTT_RS_KO" 2>/dev/null; then
@@ -33,11 +33,30 @@ snapshot() { # OUT: every arena file as "arenaN/name value"
 	done
 	[ -s "$1" ]
 }
+# What users and ndctl see: the disk's sysfs attributes, the BTT device's, ndctl's JSON.
+user_view() { # OUT
+	{
+		for f in size ro removable queue/logical_block_size queue/physical_block_size \
+			queue/max_hw_sectors_kb queue/rotational queue/io_poll integrity/format \
+			integrity/tag_size integrity/protection_interval_bytes; do
+			echo "$f $(cat /sys/block/$dev/$f 2>/dev/null)"
+		done
+		b=$(basename "$(readlink -f /sys/block/$dev/device 2>/dev/null)")
+		for f in size sector_size uuid namespace; do echo "btt/$f $(cat /sys/bus/nd/devices/$b/$f 2>/dev/null)"; done
+		ndctl list -N -n "$ns" 2>/dev/null | tr -d ' \n'; echo
+	} >"$1"
+}
+ns=$(echo "$json" | grep -o '"dev":"[^"]*"' | head -1 | cut -d'"' -f4)
+user_view /tmp/c.user
 ktap_check "C driver's debugfs view exists" snapshot /tmp/c.view
 sed 's/^/# c: /' /tmp/c.view | head -20
 ktap_check "switch to btt_rs" nd_switch rs
 ktap_check "btt_rs's debugfs view exists" snapshot /tmp/rs.view
 if cmp -s /tmp/c.view /tmp/rs.view; then ktap_ok "btt_rs's debugfs files and values equal the C driver's"; else
 	diff /tmp/c.view /tmp/rs.view | sed 's/^/# /'; ktap_not_ok "btt_rs's debugfs files and values equal the C driver's"; fi
+user_view /tmp/rs.user
+sed 's/^/# user view: /' /tmp/rs.user
+if cmp -s /tmp/c.user /tmp/rs.user; then ktap_ok "disk sysfs, BTT device sysfs and ndctl list are the same as with C"; else
+	diff /tmp/c.user /tmp/rs.user | sed 's/^/# /'; ktap_not_ok "disk sysfs, BTT device sysfs and ndctl list are the same as with C"; fi
 ktap_check "dmesg free of WARN/BUG/lockdep/sleep-in-atomic" dmesg_clean
 ktap_finish
