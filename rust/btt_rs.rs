@@ -17,6 +17,7 @@ mod nd;
 mod ns_media;
 mod platform;
 mod region;
+mod rtt_kunit;
 
 /// The BTT algorithm (rust/btt_core/src/btt/), shared with the host build; it
 /// uses nothing but `core`.
