@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Media errors, as the C driver handles them (and closer): a read of a
+//! poisoned block fails and marks the map entry (E flag) durably; a write
+//! replaces the block and the poisoned one is zeroed (which clears poison on
+//! pmem) before it is reused; a poisoned free block is cleared under the lane
+//! that owns it (C drops its lane for that, a window btt-rs does not have); an
+//! arena whose info block carries `IB_FLAG_ERROR` takes no writes.
+
+mod common;
+
+use std::sync::Mutex;
+
+use btt_core::btt::info::{InfoBlock, INFO_SIZE};
+use btt_core::btt::{Btt, Error, Lane, Media};
+use btt_core::host::{MemMedia, StdPlatform};
+use common::*;
+
+/// Memory media with poisoned byte ranges: reads overlapping one fail, a write
+/// covering a range clears it (as `nsio_rw_bytes()` clears poison).
+struct PoisonMedia {
+    inner: MemMedia,
+    bad: Mutex<Vec<(u64, u64)>>,
+}
+
+impl PoisonMedia {
+    fn new(inner: MemMedia) -> Self {
+        Self {
+            inner,
+            bad: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn poison(&self, off: u64, len: u64) {
+        self.bad.lock().unwrap().push((off, off + len));
+    }
+
+    fn poisoned(&self) -> usize {
+        self.bad.lock().unwrap().len()
+    }
+}
+
+fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+impl Media for PoisonMedia {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let r = (offset, offset + buf.len() as u64);
+        if self.bad.lock().unwrap().iter().any(|&b| overlaps(b, r)) {
+            return Err(Error::Io);
+        }
+        self.inner.read(offset, buf)
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        let r = (offset, offset + buf.len() as u64);
+        self.bad
+            .lock()
+            .unwrap()
+            .retain(|&b| !(r.0 <= b.0 && b.1 <= r.1));
+        self.inner.write(offset, buf)
+    }
+
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+
+    fn is_poisoned(&self, offset: u64, len: u64) -> bool {
+        let r = (offset, offset + len);
+        self.bad.lock().unwrap().iter().any(|&b| overlaps(b, r))
+    }
+}
+
+const SIZE: usize = 32 << 20;
+
+fn open(media: &PoisonMedia) -> (Btt<&PoisonMedia, StdPlatform>, Vec<Lane<StdPlatform>>) {
+    let (btt, lanes) = Btt::open(media, &cfg(4096)).expect("open");
+    (btt, lanes.collect())
+}
+
+#[test]
+fn a_read_error_is_remembered_and_a_write_clears_it() {
+    let media = PoisonMedia::new(MemMedia::new(SIZE));
+    {
+        let (btt, mut lanes) = open(&media);
+        let ss = btt.sector_size() as usize;
+        for lba in 0..8 {
+            btt.write(&mut lanes[0], lba, &pattern(ss, lba, 1), None)
+                .unwrap();
+        }
+        // Poison the block that now holds LBA 3 (the map says which).
+        let a = btt.arena(0).unwrap();
+        let mut raw = [0u8; 4];
+        media.read(a.mapoff + 3 * 4, &mut raw).unwrap();
+        let block = u32::from_le_bytes(raw) & 0x3fff_ffff;
+        media.poison(a.dataoff + u64::from(block) * 4096 + 512, 512);
+        let mut buf = vec![0u8; ss];
+        assert_eq!(btt.read(&mut lanes[1], 3, &mut buf, None), Err(Error::Io));
+        // Other sectors are unaffected.
+        btt.read(&mut lanes[1], 4, &mut buf, None).unwrap();
+        assert_eq!(identify(&buf), Some((4, 1)));
+    }
+    {
+        // The error flag is in the map: it survives a reopen, and reads fail
+        // without touching the media block.
+        let (btt, mut lanes) = open(&media);
+        let mut buf = vec![0u8; 4096];
+        assert_eq!(btt.read(&mut lanes[0], 3, &mut buf, None), Err(Error::Io));
+        // A write replaces the sector; the bad block goes back to the free
+        // list and is zeroed, which clears the poison.
+        btt.write(&mut lanes[2], 3, &pattern(4096, 3, 2), None)
+            .unwrap();
+        btt.read(&mut lanes[0], 3, &mut buf, None).unwrap();
+        assert_eq!(identify(&buf), Some((3, 2)));
+        assert_eq!(media.poisoned(), 0, "the freed bad block was not cleared");
+        // The lane keeps working with the cleared block.
+        for gen in 3..6 {
+            btt.write(&mut lanes[2], 6, &pattern(4096, 6, gen), None)
+                .unwrap();
+        }
+        for lba in [0, 1, 2, 4, 5, 7] {
+            btt.read(&mut lanes[1], lba, &mut buf, None).unwrap();
+            assert_eq!(identify(&buf), Some((lba, 1)));
+        }
+    }
+}
+
+#[test]
+fn a_poisoned_free_block_is_cleared_under_its_lane() {
+    let media = PoisonMedia::new(MemMedia::new(SIZE));
+    let (btt, mut lanes) = open(&media);
+    let a = *btt.arena(0).unwrap();
+    for (i, lane) in lanes.iter_mut().enumerate() {
+        let free = lane.free_entry(0).unwrap().block;
+        media.poison(a.dataoff + u64::from(free) * 4096, 4096);
+        // The lane's own write finds the poison, clears it and uses the block:
+        // there is no moment at which the lane's free block is unowned.
+        let lba = 10 + i as u64;
+        btt.write(lane, lba, &pattern(4096, lba, 1), None).unwrap();
+        let mut raw = [0u8; 4];
+        media.read(a.mapoff + lba * 4, &mut raw).unwrap();
+        assert_eq!(
+            u32::from_le_bytes(raw) & 0x3fff_ffff,
+            free,
+            "lane {i} did not use its block"
+        );
+    }
+    assert_eq!(media.poisoned(), 0);
+    let mut buf = vec![0u8; 4096];
+    for i in 0..lanes.len() as u64 {
+        btt.read(&mut lanes[0], 10 + i, &mut buf, None).unwrap();
+        assert_eq!(identify(&buf), Some((10 + i, 1)));
+    }
+}
+
+#[test]
+fn concurrent_writes_over_poisoned_free_blocks_lose_nothing() {
+    let media = PoisonMedia::new(MemMedia::new(SIZE));
+    let (btt, lanes) = open(&media);
+    let a = *btt.arena(0).unwrap();
+    std::thread::scope(|s| {
+        for (t, mut lane) in lanes.into_iter().enumerate() {
+            let (btt, media) = (&btt, &media);
+            s.spawn(move || {
+                let mut rng = Rng(t as u64 + 1);
+                let lbas: Vec<u64> = (0..16).map(|i| (t as u64) * 16 + i).collect();
+                let mut last = vec![0u64; lbas.len()];
+                let mut buf = vec![0u8; 4096];
+                for gen in 1..=40u64 {
+                    // Now and then the lane's next free block goes bad.
+                    if rng.chance(30) {
+                        let free = lane.free_entry(0).unwrap().block;
+                        media.poison(a.dataoff + u64::from(free) * 4096, 4096);
+                    }
+                    let k = rng.below(lbas.len() as u64) as usize;
+                    btt.write(&mut lane, lbas[k], &pattern(4096, lbas[k], gen), None)
+                        .unwrap();
+                    last[k] = gen;
+                    let j = rng.below(lbas.len() as u64) as usize;
+                    if last[j] > 0 {
+                        btt.read(&mut lane, lbas[j], &mut buf, None).unwrap();
+                        assert_eq!(identify(&buf), Some((lbas[j], last[j])));
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(media.poisoned(), 0);
+}
+
+#[test]
+fn an_arena_with_the_error_flag_is_read_only() {
+    let media = MemMedia::new(SIZE);
+    {
+        let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &cfg(4096)).unwrap();
+        let mut lanes: Vec<_> = lanes.collect();
+        btt.write(&mut lanes[0], 1, &pattern(4096, 1, 1), None)
+            .unwrap();
+    }
+    // Set IB_FLAG_ERROR in both info blocks, with valid checksums.
+    let mut raw = [0u8; INFO_SIZE];
+    media.read(0, &mut raw).unwrap();
+    let mut sb = InfoBlock::decode(&raw);
+    sb.flags = 1;
+    sb.seal(&mut raw);
+    media.write(0, &raw).unwrap();
+    media.write(sb.info2off, &raw).unwrap();
+    let before = media.snapshot();
+    let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &cfg(4096)).unwrap();
+    let mut lanes: Vec<_> = lanes.collect();
+    assert!(!btt.arena_writable(0));
+    let mut buf = vec![0u8; 4096];
+    btt.read(&mut lanes[0], 1, &mut buf, None).unwrap();
+    assert_eq!(identify(&buf), Some((1, 1)));
+    assert_eq!(
+        btt.write(&mut lanes[0], 2, &pattern(4096, 2, 1), None),
+        Err(Error::ReadOnly)
+    );
+    assert!(media.snapshot() == before, "a read-only arena was written");
+}
