@@ -23,112 +23,13 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 use btt_core::btt::flog::{LogEntry, LogGroup, LogIndices, LOG_GRP_SIZE};
 use btt_core::btt::map::{Mapping, MAP_LBA_MASK};
 use btt_core::btt::{ArenaInfo, Btt, Config, Error, InfoSource, Media};
 use btt_core::host::{MemMedia, Recorded, RecordingMedia, StdPlatform};
 use common::*;
-
-const PAGE: u64 = 4096;
-const MIB: usize = 1 << 20;
-
-/// Copy-on-write pages over an image: page number -> its 4096 bytes.
-type Pages = HashMap<u64, Box<[u8]>>;
-
-fn base_page(base: &[u8], p: u64) -> &[u8] {
-    &base[(p * PAGE) as usize..((p + 1) * PAGE) as usize]
-}
-
-/// Writes `bytes` at `offset` into `pages`, copying untouched pages from
-/// `below` or else from `base` first.
-fn apply(pages: &mut Pages, below: Option<&Pages>, base: &[u8], offset: u64, bytes: &[u8]) {
-    let mut done = 0usize;
-    while done < bytes.len() {
-        let at = offset + done as u64;
-        let p = at / PAGE;
-        let in_p = (at % PAGE) as usize;
-        let n = (PAGE as usize - in_p).min(bytes.len() - done);
-        let page = pages
-            .entry(p)
-            .or_insert_with(|| match below.and_then(|b| b.get(&p)) {
-                Some(pg) => pg.clone(),
-                None => base_page(base, p).into(),
-            });
-        page[in_p..in_p + n].copy_from_slice(&bytes[done..done + n]);
-        done += n;
-    }
-}
-
-/// The image after a crash: the pre-workload snapshot, the writes of the
-/// prefix, and on top whatever is written after the crash (the torn write
-/// and the writes of recovery).
-struct Layered<'a> {
-    base: &'a [u8],
-    prefix: &'a Pages,
-    top: Mutex<Pages>,
-    writes: AtomicUsize,
-}
-
-impl<'a> Layered<'a> {
-    fn new(base: &'a [u8], prefix: &'a Pages) -> Self {
-        Self {
-            base,
-            prefix,
-            top: Mutex::new(Pages::new()),
-            writes: AtomicUsize::new(0),
-        }
-    }
-
-    /// Applies bytes without counting them as a write of the BTT.
-    fn poke(&self, offset: u64, bytes: &[u8]) {
-        let mut top = self.top.lock().unwrap();
-        apply(&mut top, Some(self.prefix), self.base, offset, bytes);
-    }
-
-    fn dirty_pages(&self) -> HashSet<u64> {
-        let top = self.top.lock().unwrap();
-        self.prefix.keys().chain(top.keys()).copied().collect()
-    }
-}
-
-impl Media for Layered<'_> {
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
-        if offset + buf.len() as u64 > self.size() {
-            return Err(Error::Invalid);
-        }
-        let top = self.top.lock().unwrap();
-        let mut done = 0usize;
-        while done < buf.len() {
-            let at = offset + done as u64;
-            let p = at / PAGE;
-            let in_p = (at % PAGE) as usize;
-            let n = (PAGE as usize - in_p).min(buf.len() - done);
-            let src: &[u8] = match top.get(&p).or_else(|| self.prefix.get(&p)) {
-                Some(pg) => pg,
-                None => base_page(self.base, p),
-            };
-            buf[done..done + n].copy_from_slice(&src[in_p..in_p + n]);
-            done += n;
-        }
-        Ok(())
-    }
-
-    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
-        if offset + buf.len() as u64 > self.size() {
-            return Err(Error::Invalid);
-        }
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        self.poke(offset, buf);
-        Ok(())
-    }
-
-    fn size(&self) -> u64 {
-        self.base.len() as u64
-    }
-}
 
 /// One write of the workload.
 #[derive(Clone, Copy, Debug)]
