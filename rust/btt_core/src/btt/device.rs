@@ -70,7 +70,7 @@ pub enum InfoSource {
     Primary,
     /// The backup info block at the end of arena 0 (C `info2off`), because
     /// the primary was invalid. Nothing was written to repair the primary;
-    /// see [`Btt::restore_primary_info`].
+    /// see [`super::check::copy_info_block`] (`btt check --repair`).
     Backup,
 }
 

@@ -100,7 +100,10 @@ impl<'a> Scratch<'a> {
 }
 
 /// C `nd_btt_arena_is_valid()`: signature, parent uuid and checksum.
-fn info_is_valid(raw: &[u8; INFO_SIZE], cfg: &Config) -> Result<InfoBlock, &'static str> {
+pub(super) fn info_is_valid(
+    raw: &[u8; INFO_SIZE],
+    cfg: &Config,
+) -> Result<InfoBlock, &'static str> {
     let sb = InfoBlock::decode(raw);
     if !sb.signature_ok() {
         return Err("signature");
@@ -115,7 +118,7 @@ fn info_is_valid(raw: &[u8; INFO_SIZE], cfg: &Config) -> Result<InfoBlock, &'sta
 }
 
 /// Byte offset of the field named `field` in an info block, for error reports.
-fn field_offset(field: &str) -> usize {
+pub(super) fn field_offset(field: &str) -> usize {
     match field {
         "signature" => info::OFF_SIGNATURE,
         "parent_uuid" => info::OFF_PARENT_UUID,
@@ -223,7 +226,7 @@ pub(super) fn parse_arena(
 /// Where C `create_arenas()` puts the backup info block of the arena at
 /// `arena_off`: at the end of that arena, whose size is fixed by the space
 /// left. Used to find the backup when the primary cannot be trusted.
-fn backup_info_offset(arena_off: u64, rawsize: u64) -> Option<u64> {
+pub(super) fn backup_info_offset(arena_off: u64, rawsize: u64) -> Option<u64> {
     let remaining = rawsize.checked_sub(arena_off)?;
     Some(arena_off + layout::arena0_info2off(remaining.min(ARENA_MAX_SIZE))?)
 }
