@@ -199,10 +199,20 @@ fn valid_info(m: &FileMedia, at: u64) -> Option<InfoBlock> {
 /// The configuration of the BTT on `m`, from arena 0's primary info block,
 /// else from its backup where C puts it, else from `--lbasize` alone.
 fn config(o: &Opts, m: &FileMedia) -> Result<Config, Fail> {
-    let sb = valid_info(m, 0).or_else(|| {
-        let off = layout::arena0_info2off(m.size())?;
-        valid_info(m, off)
-    });
+    let sb = valid_info(m, 0)
+        .or_else(|| {
+            let off = layout::arena0_info2off(m.size())?;
+            valid_info(m, off)
+        })
+        .or_else(|| {
+            // Both damaged: take what the primary says, if it is one, so
+            // that the check can name the field at fault.
+            let mut raw = [0u8; INFO_SIZE];
+            m.read(0, &mut raw).ok()?;
+            let sb = InfoBlock::decode(&raw);
+            let known = layout::SUPPORTED_LBASIZES.contains(&sb.external_lbasize);
+            (sb.signature_ok() && (known || o.lbasize.is_some())).then_some(sb)
+        });
     let mut cfg = match (sb, o.lbasize) {
         (Some(sb), lbasize) => Config::new(
             lbasize.unwrap_or(sb.external_lbasize),
