@@ -4,12 +4,13 @@
 #   make run      build what is missing, boot the guest, create a sector namespace, do I/O
 #   make test     every test suite (host and guest), ending "N passed, N failed, N skipped"
 #
-# Other targets: bench (btt_rs vs C vs raw pmem), toolchain, kernel, kernel-plain, module, host-test, shell, clean.
+# Other targets: bench (btt_rs vs C vs raw pmem), ndctl-test (slow tier: ndctl's BTT tests on
+# nfit_test; BTT_DRIVER=c|rs), toolchain, kernel, kernel-plain, module, host-test, shell, clean.
 # The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: all run test bench toolchain kernel kernel-plain module host-test guest-test shell clean
+.PHONY: all run test bench ndctl-test toolchain kernel kernel-plain module host-test guest-test shell clean
 
 all: module
 
@@ -21,6 +22,9 @@ test: toolchain
 
 bench:
 	$(SCRIPTS)/bench.sh
+
+ndctl-test: toolchain
+	$(CURDIR)/tools/testing/nvdimm-ndctl/run.sh --driver $(or $(BTT_DRIVER),c)
 
 toolchain:
 	$(SCRIPTS)/toolchain.sh

@@ -9,7 +9,8 @@
 #     (/opt/ndctl, from build-ndctl.sh);
 #   - what the test scripts call beyond busybox: bash, jq, xxd, util-linux's
 #     hexdump, getconf, kmod's modprobe (the tests modprobe nfit_test), mke2fs and
-#     filefrag (btt-errors.sh), with their shared libraries;
+#     filefrag (btt-errors.sh), with their shared libraries; kmod's depmod for
+#     the guest to put btt_rs.ko in nd_btt.ko's place;
 #   - the nfit_test modules in /lib/modules/<kver>/, replacing the in-tree
 #     libnvdimm, nd_pmem, nd_btt, dax, device_dax, dax_pmem and nfit by the
 #     wrapped ones from the same build, with a modules.dep made by depmod.
@@ -36,10 +37,12 @@ for b in "${bins[@]}"; do
 	cp "$b" "$root$b"
 done
 ln -s mke2fs "$root/usr/sbin/mkfs.ext4"
-# kmod's modprobe ahead of busybox's (PATH has /usr/sbin first): it reads the
-# depmod output below and removes unused dependencies on modprobe -r, as the
-# ndctl tests expect.
+# kmod's modprobe and depmod: the tests (bash) find them ahead of busybox's
+# applets (PATH has /usr/sbin first; busybox sh prefers its applets, so the
+# guest script calls them by path). kmod's modprobe reads the depmod output
+# below and removes unused dependencies on modprobe -r, as the tests expect.
 ln -s ../bin/kmod "$root/usr/sbin/modprobe"
+ln -s ../bin/kmod "$root/usr/sbin/depmod"
 [ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$root/etc/"
 LD_LIBRARY_PATH=$stage/opt/ndctl/lib ldd "${bins[@]}" "$stage"/opt/ndctl/bin/* 2>/dev/null |
 	awk '/=>/ {print $3} /ld-linux/ {print $1}' | grep -v "^$stage" | sort -u |

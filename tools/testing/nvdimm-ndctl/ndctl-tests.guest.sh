@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Guest side of tools/testing/nvdimm-ndctl/run.sh: runs ndctl's own BTT tests
 # (from ndctl's source package, staged in /opt/ndctl by the initramfs overlay)
-# against the nfit_test bus, with the chosen BTT driver, and prints KTAP: one
+# (and btt-errors-nofs.sh, ours: btt-errors.sh without ext4) against the
+# nfit_test bus, with the chosen BTT driver, and prints KTAP: one
 # test point per ndctl test (exit 0 = ok, 77 = SKIP with ndctl's reason, anything
 # else = not ok), each also failing on a kernel splat during it; then the stack's
 # unload and a kmemleak scan. Each test's full output is in /out/<test>.log.
@@ -12,13 +13,20 @@
 
 driver=${1:?usage: ndctl-tests.guest.sh c|rs [TEST.sh...]}
 shift
-tests=${*:-btt-check.sh btt-errors.sh btt-pad-compat.sh sector-mode.sh}
+tests=${*:-btt-check.sh btt-errors.sh btt-pad-compat.sh sector-mode.sh btt-errors-nofs.sh}
 T=/opt/ndctl/test
+# Our own adaptations of ndctl tests, run the same way (see their headers).
+OURS=$(dirname "$0")
 TEST_TIMEOUT=${NDCTL_TEST_TIMEOUT:-900}
 
 # The ndctl that matches the tests, its libraries ahead of the host's older ones.
 export NDCTL=/opt/ndctl/bin/ndctl DAXCTL=/opt/ndctl/bin/daxctl CXL=/bin/false
 export LD_LIBRARY_PATH=/opt/ndctl/lib
+# kmod's, by path: busybox sh runs its own modprobe/depmod applets ahead of PATH,
+# and busybox's depmod neither resolves symbols nor writes the .bin indexes kmod
+# reads. (The tests run under bash, whose PATH lookup finds kmod's.)
+MODPROBE=/usr/sbin/modprobe
+DEPMOD=/usr/sbin/depmod
 case $driver in
 c) want=nd_btt other=btt_rs ;;
 rs) want=btt_rs other=nd_btt ;;
@@ -30,16 +38,23 @@ for t in $tests; do n=$((n + 1)); done
 ktap_header $((n + 2))
 diag "ndctl $(cat /opt/ndctl/VERSION) tests, BTT driver $driver, kernel $KVER"
 
-# The wrapped nvdimm stack (modprobe pulls in nfit_test_iomap first) with the
-# chosen BTT driver loaded by hand: nothing autoloads drivers in this guest, and
-# the tests' own "modprobe nfit_test" / "modprobe -r nfit_test" load and unload
-# only nfit_test's dependencies, which the BTT driver is not, so it stays loaded
-# for the whole run.
+# nd_pmem needs the BTT driver (nvdimm_namespace_attach_btt), so modprobe, and
+# the tests' own "modprobe nfit_test" / "modprobe -r nfit_test", load and unload
+# the BTT driver with nfit_test's other dependencies. With rs, btt_rs.ko takes
+# nd_btt.ko's place in the module directory and depmod runs again: nd_btt then
+# cannot be loaded at all, and every BTT in the run is btt_rs's.
+if [ "$driver" = rs ]; then
+	[ -f "$BTT_RS_KO" ] || { diag "no $BTT_RS_KO: build it with 'make module'"; ktap_not_ok "load the nfit_test nvdimm stack"; exit 1; }
+	rm -f "$MODDIR/nd_btt.ko"
+	cp "$BTT_RS_KO" "$MODDIR/btt_rs.ko"
+	$DEPMOD || { ktap_not_ok "load the nfit_test nvdimm stack # depmod failed"; exit 1; }
+	grep -q '^nd_pmem.ko:.* btt_rs.ko' "$MODDIR/modules.dep" ||
+		{ ktap_not_ok "load the nfit_test nvdimm stack # depmod: nd_pmem does not depend on btt_rs"; exit 1; }
+fi
 stack_load() {
-	modprobe libnvdimm || return 1
-	modprobe dax || return 1
-	nd_load_btt "$driver" || return 1
-	for m in nd_pmem device_dax dax_pmem nfit; do modprobe $m || return 1; done
+	for m in nfit_test_iomap libnvdimm dax $want nd_pmem device_dax dax_pmem nfit; do
+		$MODPROBE $m || return 1
+	done
 }
 if ! _out=$(stack_load 2>&1); then
 	echo "$_out" | sed 's/^/# /'
@@ -49,16 +64,17 @@ if ! _out=$(stack_load 2>&1); then
 fi
 diag "loaded: $(lsmod | awk 'NR > 1 {print $1}' | tr '\n' ' ')"
 
-# Ends with the BTT driver still the chosen one (and only that one).
+# The other BTT driver never got loaded.
 driver_ok() {
-	[ -d /sys/module/$want ] || { diag "$want is no longer loaded"; return 1; }
 	[ ! -d /sys/module/$other ] || { diag "$other got loaded"; return 1; }
 }
 
 run_test() {
 	name=$1
 	log=/out/$name.log
-	if [ ! -f "$T/$name" ]; then
+	script=$T/$name
+	[ -f "$script" ] || script=$OURS/$name
+	if [ ! -f "$script" ]; then
 		ktap_not_ok "$name # no such test in ndctl $(cat /opt/ndctl/VERSION)"
 		return
 	fi
@@ -73,7 +89,7 @@ run_test() {
 	rm -rf "$work"
 	mkdir -p "$work"
 	start=$(date +%s)
-	(cd "$work" && timeout -s KILL "$TEST_TIMEOUT" bash "$T/$name") >"$log" 2>&1
+	(cd "$work" && timeout -s KILL "$TEST_TIMEOUT" bash "$script") >"$log" 2>&1
 	rc=$?
 	secs=$(($(date +%s) - start))
 	rm -rf "$work"
@@ -94,7 +110,14 @@ run_test() {
 		ktap_skip "$name" "${reason:-exit 77 (ndctl: skipped)}"
 		;;
 	*)
+		# ndctl's tests clean up (_cleanup) only when they pass: do it here, so
+		# that the next test starts from a fresh nfit_test as it would.
+		$NDCTL disable-region -b nfit_test.0 all >/dev/null 2>&1
+		$NDCTL disable-region -b nfit_test.1 all >/dev/null 2>&1
+		$MODPROBE -r nfit_test >/dev/null 2>&1
 		tail -25 "$log" | sed 's/^/# /'
+		# what the nvdimm and BTT drivers said during the test
+		dmesg | tail -n +$((mark + 1)) | grep -iE 'btt|nd_pmem|arena' | tail -10 | sed 's/^/# dmesg: /'
 		[ -n "$splats" ] && echo "$splats" | head -30 | sed 's/^/# dmesg: /'
 		[ $rc = 137 ] && diag "killed after ${TEST_TIMEOUT}s"
 		ktap_not_ok "$name # exit $rc after ${secs}s; log: $log"
@@ -108,7 +131,9 @@ for t in $tests; do run_test "$t"; done
 # kmemleak finds nothing.
 stack_unload() {
 	$NDCTL disable-region all >/dev/null 2>&1
-	if [ -d /sys/module/nfit_test ]; then modprobe -r nfit_test || return 1; fi
+	# modprobe -r may fail on a dependency still in use: the lsmod check after
+	# this judges the unload.
+	if [ -d /sys/module/nfit_test ]; then $MODPROBE -r nfit_test; fi
 	for m in nfit dax_pmem device_dax nd_pmem; do
 		if [ -d /sys/module/$m ]; then rmmod $m || return 1; fi
 	done
@@ -129,12 +154,17 @@ else
 	diag "still loaded: $(lsmod | awk 'NR > 1 {print $1}' | tr '\n' ' ')"
 	ktap_not_ok "the nvdimm stack and $want unload"
 fi
-# kmemleak, less one known leak of the test fixture itself: nfit_test_probe()
-# kzalloc()s a union acpi_object (type 3, ACPI_TYPE_BUFFER) for nfit_test.0's
-# _FIT and never frees it, once per "modprobe nfit_test". Its report is the one
-# allocated by modprobe under platform_probe (no nvdimm or BTT driver is a
-# platform driver) whose first word is 3; the module is gone by the scan, so its
-# frames cannot be named.
+# kmemleak, less two known leaks of the test fixture itself (nfit_test.c frees
+# neither; the module is gone by the scan, so its frames cannot be named and the
+# reports are told apart by where and by whom they were allocated):
+#  - nfit_test_probe() kzalloc()s the union acpi_object (type 3, ACPI_TYPE_BUFFER)
+#    of nfit_test.0's _FIT, once per "modprobe nfit_test": allocated by modprobe
+#    under platform_probe (no nvdimm or BTT driver is a platform driver), first
+#    word 3;
+#  - the error-injection command of nfit_test's ND_CMD_CALL handler adds a
+#    32-byte badrange_entry to the nfit_test's own list (badrange_add) that its
+#    release never frees: allocated by ndctl under ioctl (ndctl inject-error; no
+#    ioctl reaches a BTT driver).
 kmemleak_clean_fixture() {
 	[ -w /sys/kernel/debug/kmemleak ] || { diag "kmemleak not available"; return 0; }
 	echo scan >/sys/kernel/debug/kmemleak
@@ -145,15 +175,18 @@ kmemleak_clean_fixture() {
 		function flush() {
 			if (rec == "") return
 			if (rec ~ /comm "modprobe"/ && rec ~ /platform_probe/ && rec ~ /do_init_module/ &&
-			    rec ~ /hex dump[^\n]*\n *03 00 00 00 /) { printf "%s", rec >known; nk++ }
-			else { printf "%s", rec >other; no++ }
+			    rec ~ /hex dump[^\n]*\n *03 00 00 00 /) printf "fit %s", rec >known
+			else if (rec ~ /\(size 32\)/ && rec ~ /comm "ndctl"/ && rec ~ /sys_ioctl/) printf "badrange %s", rec >known
+			else printf "%s", rec >other
 			rec = ""
 		}
 		/^unreferenced object/ { flush() }
 		{ rec = rec $0 "\n" }
 		END { flush(); printf "" >known; printf "" >other }' /tmp/kmemleak
-	nknown=$(grep -c '^unreferenced object' /tmp/kmemleak.known)
-	[ "$nknown" = 0 ] || diag "kmemleak: $nknown report(s) of nfit_test's own _FIT object leak (nfit_test_probe) ignored"
+	nfit=$(grep -c '^fit unreferenced object' /tmp/kmemleak.known)
+	nbad=$(grep -c '^badrange unreferenced object' /tmp/kmemleak.known)
+	[ "$nfit$nbad" = 00 ] ||
+		diag "kmemleak: ignored nfit_test's own leaks: $nfit _FIT object(s) (nfit_test_probe), $nbad injected-error badrange entr(y/ies)"
 	[ -s /tmp/kmemleak.other ] || return 0
 	head -60 /tmp/kmemleak.other | sed 's/^/# kmemleak: /'
 	return 1

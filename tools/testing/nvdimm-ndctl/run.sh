@@ -46,16 +46,20 @@ log "built in $(( $(date +%s) - start )) s; booting the guest (ndctl $(cat "$sta
 
 out=$BTT_TOP/build/ndctl-test/$driver
 rm -rf "$out"
-mkdir -p "$out"
+mkdir -p "$out/scripts"
+# The scripts run from copies (the guest's from the results directory, the
+# runner from memory): shells read scripts as they go, and a run of several
+# minutes must not pick up an edit made to the work tree meanwhile.
+cp "$here/ndctl-tests.guest.sh" "$here/btt-errors-nofs.sh" "$out/scripts/"
 # The guest's KTAP as it comes (the console is in $out/console.log).
 tail -n +1 -F "$out/guest.log" 2>/dev/null &
 tailpid=$!
 set +e
 # The QEMU NVDIMM is unused (the tests work on nfit_test's buses) but the runner
 # always has one: keep it small. nfit_test allocates about 330 MiB of vmalloc.
-"$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour "$flavour" --out "$out" --mem 2G \
+bash -c "$(cat "$BTT_TOP/scripts/qemu-run.sh")" "$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour "$flavour" --out "$out" --mem 2G \
 	--img "$BTT_TOP/build/ndctl-test/nvdimm.img" --size 16 --fresh --timeout "$timeout" \
-	--initrd-extra "$overlay" -- sh tools/testing/nvdimm-ndctl/ndctl-tests.guest.sh "$driver" "${tests[@]}"
+	--initrd-extra "$overlay" -- sh /out/scripts/ndctl-tests.guest.sh "$driver" "${tests[@]}"
 rc=$?
 sleep 1
 kill "$tailpid" 2>/dev/null
