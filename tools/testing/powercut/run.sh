@@ -18,6 +18,8 @@
 #   --max-delay S        the cut comes 0..S seconds after the first ack (default 4)
 #   --seed N             seed of the writers and of the delays (default random)
 #   --flavour F          guest kernel flavour, debug or plain (default debug)
+#   --append ARGS        kernel arguments (default acpi=noirq: PCI interrupts from the
+#                        PIRQ table; ACPI's link methods cost the debug kernel ~35 s a boot)
 #   --out DIR            work directory, recreated (default build/powercut/<driver>-<S>)
 # Output: KTAP (every guest test point, renumbered and labelled with its cut, plus
 # one point per cut for the cut itself) and a closing "# powercut summary" line.
@@ -25,179 +27,187 @@
 . "$(dirname "$0")/../../../scripts/lib.sh"
 set +e +o pipefail # (grep -q on a pipe must not fail by SIGPIPE)
 
-driver=${BTT_DRIVER:-rs} iterations=3 ss=4096 size=32M threads=2 maxdelay=4 seed=
-flavour=debug out=
-while [ $# -gt 0 ]; do
-	case $1 in
-	--driver) driver=$2; shift 2 ;;
-	--iterations) iterations=$2; shift 2 ;;
-	--sector-size) ss=$2; shift 2 ;;
-	--size) size=$2; shift 2 ;;
-	--threads) threads=$2; shift 2 ;;
-	--max-delay) maxdelay=$2; shift 2 ;;
-	--seed) seed=$2; shift 2 ;;
-	--flavour) flavour=$2; shift 2 ;;
-	--out) out=$2; shift 2 ;;
-	--help | -h) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	*) die "unknown option '$1' (see --help)" ;;
-	esac
-done
-case $driver in c | rs) ;; *) die "--driver must be c or rs" ;; esac
-case $ss in 512 | 4096) ;; *) die "--sector-size must be 512 or 4096" ;; esac
-[[ $iterations =~ ^[0-9]+$ ]] || die "--iterations must be a number"
-seed=${seed:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
-RANDOM=$seed
-out=${out:-$BTT_TOP/build/powercut/$driver-$ss}
-pcw=$("$BTT_TOP/tools/testing/powercut/build.sh") || exit 1
-if [ "$driver" = rs ]; then
-	"$BTT_TOP/scripts/build-module.sh" "$flavour" >/dev/null || die "building btt_rs.ko failed"
-fi
-
-rm -rf "$out"
-boot=$out/boot # the guest's /out in every boot: pc.log and powercut.state live here
-mkdir -p "$boot" "$out/last"
-img=$out/pc.img
-log=$boot/pc.log
-qemu=("$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour "$flavour" --img "$img" --out "$boot")
-guest=(sh tools/testing/powercut/powercut.guest.sh "$driver")
-
-n=0 failed=0
-point() { # ok|not-ok TEXT...
-	local res=$1
-	shift
-	n=$((n + 1))
-	if [ "$res" = ok ]; then echo "ok $n $*"; else echo "not ok $n $*"; failed=$((failed + 1)); fi
-}
-# relay LABEL: the last boot's test points, renumbered, and its diagnostics.
-relay() {
-	local line
-	while IFS= read -r line; do
-		case $line in
-		"ok "[0-9]*) point ok "$1: $(sed -E 's/^ok [0-9]+ //' <<<"$line")" ;;
-		"not ok "[0-9]*) point not-ok "$1: $(sed -E 's/^not ok [0-9]+ //' <<<"$line")" ;;
-		"# totals:"*) ;;
-		"# "*) echo "# $1: ${line#\# }" ;;
-		"PCVERIFY "*) echo "# $1: $line" ;;
+# All in one function: bash reads it whole, so editing this file does not
+# disturb a run in progress.
+main() {
+	driver=${BTT_DRIVER:-rs} iterations=3 ss=4096 size=32M threads=2 maxdelay=4 seed=
+	flavour=debug out= append=acpi=noirq
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--driver) driver=$2; shift 2 ;;
+		--iterations) iterations=$2; shift 2 ;;
+		--sector-size) ss=$2; shift 2 ;;
+		--size) size=$2; shift 2 ;;
+		--threads) threads=$2; shift 2 ;;
+		--max-delay) maxdelay=$2; shift 2 ;;
+		--seed) seed=$2; shift 2 ;;
+		--flavour) flavour=$2; shift 2 ;;
+		--out) out=$2; shift 2 ;;
+		--append) append=$2; shift 2 ;;
+		--help | -h) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		*) die "unknown option '$1' (see --help)" ;;
 		esac
-	done < <(tr -d '\r' <"$boot/guest.log" 2>/dev/null)
-}
-# Adds the last boot's PCVERIFY counts to the totals.
-declare -A total
-sum_verify() {
-	local kv
-	for kv in $(sed -n 's/^PCVERIFY //p' "$boot/guest.log" 2>/dev/null | tail -1); do
-		total[${kv%%=*}]=$((${total[${kv%%=*}]:-0} + ${kv#*=}))
 	done
-}
-keep() { # the last boot's logs, for a post-mortem
-	cp "$boot"/{console.log,guest.log,dmesg} "$out/last/" 2>/dev/null
-}
-summary() {
-	local el=$(($(date +%s) - t_start))
-	echo "1..$n"
-	echo "# powercut summary: driver $driver, ${ss}-byte sectors, $cuts cuts," \
-		"${total[sectors]:-0} sectors verified, torn ${total[torn]:-0}, lost ${total[lost]:-0}" \
-		"(future ${total[future]:-0}, stale ${total[stale]:-0}, read errors ${total[ioerr]:-0});" \
-		"writes in flight at the cuts: ${total[landed]:-0} landed, ${total[not_landed]:-0} did not;" \
-		"$acks writes acknowledged; ${el} s, $((cuts ? el / cuts : 0)) s per cut; seed $seed;" \
-		"failed points $failed"
-}
-
-echo "TAP version 13"
-echo "# powercut: driver $driver, ${ss}-byte sectors, namespace $size, $threads writers," \
-	"$iterations cuts 0..${maxdelay}s after the first ack, seed $seed, work dir $out"
-t_start=$(date +%s) cuts=0 acks=0
-
-# Setup: a fresh NVDIMM and a sector-mode namespace on it.
-"${qemu[@]}" --fresh --size 64 --timeout 900 -- "${guest[@]}" setup "$ss" "$size" >"$out/qemu.err" 2>&1
-rc=$?
-relay setup
-if [ $rc != 0 ] || [ ! -f "$boot/powercut.state" ]; then
-	keep
-	point not-ok "setup boot (exit $rc; see $out/last/console.log)"
-	tail -5 "$out/qemu.err" | sed 's/^/# /'
-	summary
-	exit 1
-fi
-
-for i in $(seq 1 "$iterations"); do
-	base=$(stat -c %s "$log")
-	rm -f "$boot/qemu.pid" "$boot/guest.log" "$boot/rc"
-	t0=$(date +%s.%N)
-	"${qemu[@]}" --pidfile "$boot/qemu.pid" --timeout 1800 -- "${guest[@]}" run $((seed * 1000 + i)) "$threads" \
-		>"$out/qemu.err" 2>&1 &
-	runner=$!
-	# Wait until the guest has verified the last cut and its writers have had a
-	# write acknowledged.
-	writing=0 twrite=
-	while kill -0 $runner 2>/dev/null; do
-		if grep -q '^POWERCUT-WRITING' "$boot/guest.log" 2>/dev/null &&
-			tail -c +$((base + 1)) "$log" | grep -q '^A '; then
-			writing=1
-			break
-		fi
-		if [ $(($(date +%s) - ${t0%.*})) -gt 1200 ]; then
-			echo "# cut $i: no acknowledged write after 1200 s"
-			break
-		fi
-		sleep 0.2
-	done
-	label="after cut $((i - 1))"
-	[ $i = 1 ] && label="before the first cut"
-	if [ $writing = 1 ]; then
-		twrite=$(date +%s.%N)
-		delay_ms=$((RANDOM % (maxdelay * 1000 + 1)))
-		sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
-		qpid=$(cat "$boot/qemu.pid" 2>/dev/null)
-		# Only our QEMU: the pid file is fresh and the process uses our image.
-		if [ -n "$qpid" ] && grep -qF "$img" "/proc/$qpid/cmdline" 2>/dev/null; then
-			kill -KILL "$qpid"
-		else
-			writing=0
-			echo "# cut $i: no QEMU to kill (pid file '${qpid}')"
-		fi
+	case $driver in c | rs) ;; *) die "--driver must be c or rs" ;; esac
+	case $ss in 512 | 4096) ;; *) die "--sector-size must be 512 or 4096" ;; esac
+	[[ $iterations =~ ^[0-9]+$ ]] || die "--iterations must be a number"
+	seed=${seed:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
+	RANDOM=$seed
+	out=${out:-$BTT_TOP/build/powercut/$driver-$ss}
+	pcw=$("$BTT_TOP/tools/testing/powercut/build.sh") || exit 1
+	if [ "$driver" = rs ]; then
+		"$BTT_TOP/scripts/build-module.sh" "$flavour" >/dev/null || die "building btt_rs.ko failed"
 	fi
-	if kill -0 $runner 2>/dev/null && [ $writing = 0 ]; then
-		# Stuck without writing: stop the boot (the runner's timeout would too).
-		qpid=$(cat "$boot/qemu.pid" 2>/dev/null)
-		[ -n "$qpid" ] && grep -qF "$img" "/proc/$qpid/cmdline" 2>/dev/null && kill -KILL "$qpid"
-	fi
-	wait $runner
-	tend=$(date +%s.%N)
-	relay "$label"
-	[ $i -gt 1 ] && sum_verify
-	keep
-	new=$(tail -c +$((base + 1)) "$log" | grep -c '^A ')
-	acks=$((acks + new))
-	if [ $writing = 1 ]; then
-		cuts=$((cuts + 1))
-		point ok "cut $i: QEMU killed $(awk "BEGIN {printf \"%.1f\", $tend - $twrite}") s after the first ack" \
-			"($new writes acknowledged, boot to cut $(awk "BEGIN {printf \"%.0f\", $tend - $t0}") s)"
-	else
-		point not-ok "cut $i: the guest never wrote (see $out/last/console.log)"
+
+	rm -rf "$out"
+	boot=$out/boot # the guest's /out in every boot: pc.log and powercut.state live here
+	mkdir -p "$boot" "$out/last"
+	img=$out/pc.img
+	log=$boot/pc.log
+	qemu=("$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour "$flavour" --img "$img" --out "$boot" --append "$append")
+	guest=(sh tools/testing/powercut/powercut.guest.sh "$driver")
+
+	n=0 failed=0
+	point() { # ok|not-ok TEXT...
+		local res=$1
+		shift
+		n=$((n + 1))
+		if [ "$res" = ok ]; then echo "ok $n $*"; else echo "not ok $n $*"; failed=$((failed + 1)); fi
+	}
+	# relay LABEL: the last boot's test points, renumbered, and its diagnostics.
+	relay() {
+		local line
+		while IFS= read -r line; do
+			case $line in
+			"ok "[0-9]*) point ok "$1: $(sed -E 's/^ok [0-9]+ //' <<<"$line")" ;;
+			"not ok "[0-9]*) point not-ok "$1: $(sed -E 's/^not ok [0-9]+ //' <<<"$line")" ;;
+			"# totals:"*) ;;
+			"# "*) echo "# $1: ${line#\# }" ;;
+			"PCVERIFY "*) echo "# $1: $line" ;;
+			esac
+		done < <(tr -d '\r' <"$boot/guest.log" 2>/dev/null)
+	}
+	# Adds the last boot's PCVERIFY counts to the totals.
+	declare -gA total
+	sum_verify() {
+		local kv
+		for kv in $(sed -n 's/^PCVERIFY //p' "$boot/guest.log" 2>/dev/null | tail -1); do
+			total[${kv%%=*}]=$((${total[${kv%%=*}]:-0} + ${kv#*=}))
+		done
+	}
+	keep() { # the last boot's logs, for a post-mortem
+		cp "$boot"/{console.log,guest.log,dmesg} "$out/last/" 2>/dev/null
+	}
+	summary() {
+		local el=$(($(date +%s) - t_start))
+		echo "1..$n"
+		echo "# powercut summary: driver $driver, ${ss}-byte sectors, $cuts cuts," \
+			"${total[sectors]:-0} sectors verified, torn ${total[torn]:-0}, lost ${total[lost]:-0}" \
+			"(future ${total[future]:-0}, stale ${total[stale]:-0}, read errors ${total[ioerr]:-0});" \
+			"writes in flight at the cuts: ${total[landed]:-0} landed, ${total[not_landed]:-0} did not;" \
+			"$acks writes acknowledged; ${el} s, $((cuts ? el / cuts : 0)) s per cut; seed $seed;" \
+			"failed points $failed"
+	}
+
+	echo "TAP version 13"
+	echo "# powercut: driver $driver, ${ss}-byte sectors, namespace $size, $threads writers," \
+		"$iterations cuts 0..${maxdelay}s after the first ack, seed $seed, work dir $out"
+	t_start=$(date +%s) cuts=0 acks=0
+
+	# Setup: a fresh NVDIMM and a sector-mode namespace on it.
+	"${qemu[@]}" --fresh --size 64 --timeout 900 -- "${guest[@]}" setup "$ss" "$size" >"$out/qemu.err" 2>&1
+	rc=$?
+	relay setup
+	if [ $rc != 0 ] || [ ! -f "$boot/powercut.state" ]; then
+		keep
+		point not-ok "setup boot (exit $rc; see $out/last/console.log)"
 		tail -5 "$out/qemu.err" | sed 's/^/# /'
-		grep -E '^(not ok|# )' "$boot/guest.log" 2>/dev/null | tail -20 | sed 's/^/# guest: /'
 		summary
 		exit 1
 	fi
-	# The log back to one line per fact, so it does not grow with every cut;
-	# the raw tail of each cut is kept compressed.
-	tail -c +$((base + 1)) "$log" | gzip -1 >>"$out/pc.log.history.gz"
-	"$pcw" compact "$log" >/dev/null || die "compacting $log failed"
-done
 
-# The last cut is verified by a boot that does not write.
-if [ "$iterations" -gt 0 ]; then
-	rm -f "$boot/guest.log"
-	"${qemu[@]}" --timeout 1800 -- "${guest[@]}" verify >"$out/qemu.err" 2>&1
-	rc=$?
-	relay "after cut $iterations"
-	sum_verify
-	keep
-	if [ $rc != 0 ] && ! grep -q '^not ok' "$boot/guest.log" 2>/dev/null; then
-		point not-ok "final verify boot (exit $rc; see $out/last/console.log)"
-		tail -5 "$out/qemu.err" | sed 's/^/# /'
+	for i in $(seq 1 "$iterations"); do
+		base=$(stat -c %s "$log")
+		rm -f "$boot/qemu.pid" "$boot/guest.log" "$boot/rc"
+		t0=$(date +%s.%N)
+		"${qemu[@]}" --pidfile "$boot/qemu.pid" --timeout 1800 -- "${guest[@]}" run $((seed * 1000 + i)) "$threads" \
+			>"$out/qemu.err" 2>&1 &
+		runner=$!
+		# Wait until the guest has verified the last cut and its writers have had a
+		# write acknowledged.
+		writing=0 twrite=
+		while kill -0 $runner 2>/dev/null; do
+			if grep -q '^POWERCUT-WRITING' "$boot/guest.log" 2>/dev/null &&
+				tail -c +$((base + 1)) "$log" | grep -q '^A '; then
+				writing=1
+				break
+			fi
+			if [ $(($(date +%s) - ${t0%.*})) -gt 1200 ]; then
+				echo "# cut $i: no acknowledged write after 1200 s"
+				break
+			fi
+			sleep 0.2
+		done
+		label="after cut $((i - 1))"
+		[ $i = 1 ] && label="before the first cut"
+		if [ $writing = 1 ]; then
+			twrite=$(date +%s.%N)
+			delay_ms=$((RANDOM % (maxdelay * 1000 + 1)))
+			sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+			qpid=$(cat "$boot/qemu.pid" 2>/dev/null)
+			# Only our QEMU: the pid file is fresh and the process uses our image.
+			if [ -n "$qpid" ] && grep -qF "$img" "/proc/$qpid/cmdline" 2>/dev/null; then
+				kill -KILL "$qpid"
+			else
+				writing=0
+				echo "# cut $i: no QEMU to kill (pid file '${qpid}')"
+			fi
+		fi
+		if kill -0 $runner 2>/dev/null && [ $writing = 0 ]; then
+			# Stuck without writing: stop the boot (the runner's timeout would too).
+			qpid=$(cat "$boot/qemu.pid" 2>/dev/null)
+			[ -n "$qpid" ] && grep -qF "$img" "/proc/$qpid/cmdline" 2>/dev/null && kill -KILL "$qpid"
+		fi
+		wait $runner
+		tend=$(date +%s.%N)
+		relay "$label"
+		[ $i -gt 1 ] && sum_verify
+		keep
+		new=$(tail -c +$((base + 1)) "$log" | grep -c '^A ')
+		acks=$((acks + new))
+		if [ $writing = 1 ]; then
+			cuts=$((cuts + 1))
+			point ok "cut $i: QEMU killed $(awk "BEGIN {printf \"%.1f\", $tend - $twrite}") s after the first ack" \
+				"($new writes acknowledged, boot to cut $(awk "BEGIN {printf \"%.0f\", $tend - $t0}") s)"
+		else
+			point not-ok "cut $i: the guest never wrote (see $out/last/console.log)"
+			tail -5 "$out/qemu.err" | sed 's/^/# /'
+			grep -E '^(not ok|# )' "$boot/guest.log" 2>/dev/null | tail -20 | sed 's/^/# guest: /'
+			summary
+			exit 1
+		fi
+		# The log back to one line per fact, so it does not grow with every cut;
+		# the raw tail of each cut is kept compressed.
+		tail -c +$((base + 1)) "$log" | gzip -1 >>"$out/pc.log.history.gz"
+		"$pcw" compact "$log" >/dev/null || die "compacting $log failed"
+	done
+
+	# The last cut is verified by a boot that does not write.
+	if [ "$iterations" -gt 0 ]; then
+		rm -f "$boot/guest.log"
+		"${qemu[@]}" --timeout 1800 -- "${guest[@]}" verify >"$out/qemu.err" 2>&1
+		rc=$?
+		relay "after cut $iterations"
+		sum_verify
+		keep
+		if [ $rc != 0 ] && ! grep -q '^not ok' "$boot/guest.log" 2>/dev/null; then
+			point not-ok "final verify boot (exit $rc; see $out/last/console.log)"
+			tail -5 "$out/qemu.err" | sed 's/^/# /'
+		fi
 	fi
-fi
-summary
-[ $failed = 0 ] && [ "${total[torn]:-0}" = 0 ] && [ "${total[lost]:-0}" = 0 ]
+	summary
+	[ $failed = 0 ] && [ "${total[torn]:-0}" = 0 ] && [ "${total[lost]:-0}" = 0 ]
+}
+
+main "$@"
+exit
