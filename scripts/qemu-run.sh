@@ -20,11 +20,12 @@
 #   --initrd-extra CPIO    append this cpio archive to the initramfs (its files win)
 #   --quiet                do not echo the guest console
 #   --pidfile FILE         QEMU writes its pid there (for tests that kill it, e.g. power cuts)
+#   --append ARGS          more kernel command-line arguments (e.g. acpi=noirq: boots ~35 s faster)
 # Environment: BTT_KVM=1 uses KVM instead of TCG (guests fail under nested KVM here).
 . "$(dirname "$0")/lib.sh"
 
 flavour=debug img=$BTT_TOP/build/nvdimm.img size=256 fresh=0 cpus=2 mem=1G timeout=900
-out=$BTT_TOP/build/out shell=0 virtio=0 quiet=0 extra=() initrd_extra= pidfile=
+out=$BTT_TOP/build/out shell=0 virtio=0 quiet=0 extra=() initrd_extra= pidfile= append=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--flavour) flavour=$2; shift 2 ;;
@@ -40,8 +41,9 @@ while [ $# -gt 0 ]; do
 	--initrd-extra) initrd_extra=$2; shift 2 ;;
 	--quiet) quiet=1; shift ;;
 	--pidfile) pidfile=$2; shift 2 ;;
+	--append) append=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
-	--help | -h) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--help | -h) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
 	*) die "unknown option '$1' (see --help)" ;;
 	esac
@@ -98,7 +100,7 @@ args=(
 	-machine pc,nvdimm=on -accel "$accel_opt" -cpu max -smp "$cpus"
 	-m "$mem,slots=$((${#extra[@]} + 4)),maxmem=${BTT_MAXMEM:-128G}"
 	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 loglevel=4 btt.flavour=$flavour"
+	-append "console=ttyS0 panic=-1 loglevel=4 btt.flavour=$flavour${append:+ $append}"
 	-nographic -no-reboot -nodefaults -serial mon:stdio
 	-virtfs "local,path=$BTT_TOP,mount_tag=btt,security_model=none,readonly=on"
 	-virtfs "local,path=$out,mount_tag=out,security_model=none"
