@@ -4,13 +4,32 @@
 # CPU count of the plain (non-debug) kernel. Prints a table of IOPS and ratios,
 # writes build/bench/bench.json and build/bench/ratios.png.
 # Environment: BENCH_CPUS ("2 4"), BENCH_SIZES ("512 4096"), BENCH_DRIVERS ("c rs"),
-# BENCH_RUNTIME (seconds per fio run, 3), BENCH_REPS (runs per job, 3; median kept).
+# BENCH_RUNTIME (seconds of guest time per fio run, 1), BENCH_REPS (runs per job, 3;
+# median kept), BENCH_JOBS ("randread:4k randwrite:4k read:128k write:128k"),
+# BENCH_NUMJOBS ("1 4"), BENCH_RS_KO (the btt_rs.ko to measure; default the plain
+# build), BENCH_ICOUNT (QEMU -icount shift, 0; empty: wall-clock TCG), BENCH_OUT
+# (results directory, build/bench).
+#
+# The guest runs with -icount shift=0,sleep=off: its clock advances 1 ns per guest
+# instruction, so IOPS count guest instructions per I/O and are the same from run
+# to run whatever else loads the host (wall-clock TCG on a busy 2-core host gave
+# ratios off by 2-6x between runs). What icount does not model: memory and pmem
+# latency (a flush costs what its instructions cost) and `rep movs`, counted one
+# instruction per iteration.
 . "$(dirname "$0")/lib.sh"
 
 "$BTT_TOP/scripts/toolchain.sh"
 "$BTT_TOP/scripts/build-kernel.sh" plain >/dev/null
 drivers=${BENCH_DRIVERS:-c rs}
-case " $drivers " in *" rs "*) "$BTT_TOP/scripts/build-module.sh" plain >/dev/null || die "building btt_rs.ko (plain) failed" ;; esac
+rs_ko=${BENCH_RS_KO:-}
+case " $drivers " in *" rs "*)
+	if [ -z "$rs_ko" ]; then
+		"$BTT_TOP/scripts/build-module.sh" plain >/dev/null || die "building btt_rs.ko (plain) failed"
+		rs_ko=$BTT_TOP/build/plain/btt_rs.ko
+	fi
+	[ -f "$rs_ko" ] || die "no $rs_ko"
+	;;
+esac
 
 venv=$BTT_CACHE/venv
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
@@ -18,17 +37,23 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import matplotlib' 2>
 	python3 -m venv "$venv" && "$venv/bin/pip" install -q matplotlib || log "matplotlib unavailable: no plot"
 fi
 
-out=$BTT_TOP/build/bench
+out=${BENCH_OUT:-$BTT_TOP/build/bench}
 rm -rf "$out"
 mkdir -p "$out"
+export BTT_ICOUNT=${BENCH_ICOUNT-0}
 for cpus in ${BENCH_CPUS:-2 4}; do
 	log "bench: $cpus CPUs"
-	"$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour plain --cpus "$cpus" --fresh --size 256 \
-		--img "$BTT_TOP/build/bench.img" --out "$out/boot-$cpus" --timeout 3600 \
-		-- sh tools/testing/bench/bench.guest.sh "${BENCH_SIZES:-512 4096}" "$drivers" \
-		"${BENCH_RUNTIME:-3}" "${BENCH_REPS:-3}" || die "bench boot with $cpus CPUs failed (see $out/boot-$cpus/console.log)"
+	# The guest loads its own copy: a rebuild during the run changes nothing.
+	mkdir -p "$out/boot-$cpus"
+	[ -n "$rs_ko" ] && cp "$rs_ko" "$out/boot-$cpus/btt_rs.ko"
+	"$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour plain --cpus "$cpus" --fresh --size 256 --append acpi=noirq \
+		--img "$out/bench.img" --out "$out/boot-$cpus" --timeout 7200 \
+		-- env BTT_RS_KO=/out/btt_rs.ko sh tools/testing/bench/bench.guest.sh "${BENCH_SIZES:-512 4096}" "$drivers" \
+		"${BENCH_RUNTIME:-1}" "${BENCH_REPS:-3}" "${BENCH_JOBS:-randread:4k randwrite:4k read:128k write:128k}" \
+		"${BENCH_NUMJOBS:-1 4}" || die "bench boot with $cpus CPUs failed (see $out/boot-$cpus/console.log)"
 	grep '^#' "$out/boot-$cpus/guest.log" >&2 || true
 done
+rm -f "$out/bench.img"
 py=python3
 [ -x "$venv/bin/python" ] && py=$venv/bin/python
-"$py" "$BTT_TOP/tools/testing/bench/report.py" "$out" "$out/bench.json" "$out/ratios.png"
+BENCH_ICOUNT=$BTT_ICOUNT "$py" "$BTT_TOP/tools/testing/bench/report.py" "$out" "$out/bench.json" "$out/ratios.png"

@@ -22,6 +22,8 @@
 #   --pidfile FILE         QEMU writes its pid there (for tests that kill it, e.g. power cuts)
 #   --append ARGS          more kernel command-line arguments (e.g. acpi=noirq: boots ~35 s faster)
 # Environment: BTT_KVM=1 uses KVM instead of TCG (guests fail under nested KVM here).
+#   BTT_ICOUNT=N runs TCG with -icount shift=N,sleep=off: guest time advances 2^N ns
+#   per guest instruction, so timings count guest work, whatever else loads the host.
 . "$(dirname "$0")/lib.sh"
 
 flavour=debug img=$BTT_TOP/build/nvdimm.img size=256 fresh=0 cpus=2 mem=1G timeout=900
@@ -43,7 +45,7 @@ while [ $# -gt 0 ]; do
 	--pidfile) pidfile=$2; shift 2 ;;
 	--append) append=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
-	--help | -h) sed -n '3,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--help | -h) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
 	*) die "unknown option '$1' (see --help)" ;;
 	esac
@@ -96,8 +98,10 @@ fi
 # for multi-threaded TCG anyway (real parallelism, for stress runs).
 accel_opt=tcg,thread=${BTT_TCG_THREADS:-single}
 [ "${BTT_KVM:-0}" = 1 ] && accel_opt=kvm
+icount=()
+[ -n "${BTT_ICOUNT:-}" ] && [ "${BTT_KVM:-0}" != 1 ] && icount=(-icount "shift=$BTT_ICOUNT,sleep=off")
 args=(
-	-machine pc,nvdimm=on -accel "$accel_opt" -cpu max -smp "$cpus"
+	-machine pc,nvdimm=on -accel "$accel_opt" "${icount[@]}" -cpu max -smp "$cpus"
 	-m "$mem,slots=$((${#extra[@]} + 4)),maxmem=${BTT_MAXMEM:-128G}"
 	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$initrd"
 	-append "console=ttyS0 panic=-1 loglevel=4 btt.flavour=$flavour${append:+ $append}"

@@ -4,7 +4,8 @@
 # mode, sector mode with the C nd_btt, sector mode with btt_rs; fio with O_DIRECT
 # for every job; one JSON file per run in /out/bench/. Only ratios between runs
 # of this one boot mean anything (TCG).
-# Usage: bench.guest.sh "SECTOR_SIZES" "DRIVERS" RUNTIME REPS
+# Usage: bench.guest.sh "SECTOR_SIZES" "DRIVERS" RUNTIME REPS ["JOBS" ["NUMJOBS"]]
+#   JOBS: rw:bs pairs (default "randread:4k randwrite:4k read:128k write:128k")
 . /btt/tools/testing/guest/lib.sh
 SIZES=${1:-"512 4096"}
 DRIVERS=${2:-"c rs"}
@@ -14,12 +15,13 @@ CPUS=$(nproc)
 OUT=/out/bench
 mkdir -p $OUT
 
-JOBS="randread:4k randwrite:4k read:128k write:128k"
+JOBS=${5:-"randread:4k randwrite:4k read:128k write:128k"}
+NUMJOBS=${6:-"1 4"}
 
 run_jobs() { # MODE SS DEV
 	for job in $JOBS; do
 		rw=${job%%:*} bs=${job##*:}
-		for nj in 1 4; do
+		for nj in $NUMJOBS; do
 			r=1
 			while [ $r -le "$REPS" ]; do
 				f=$OUT/cpus$CPUS-ss$2-$1-$rw-$bs-nj$nj-r$r.json

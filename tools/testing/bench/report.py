@@ -51,8 +51,13 @@ def main():
         row["rs_over_raw"] = ratio("rs", "raw")
         rows.append(row)
 
+    icount = os.environ.get("BENCH_ICOUNT", "")
     print("btt-rs benchmark: medians of repeated fio runs, O_DIRECT, psync.")
-    print("Measured under QEMU TCG: only the ratios between drivers in this one boot mean anything.")
+    if icount:
+        print(f"Measured under QEMU TCG with -icount shift={icount}: guest time counts guest instructions,")
+        print("so IOPS are instructions per I/O (no memory or pmem latency): compare ratios only.")
+    else:
+        print("Measured under QEMU TCG: only the ratios between drivers in this one boot mean anything.")
     hdr = f"{'cpus':>4} {'ss':>5} {'job':>14} {'nj':>3} {'raw IOPS':>10} {'C IOPS':>10} {'rs IOPS':>10} {'rs/C':>6} {'C/raw':>6} {'rs/raw':>6}"
     print(hdr)
     print("-" * len(hdr))
@@ -62,7 +67,10 @@ def main():
         print(f"{r['cpus']:>4} {r['sector_size']:>5} {r['rw'] + ' ' + r['bs']:>14} {r['numjobs']:>3} "
               f"{fmt(r, 'raw')} {fmt(r, 'c')} {fmt(r, 'rs')} {fr(r['rs_over_c'])} {fr(r['c_over_raw'])} {fr(r['rs_over_raw'])}")
     with open(out_json, "w") as f:
-        json.dump({"note": "QEMU TCG; compare ratios within one boot only", "rows": rows}, f, indent=1)
+        note = "QEMU TCG; compare ratios within one boot only"
+        if icount:
+            note += f"; -icount shift={icount}: IOPS count guest instructions per I/O"
+        json.dump({"note": note, "rows": rows}, f, indent=1)
     print(f"\nJSON: {out_json}")
 
     try:
