@@ -25,6 +25,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
+use btt_core::btt::check::{check_btt, Finding};
 use btt_core::btt::flog::{LogEntry, LogGroup, LogIndices, LOG_GRP_SIZE};
 use btt_core::btt::map::{Mapping, MAP_LBA_MASK};
 use btt_core::btt::{ArenaInfo, Btt, Config, Error, InfoSource, Media};
@@ -306,6 +307,19 @@ impl<'w> Checker<'w> {
         // Writes with at least one byte on media.
         let begun = k + usize::from(torn.is_some());
 
+        // `btt check` sees at most the interrupted writes open rolls forward.
+        let sum = check_btt::<_, StdPlatform>(&media, &w.cfg, |f| {
+            let pending = matches!(f, Finding::PendingMapUpdate { .. });
+            assert!(!f.is_problem() || pending, "{what}: check: {f}");
+        })
+        .unwrap_or_else(|e| panic!("{what}: check fails: {e}"));
+        assert_eq!(sum.arenas, 1, "{what}");
+        assert_eq!(
+            media.writes.load(Ordering::Relaxed),
+            0,
+            "{what}: check wrote"
+        );
+
         let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &w.cfg)
             .unwrap_or_else(|e| panic!("{what}: open fails: {e}"));
         let mut lanes: Vec<HostLane> = lanes.collect();
@@ -347,8 +361,15 @@ impl<'w> Checker<'w> {
         drop(lanes);
         drop(btt);
 
-        // Recovery is idempotent: a second open finds nothing to do.
+        // Recovery is idempotent: a second open finds nothing to do (and,
+        // at sampled points, `btt check` nothing at all).
         let writes = media.writes.load(Ordering::Relaxed);
+        if full {
+            let sum = check_btt::<_, StdPlatform>(&media, &w.cfg, |f| {
+                assert!(!f.is_problem(), "{what}: check after recovery: {f}");
+            });
+            assert_eq!(sum.map(|s| s.problems), Ok(0), "{what}");
+        }
         let mut again = w.cfg;
         again.full_check = false;
         let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &again)

@@ -18,6 +18,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use btt_core::btt::check::{check_btt, Finding};
 use btt_core::btt::flog::LOG_GRP_SIZE;
 use btt_core::btt::info::{self, InfoBlock, INFO_SIZE};
 use btt_core::btt::map::Mapping;
@@ -419,8 +420,41 @@ fn one(b: &Base, overlay: &Pages, rng: &mut Rng, read_all: bool, stats: &mut [us
         "read-only open wrote"
     );
 
+    // `btt check` on the same image: never a panic, never a write.
     let media = Layered::with_size(&b.bytes, overlay, b.size);
-    let (btt, lanes) = match Btt::<_, StdPlatform>::open(&media, &b.cfg) {
+    let mut findings = Vec::new();
+    let checked = check_btt::<_, StdPlatform>(&media, &b.cfg, |f| findings.push(*f));
+    assert_eq!(
+        media.writes.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "check wrote"
+    );
+    let clean = matches!(checked, Ok(s) if s.problems == 0);
+
+    let media = Layered::with_size(&b.bytes, overlay, b.size);
+    let opened = Btt::<_, StdPlatform>::open(&media, &b.cfg);
+    // What open accepts, check finds safe: at most a damaged info block copy,
+    // interrupted writes, an arena error flag or lost (unowned) blocks. And
+    // an image check finds clean opens.
+    if opened.is_ok() {
+        for f in findings.iter().filter(|f| f.is_problem()) {
+            let benign = matches!(
+                f,
+                Finding::InfoBlock {
+                    other_valid: true,
+                    ..
+                } | Finding::InfoMismatch { .. }
+                    | Finding::PendingMapUpdate { .. }
+                    | Finding::ErrorFlag { .. }
+                    | Finding::Unowned { .. }
+            );
+            assert!(benign, "open accepts what check reports: {f}");
+        }
+    }
+    if let (true, Err(e)) = (clean, &opened) {
+        panic!("check finds the image clean, open refuses it: {e}");
+    }
+    let (btt, lanes) = match opened {
         Err(e) => {
             assert!(
                 media.top.lock().unwrap().is_empty(),
