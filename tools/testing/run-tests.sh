@@ -75,6 +75,32 @@ guest_boot() {
 	note "guest: $name" "$p" "${f:-0}" "${s:-0}"
 }
 
+# The pre-4.15 flog padding: an image made by the btt tool, used in the guest,
+# then checked on the host (padding kept, image clean, data as the guest wrote).
+old_padding_suite() {
+	local st=tools/testing/selftests/btt-rs img=$BTT_TOP/build/old-padding.img out=$results/old-padding
+	local btt=$BTT_TOP/rust/target/debug/btt p=0 f=0
+	if ! (cd "$BTT_TOP/rust" && cargo build -q -p btt_tool) >"$results/btt-tool-build.log" 2>&1; then
+		tail -20 "$results/btt-tool-build.log" >&2
+		note "guest: old-padding (btt tool build)" 0 1 0
+		return
+	fi
+	rm -f "$img"
+	truncate -s $((64 * 1024 * 1024 + 131072)) "$img"
+	"$btt" create "$img" --size $((64 * 1024 * 1024 - 4096)) --offset 4096 --lbasize 4096 --old-padding >/dev/null
+	guest_boot old-padding --img "$img" -- sh $st/old_padding.sh
+	local info
+	info=$("$btt" info "$img" --offset 4096)
+	if echo "$info" | grep -q 'log_index_1 *2'; then p=$((p + 1)); else f=$((f + 1)); log "old-padding: the (0, 2) padding was not kept"; fi
+	if "$btt" check "$img" --offset 4096 >"$out/check.txt" 2>&1; then p=$((p + 1)); else f=$((f + 1)); sed 's/^/  [old-padding check] /' "$out/check.txt" >&2; fi
+	local lba sum got
+	while read -r lba sum; do
+		got=$("$btt" read "$img" "$lba" --offset 4096 | sha256sum | cut -d' ' -f1)
+		if [ "$got" = "$sum" ]; then p=$((p + 1)); else f=$((f + 1)); log "old-padding: sector $lba differs on the host"; fi
+	done <"$out/old_padding.sums"
+	note "host: old-padding image after the guest" "$p" "$f" 0
+}
+
 guest_suites() {
 	local st=tools/testing/selftests/btt-rs
 	"$BTT_TOP/scripts/build-kernel.sh" debug >/dev/null || { note "guest: kernel build" 0 1 0; return; }
@@ -95,6 +121,7 @@ guest_suites() {
 	# Over 512 GiB (sparse backing file): several arenas, boundaries, both drivers, reboot.
 	BTT_MAXMEM=768G guest_boot multi-arena-create --fresh --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh create
 	BTT_MAXMEM=768G guest_boot multi-arena-verify --state-from multi-arena-create --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh verify
+	old_padding_suite
 	# The debugfs view ndctl reads, against the C driver's; loading next to nd_btt.
 	guest_boot debugfs --fresh --img "$BTT_TOP/build/dbg.img" -- sh $st/debugfs.sh
 	# virtio-pmem flushes sleep: btt_rs must stay clean there (C shown for comparison).
