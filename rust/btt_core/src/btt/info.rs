@@ -191,7 +191,7 @@ fn put(raw: &mut [u8; INFO_SIZE], off: usize, bytes: &[u8]) {
 
 impl InfoBlock {
     /// Decodes the fields of a raw info block. Nothing is validated here; see
-    /// [`InfoBlock::checksum_ok`] and the checks of `Btt::open`.
+    /// [`checksum_ok`] and the checks of `Btt::open`.
     pub fn decode(raw: &[u8; INFO_SIZE]) -> Self {
         InfoBlock {
             signature: get_16(raw, OFF_SIGNATURE),
