@@ -13,10 +13,11 @@
  * checksum of the whole sector; the rest of the sector is filled with bytes
  * derived from (sector, generation), so a sector that is half old, half new
  * is caught. Before each write "S <sector> <gen>" (intent) is appended to LOG,
- * after the write is acknowledged "A <sector> <gen>". LOG is opened
+ * after the write is acknowledged "A <sector> <gen>" (in the same append as the
+ * writer's next intent: one 9p round trip per write, not two). LOG is opened
  * O_APPEND|O_SYNC and is meant to live on the host (9p), so it is complete up
  * to the moment the guest dies. Generations continue from what LOG holds, so
- * they keep growing across boots. THREADS writers (default 2) own the sectors
+ * they keep growing across boots. THREADS writers (default 4) own the sectors
  * s with s % THREADS == t, so several writes are in flight at a cut.
  *
  * verify: reads every sector in [0, NSECT) and classifies it against LOG:
@@ -54,6 +55,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAGIC 0x3130545257435043ULL /* "PCWRTR01" little-endian */
@@ -269,7 +271,8 @@ static void read_log(const char *path, struct state *st, uint64_t fixed_nsect)
 
 static int open_log_append(const char *path, const struct state *st)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_SYNC, 0644);
+	int sync = getenv("PCWRITER_LOG_NOSYNC") ? 0 : O_SYNC; /* for measurements only */
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | sync, 0644);
 
 	if (fd < 0)
 		die("cannot open %s for appending: %s", path, strerror(errno));
@@ -279,14 +282,27 @@ static int open_log_append(const char *path, const struct state *st)
 	return fd;
 }
 
-static void log_line(int fd, char kind, uint64_t s, uint64_t g)
+/*
+ * Appends "A <ack_s> <ack_g>" (if ack_g) and "<kind> <s> <g>" (if g) in one
+ * write: O_APPEND keeps the lines of concurrent threads whole, and a writer
+ * logs the ack of one write with the intent of its next in one 9p round trip.
+ */
+static void log_lines(int fd, uint64_t ack_s, uint64_t ack_g, char kind, uint64_t s, uint64_t g)
 {
-	char line[64];
-	int n = snprintf(line, sizeof(line), "%c %" PRIu64 " %" PRIu64 "\n", kind, s, g);
+	char line[128];
+	int n = 0;
 
-	/* one write per line: O_APPEND keeps lines of concurrent threads whole */
+	if (ack_g)
+		n += snprintf(line, sizeof(line), "A %" PRIu64 " %" PRIu64 "\n", ack_s, ack_g);
+	if (g)
+		n += snprintf(line + n, sizeof(line) - n, "%c %" PRIu64 " %" PRIu64 "\n", kind, s, g);
 	if (write(fd, line, n) != n)
 		die("appending to the log: %s", strerror(errno));
+}
+
+static void log_line(int fd, char kind, uint64_t s, uint64_t g)
+{
+	log_lines(fd, 0, 0, kind, s, g);
 }
 
 /* ---- the device ------------------------------------------------------------- */
@@ -336,8 +352,17 @@ struct writer {
 	int t, nthreads, devfd, logfd;
 	size_t ss;
 	uint64_t nsect, seed, count;
+	uint64_t ns_dev, ns_log; /* time spent writing the device, the log */
 	struct state *st;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
 
 static void *write_loop(void *arg)
 {
@@ -345,26 +370,35 @@ static void *write_loop(void *arg)
 	unsigned char *buf = abuf(w->ss);
 	uint64_t rng = w->seed ^ ((uint64_t)w->t << 56);
 	uint64_t mine = (w->nsect - w->t + w->nthreads - 1) / w->nthreads;
+	uint64_t ack_s = 0, ack_g = 0; /* acknowledged, not logged yet */
 
 	for (uint64_t n = 0; !w->count || n < w->count; n++) {
 		uint64_t s = w->t + w->nthreads * (splitmix(&rng) % mine);
-		uint64_t g = w->st->intent[s] + 1;
+		uint64_t g = w->st->intent[s] + 1, t0, t1, t2;
 		ssize_t r;
 
 		if (w->st->acked[s] >= g)
 			g = w->st->acked[s] + 1;
 		w->st->intent[s] = g;
 		make_sector(buf, w->ss, s, g);
-		log_line(w->logfd, 'S', s, g);
+		t0 = now_ns();
+		log_lines(w->logfd, ack_s, ack_g, 'S', s, g);
+		t1 = now_ns();
 		r = pwrite(w->devfd, buf, w->ss, (off_t)(s * w->ss));
+		t2 = now_ns();
 		if (r != (ssize_t)w->ss) {
 			fprintf(stderr, "pcwriter: writing sector %" PRIu64 " gen %" PRIu64 ": %s\n", s, g,
 				r < 0 ? strerror(errno) : "short write");
 			exit(1);
 		}
 		w->st->acked[s] = g;
-		log_line(w->logfd, 'A', s, g);
+		ack_s = s;
+		ack_g = g;
+		w->ns_dev += t2 - t1;
+		w->ns_log += t1 - t0;
 	}
+	if (ack_g)
+		log_lines(w->logfd, ack_s, ack_g, 0, 0, 0);
 	free(buf);
 	return NULL;
 }
@@ -373,7 +407,7 @@ static int do_write(int argc, char **argv)
 {
 	struct state st = { 0 };
 	uint64_t nsect, seed, count;
-	int nthreads = 2, devfd, logfd;
+	int nthreads = 4, devfd, logfd;
 	struct writer *w;
 	size_t ss;
 
@@ -402,8 +436,12 @@ static int do_write(int argc, char **argv)
 		if (pthread_create(&w[t].tid, NULL, write_loop, &w[t]))
 			die("pthread_create failed");
 	}
-	for (int t = 0; t < nthreads; t++)
+	for (int t = 0; t < nthreads; t++) {
 		pthread_join(w[t].tid, NULL);
+		printf("pcwriter: thread %d: %" PRIu64 " writes, %" PRIu64 " us per device write, %" PRIu64
+		       " us per log append\n", t, count, w[t].ns_dev / 1000 / count,
+		       w[t].ns_log / 1000 / count);
+	}
 	return 0;
 }
 

@@ -111,7 +111,7 @@ setup)
 	ktap_check "dmesg free of WARN/BUG/lockdep/sleep-in-atomic" dmesg_clean
 	;;
 run)
-	SEED=${3:?seed} THREADS=${4:-2}
+	SEED=${3:?seed} THREADS=${4:-4}
 	. $STATE
 	ktap_header 4
 	attach || exit 1

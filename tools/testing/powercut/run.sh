@@ -14,7 +14,7 @@
 #   --iterations N       power cuts (default 3)
 #   --sector-size S      512 or 4096 (default 4096)
 #   --size SIZE          namespace size, ndctl's -s (default 32M; BTT wants more than 16 MiB)
-#   --threads N          concurrent writers in the guest (default 2)
+#   --threads N          concurrent writers in the guest (default 4)
 #   --max-delay S        the cut comes 0..S seconds after the first ack (default 4)
 #   --seed N             seed of the writers and of the delays (default random)
 #   --flavour F          guest kernel flavour, debug or plain (default debug)
@@ -30,7 +30,7 @@ set +e +o pipefail # (grep -q on a pipe must not fail by SIGPIPE)
 # All in one function: bash reads it whole, so editing this file does not
 # disturb a run in progress.
 main() {
-	driver=${BTT_DRIVER:-rs} iterations=3 ss=4096 size=32M threads=2 maxdelay=4 seed=
+	driver=${BTT_DRIVER:-rs} iterations=3 ss=4096 size=32M threads=4 maxdelay=4 seed=
 	flavour=debug out= append=acpi=noirq
 	while [ $# -gt 0 ]; do
 		case $1 in
