@@ -47,9 +47,9 @@ if [ "$driver" = rs ]; then
 	[ -f "$BTT_RS_KO" ] || { diag "no $BTT_RS_KO: build it with 'make module'"; ktap_not_ok "load the nfit_test nvdimm stack"; exit 1; }
 	rm -f "$MODDIR/nd_btt.ko"
 	cp "$BTT_RS_KO" "$MODDIR/btt_rs.ko"
-	$DEPMOD || { ktap_not_ok "load the nfit_test nvdimm stack # depmod failed"; exit 1; }
+	$DEPMOD || { diag "depmod failed"; ktap_not_ok "load the nfit_test nvdimm stack"; exit 1; }
 	grep -q '^nd_pmem.ko:.* btt_rs.ko' "$MODDIR/modules.dep" ||
-		{ ktap_not_ok "load the nfit_test nvdimm stack # depmod: nd_pmem does not depend on btt_rs"; exit 1; }
+		{ diag "depmod: nd_pmem does not depend on btt_rs"; ktap_not_ok "load the nfit_test nvdimm stack"; exit 1; }
 fi
 stack_load() {
 	for m in nfit_test_iomap libnvdimm dax $want nd_pmem device_dax dax_pmem nfit; do
@@ -75,7 +75,8 @@ run_test() {
 	script=$T/$name
 	[ -f "$script" ] || script=$OURS/$name
 	if [ ! -f "$script" ]; then
-		ktap_not_ok "$name # no such test in ndctl $(cat /opt/ndctl/VERSION)"
+		diag "no $name in ndctl $(cat /opt/ndctl/VERSION) nor in $OURS"
+		ktap_not_ok "$name"
 		return
 	fi
 	# btt-errors.sh puts ext4 on the BTT to find a file's blocks; ndctl's
@@ -94,15 +95,17 @@ run_test() {
 	secs=$(($(date +%s) - start))
 	rm -rf "$work"
 	splats=$(dmesg | tail -n +$((mark + 1)) | grep -E "$DMESG_BAD")
+	diag "$name: exit $rc after ${secs}s (log: $log)"
 	case $rc in
 	0)
 		if [ -n "$splats" ]; then
 			echo "$splats" | head -30 | sed 's/^/# dmesg: /'
-			ktap_not_ok "$name # passed, but the kernel logged a splat (${secs}s)"
+			diag "$name passed, but the kernel logged a splat"
+			ktap_not_ok "$name"
 		elif ! driver_ok; then
-			ktap_not_ok "$name # the BTT driver changed under the test (${secs}s)"
+			ktap_not_ok "$name"
 		else
-			ktap_ok "$name # ${secs}s"
+			ktap_ok "$name"
 		fi
 		;;
 	77)
@@ -120,7 +123,7 @@ run_test() {
 		dmesg | tail -n +$((mark + 1)) | grep -iE 'btt|nd_pmem|arena' | tail -10 | sed 's/^/# dmesg: /'
 		[ -n "$splats" ] && echo "$splats" | head -30 | sed 's/^/# dmesg: /'
 		[ $rc = 137 ] && diag "killed after ${TEST_TIMEOUT}s"
-		ktap_not_ok "$name # exit $rc after ${secs}s; log: $log"
+		ktap_not_ok "$name"
 		;;
 	esac
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # `make ndctl-test`: ndctl's own BTT tests (btt-check.sh, btt-errors.sh,
-# btt-pad-compat.sh, sector-mode.sh) in one boot of the guest, on the kernel's
-# nfit_test bus, against the chosen BTT driver. Prints KTAP (one test point per
-# ndctl test; ndctl's exit 77 shows as "# SKIP" with its reason), then
-# "N passed, N failed, N skipped"; exits non-zero if anything failed.
+# btt-pad-compat.sh, sector-mode.sh; and btt-errors-nofs.sh, ours: btt-errors.sh
+# without ext4) in one boot of the guest, on the kernel's nfit_test bus, against
+# the chosen BTT driver. Prints KTAP (one test point per test; ndctl's exit 77
+# shows as "# SKIP" with its reason), then "N passed, N failed, N skipped";
+# exits non-zero if anything failed.
 #
 # What it builds first (each cached): the nfit_test modules against the guest
 # kernel (scripts/build-nfit-test.sh), ndctl from its Debian source package with
