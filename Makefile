@@ -5,12 +5,13 @@
 #   make test     every test suite (host and guest), ending "N passed, N failed, N skipped"
 #
 # Other targets: bench (btt_rs vs C vs raw pmem), ndctl-test (slow tier: ndctl's BTT tests on
-# nfit_test; BTT_DRIVER=c|rs), toolchain, kernel, kernel-plain, module, host-test, shell, clean.
+# nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts; BTT_DRIVER=c|rs, CUTS=N,
+# POWERCUT_ARGS='--sector-size 512 ...'), toolchain, kernel, kernel-plain, module, host-test, shell, clean.
 # The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: all run test bench ndctl-test toolchain kernel kernel-plain module host-test guest-test shell clean
+.PHONY: all run test bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
 
 all: module
 
@@ -25,6 +26,9 @@ bench:
 
 ndctl-test: toolchain
 	$(CURDIR)/tools/testing/nvdimm-ndctl/run.sh --driver $(or $(BTT_DRIVER),c)
+
+soak: toolchain
+	$(CURDIR)/tools/testing/powercut/run.sh --driver $(or $(BTT_DRIVER),rs) --iterations $(or $(CUTS),1000) $(POWERCUT_ARGS)
 
 toolchain:
 	$(SCRIPTS)/toolchain.sh

@@ -101,6 +101,28 @@ old_padding_suite() {
 	note "host: old-padding image after the guest" "$p" "$f" 0
 }
 
+# powercut_suite NAME RUN.SH-ARGS...: a series of power cuts (tools/testing/powercut/run.sh:
+# several boots, SIGKILLed QEMU, verify after each cut); counts its KTAP test points.
+powercut_suite() {
+	local name=$1 out=$results/$1
+	shift
+	mkdir -p "$out"
+	log "guest: $name (power cuts: several boots)"
+	"$BTT_TOP/tools/testing/powercut/run.sh" --out "$out/work" "$@" >"$out/powercut.tap" 2>"$out/powercut.err"
+	local rc=$? p f s
+	p=$(grep -cE '^ok [0-9]+' "$out/powercut.tap")
+	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out/powercut.tap")
+	f=$(grep -cE '^not ok [0-9]+' "$out/powercut.tap")
+	p=$((${p:-0} - ${s:-0}))
+	grep -E '^not ok [0-9]+|^# powercut summary' "$out/powercut.tap" | sed "s/^/  [$name] /" >&2
+	if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
+		log "guest: $name exited $rc without a failed test point; see $out/powercut.err"
+		tail -15 "$out/powercut.err" | sed "s/^/  [$name] /" >&2
+		f=1
+	fi
+	note "guest: $name" "$p" "${f:-0}" "${s:-0}"
+}
+
 guest_suites() {
 	local st=tools/testing/selftests/btt-rs
 	"$BTT_TOP/scripts/build-kernel.sh" debug >/dev/null || { note "guest: kernel build" 0 1 0; return; }
@@ -130,6 +152,9 @@ guest_suites() {
 	# The C driver: the reference the Rust driver is held to.
 	guest_boot sector-mode-c-create --fresh --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c create
 	guest_boot sector-mode-c-verify --state-from sector-mode-c-create --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c verify
+	# Power cuts: QEMU SIGKILLed 3 times while btt_rs writes, every sector verified
+	# after each cut (make soak: 1000; the C driver: run.sh --driver c).
+	powercut_suite powercut-rs-3-cuts --driver rs --iterations 3
 }
 
 start=$(date +%s)

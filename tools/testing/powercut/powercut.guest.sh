@@ -7,21 +7,27 @@
 #        powercut.guest.sh DRIVER verify
 #   DRIVER  c (the kernel's nd_btt.ko) or rs (btt_rs.ko)
 #   setup   on a fresh NVDIMM: v1.1 labels and one sector-mode namespace of SIZE
-#           (ndctl's -s) with SECTOR_SIZE-byte sectors; its name, block device and
-#           sector count go to /out/powercut.state, the write log /out/pc.log is
-#           emptied; the new namespace must read all zero
+#           (ndctl's -s) with SECTOR_SIZE-byte sectors; its name, sector count
+#           and place in the NVDIMM go to /out/powercut.state, the write log
+#           /out/pc.log is emptied; the new namespace must read all zero
 #   run     after a cut: attach, verify every sector against /out/pc.log (and
 #           record the fate of the writes that were in flight), ndctl
 #           check-namespace, dmesg; then "POWERCUT-WRITING" and pcwriter writes
 #           until the host kills QEMU (if it ever stops, that is a failure)
 #   verify  the last boot: attach, verify, check-namespace, dmesg, unload, kmemleak
+#
+# run.sh runs a copy of this script, pcwriter and btt_rs.ko from /out, so that a
+# long series tests one build whatever happens to the repository meanwhile.
+here=$(dirname "$0")
+[ -f "$here/btt_rs.ko" ] && export BTT_RS_KO=$here/btt_rs.ko
 . /btt/tools/testing/guest/lib.sh
 
 DRIVER=${1:?driver c|rs}
 PHASE=${2:?phase setup|run|verify}
 STATE=/out/powercut.state
 LOG=/out/pc.log
-PCW=/btt/build/powercut/pcwriter
+PCW=$here/pcwriter
+[ -x "$PCW" ] || PCW=/btt/build/powercut/pcwriter
 
 ns_json_field() { # FIELD: from ndctl JSON on stdin
 	grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4
@@ -105,7 +111,10 @@ setup)
 	NSECT=$(($(cat /sys/block/$DEV/size) * 512 / lbs))
 	if [ "$lbs" = "$SS" ]; then ktap_ok "logical block size $lbs"; else
 		ktap_not_ok "logical block size (got '$lbs', want $SS)"; fi
-	echo "NS=$NS NSECT=$NSECT SS=$SS" >$STATE
+	# Where the namespace is in the NVDIMM (= in the backing file), for the host's btt check.
+	NS_OFF=$(($(cat /sys/bus/nd/devices/$NS/resource) - $(cat /sys/bus/nd/devices/region0/resource)))
+	NS_SIZE=$(cat /sys/bus/nd/devices/$NS/size)
+	echo "NS=$NS NSECT=$NSECT SS=$SS NS_OFF=$NS_OFF NS_SIZE=$NS_SIZE" >$STATE
 	: >$LOG
 	verify
 	ktap_check "dmesg free of WARN/BUG/lockdep/sleep-in-atomic" dmesg_clean

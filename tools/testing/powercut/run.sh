@@ -5,9 +5,11 @@
 # self-identifying sectors with O_DIRECT|O_SYNC and logs every write's intent and
 # acknowledgement to the host (pcwriter.c); the host SIGKILLs QEMU at a random
 # moment (the namespace lives in the shared backing file, so it survives the cut
-# as it was); the next boot attaches, verifies every sector against the log and
-# runs ndctl check-namespace, then starts writing again. One boot per cut, plus
-# a setup boot before and a verify boot after.
+# as it was); the host checks the BTT metadata in the image with the btt tool
+# (interrupted writes are expected there, nothing else); the next boot attaches,
+# verifies every sector against the log and runs ndctl check-namespace, then
+# starts writing again. One boot per cut, plus a setup boot before and a verify
+# boot after, whose image btt check must find clean.
 #
 # Usage: run.sh [options]
 #   --driver c|rs        BTT driver in the guest (default $BTT_DRIVER, else rs)
@@ -44,7 +46,7 @@ main() {
 		--flavour) flavour=$2; shift 2 ;;
 		--out) out=$2; shift 2 ;;
 		--append) append=$2; shift 2 ;;
-		--help | -h) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		--help | -h) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 		*) die "unknown option '$1' (see --help)" ;;
 		esac
 	done
@@ -58,6 +60,10 @@ main() {
 	if [ "$driver" = rs ]; then
 		"$BTT_TOP/scripts/build-module.sh" "$flavour" >/dev/null || die "building btt_rs.ko failed"
 	fi
+	# The host's btt tool (rust/btt_tool); without it the host check is skipped.
+	btt=$BTT_TOP/rust/target/debug/btt
+	mkdir -p "$BTT_TOP/build/powercut"
+	(cd "$BTT_TOP/rust" && cargo build -q -p btt_tool) >"$BTT_TOP/build/powercut/btt-build.log" 2>&1 || btt=
 
 	rm -rf "$out"
 	boot=$out/boot # the guest's /out in every boot: pc.log and powercut.state live here
@@ -65,7 +71,13 @@ main() {
 	img=$out/pc.img
 	log=$boot/pc.log
 	qemu=("$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour "$flavour" --img "$img" --out "$boot" --append "$append")
-	guest=(sh tools/testing/powercut/powercut.guest.sh "$driver")
+	# The guest runs copies: edits to the repository during a long series do not
+	# change what it tests.
+	cp "$BTT_TOP/tools/testing/powercut/powercut.guest.sh" "$pcw" "$boot/"
+	pcw=$boot/pcwriter
+	[ "$driver" = rs ] && cp "$BTT_TOP/build/$flavour/btt_rs.ko" "$boot/"
+	if [ -n "$btt" ]; then cp "$btt" "$out/btt" && btt=$out/btt; fi
+	guest=(sh /out/powercut.guest.sh "$driver")
 
 	n=0 failed=0
 	point() { # ok|not-ok TEXT...
@@ -98,6 +110,31 @@ main() {
 	keep() { # the last boot's logs, for a post-mortem
 		cp "$boot"/{console.log,guest.log,dmesg} "$out/last/" 2>/dev/null
 	}
+	# host_check LABEL strict|after-cut: btt check of the image. After a cut, writes
+	# cut between their flog entry and their map update are expected (the next
+	# attach rolls them forward); any other problem fails, as does any problem
+	# at all in the strict mode.
+	host_check() {
+		local res rc pending other
+		if [ -z "$btt" ]; then
+			point ok "$1: host btt check # SKIP the btt tool did not build (build/powercut/btt-build.log)"
+			return
+		fi
+		(. "$boot/powercut.state" && "$btt" check "$img" --offset $((NS_OFF + 4096)) --size $((NS_SIZE - 4096))) \
+			>"$out/btt-check.txt" 2>&1
+		rc=$?
+		pending=$(grep -c '^problem: .*interrupted write' "$out/btt-check.txt")
+		other=$(grep -E '^problem: |more problems' "$out/btt-check.txt" | grep -vc 'interrupted write')
+		total[btt_pending]=$((${total[btt_pending]:-0} + pending))
+		if [ $rc = 0 ] || { [ $2 = after-cut ] && [ $rc = 1 ] && [ "$other" = 0 ]; }; then
+			if [ $rc = 0 ]; then point ok "$1: host btt check clean"; else
+				point ok "$1: host btt check ($pending interrupted writes for the next attach to finish)"; fi
+		else
+			sed 's/^/# btt check: /' "$out/btt-check.txt" | head -30
+			point not-ok "$1: host btt check (exit $rc, $pending interrupted writes, $other other problems)"
+			cp "$img" "$out/failed-check.img"
+		fi
+	}
 	summary() {
 		local el=$(($(date +%s) - t_start))
 		echo "1..$n"
@@ -105,6 +142,7 @@ main() {
 			"${total[sectors]:-0} sectors verified, torn ${total[torn]:-0}, lost ${total[lost]:-0}" \
 			"(future ${total[future]:-0}, stale ${total[stale]:-0}, read errors ${total[ioerr]:-0});" \
 			"writes in flight at the cuts: ${total[landed]:-0} landed, ${total[not_landed]:-0} did not;" \
+			"interrupted writes seen by btt check: ${total[btt_pending]:-0};" \
 			"$acks writes acknowledged; ${el} s, $((cuts ? el / cuts : 0)) s per cut; seed $seed;" \
 			"failed points $failed"
 	}
@@ -186,6 +224,7 @@ main() {
 			summary
 			exit 1
 		fi
+		host_check "cut $i" after-cut
 		# The log back to one line per fact, so it does not grow with every cut;
 		# the raw tail of each cut is kept compressed.
 		tail -c +$((base + 1)) "$log" | gzip -1 >>"$out/pc.log.history.gz"
@@ -204,6 +243,7 @@ main() {
 			point not-ok "final verify boot (exit $rc; see $out/last/console.log)"
 			tail -5 "$out/qemu.err" | sed 's/^/# /'
 		fi
+		[ $rc = 0 ] && host_check "after cut $iterations (the guest shut down cleanly)" strict
 	fi
 	summary
 	[ $failed = 0 ] && [ "${total[torn]:-0}" = 0 ] && [ "${total[lost]:-0}" = 0 ]
