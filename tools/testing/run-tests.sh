@@ -90,15 +90,59 @@ old_padding_suite() {
 	"$btt" create "$img" --size $((64 * 1024 * 1024 - 4096)) --offset 4096 --lbasize 4096 --old-padding >/dev/null
 	guest_boot old-padding --img "$img" -- sh $st/old_padding.sh
 	local info
-	info=$("$btt" info "$img" --offset 4096)
+	info=$("$btt" info "$img" --offset 4096 --size $((64 * 1024 * 1024 - 4096)))
 	if echo "$info" | grep -q 'log_index_1 *2'; then p=$((p + 1)); else f=$((f + 1)); log "old-padding: the (0, 2) padding was not kept"; fi
-	if "$btt" check "$img" --offset 4096 >"$out/check.txt" 2>&1; then p=$((p + 1)); else f=$((f + 1)); sed 's/^/  [old-padding check] /' "$out/check.txt" >&2; fi
+	if "$btt" check "$img" --offset 4096 --size $((64 * 1024 * 1024 - 4096)) >"$out/check.txt" 2>&1; then p=$((p + 1)); else f=$((f + 1)); sed 's/^/  [old-padding check] /' "$out/check.txt" >&2; fi
 	local lba sum got
 	while read -r lba sum; do
-		got=$("$btt" read "$img" "$lba" --offset 4096 | sha256sum | cut -d' ' -f1)
+		got=$("$btt" read "$img" "$lba" --offset 4096 --size $((64 * 1024 * 1024 - 4096)) | sha256sum | cut -d' ' -f1)
 		if [ "$got" = "$sum" ]; then p=$((p + 1)); else f=$((f + 1)); log "old-padding: sector $lba differs on the host"; fi
 	done <"$out/old_padding.sums"
 	note "host: old-padding image after the guest" "$p" "$f" 0
+}
+
+# Repair for sector sizes ndctl cannot check: 520 (primary info block destroyed)
+# and 4160 (backup destroyed, old flog padding rewritten), each filled by the
+# btt tool, repaired by `btt check --repair`, then attached by both drivers.
+repaired_suite() {
+	local st=tools/testing/selftests/btt-rs out=$results/repaired btt=$BTT_TOP/rust/target/debug/btt
+	local p=0 f=0 i=0 lbasize img ss lba info2 imgs=() sz=$((64 * 1024 * 1024 - 4096))
+	mkdir -p "$out"
+	: >"$out/repaired.sums"
+	for lbasize in 520 4160; do
+		img=$BTT_TOP/build/repaired-$lbasize.img
+		imgs+=("$img")
+		rm -f "$img"
+		truncate -s $((64 * 1024 * 1024 + 131072)) "$img"
+		"$btt" create "$img" --size $sz --offset 4096 --lbasize $lbasize \
+			$([ $lbasize = 4160 ] && echo --old-padding) >/dev/null || { f=$((f + 1)); continue; }
+		ss=$((lbasize >= 4096 ? 4096 : 512))
+		for lba in 0 3 500; do
+			head -c $ss /dev/urandom >"$out/sector"
+			"$btt" write "$img" $lba --offset 4096 --size $sz <"$out/sector" || f=$((f + 1))
+			echo "$i $ss $lba $(sha256sum <"$out/sector" | cut -d' ' -f1)" >>"$out/repaired.sums"
+		done
+		info2=$("$btt" info "$img" --offset 4096 --size $sz | awk '$1 == "info2off" {print $2; exit}')
+		if [ $lbasize = 520 ]; then
+			dd if=/dev/zero of="$img" bs=1 seek=$((4096 + 48)) count=64 conv=notrunc 2>/dev/null
+		else
+			dd if=/dev/zero of="$img" bs=1 seek=$((4096 + info2 + 100)) count=8 conv=notrunc 2>/dev/null
+		fi
+		local before after
+		before=$(sha256sum <"$img")
+		if "$btt" check "$img" --offset 4096 --size $sz >"$out/check-$lbasize.txt" 2>&1; then
+			f=$((f + 1)); log "repaired: btt check missed the damage ($lbasize)"
+		else p=$((p + 1)); fi
+		after=$(sha256sum <"$img")
+		if [ "$before" = "$after" ]; then p=$((p + 1)); else f=$((f + 1)); log "repaired: btt check without --repair wrote ($lbasize)"; fi
+		"$btt" check "$img" --offset 4096 --size $sz --repair --rewrite-log-padding >"$out/repair-$lbasize.txt" 2>&1
+		sed "s/^/  [repair $lbasize] /" "$out/repair-$lbasize.txt" >&2
+		if "$btt" check "$img" --offset 4096 --size $sz >>"$out/check-$lbasize.txt" 2>&1; then p=$((p + 1)); else
+			f=$((f + 1)); log "repaired: still not clean after --repair ($lbasize)"; fi
+		i=$((i + 1))
+	done
+	note "host: btt check/repair (520, 4160)" "$p" "$f" 0
+	guest_boot repaired --state-from repaired --img "${imgs[0]}" --extra-nvdimm "${imgs[1]}" -- sh $st/repaired.sh
 }
 
 # powercut_suite NAME RUN.SH-ARGS...: a series of power cuts (tools/testing/powercut/run.sh:
@@ -144,6 +188,7 @@ guest_suites() {
 	BTT_MAXMEM=768G guest_boot multi-arena-create --fresh --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh create
 	BTT_MAXMEM=768G guest_boot multi-arena-verify --state-from multi-arena-create --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh verify
 	old_padding_suite
+	repaired_suite
 	# The debugfs view ndctl reads, against the C driver's; loading next to nd_btt.
 	guest_boot debugfs --fresh --img "$BTT_TOP/build/dbg.img" -- sh $st/debugfs.sh
 	# virtio-pmem flushes sleep: btt_rs must stay clean there (C shown for comparison).

@@ -3,11 +3,11 @@
 //! the host, with the same core as the btt_rs kernel module.
 //!
 //! ```text
-//! btt info   IMAGE [--offset N] [--lbasize N]
-//! btt check  IMAGE [--offset N] [--lbasize N] [--repair [--rewrite-log-padding]]
+//! btt info   IMAGE [--offset N] [--size N] [--lbasize N]
+//! btt check  IMAGE [--offset N] [--size N] [--lbasize N] [--repair [--rewrite-log-padding]]
 //! btt create IMAGE --size N --lbasize N [--offset N] [--version 1.1|2.0] [--old-padding]
-//! btt read   IMAGE LBA [--offset N] [--lbasize N] [--meta]   (sector to stdout)
-//! btt write  IMAGE LBA [--offset N] [--lbasize N] [--meta]   (sector from stdin)
+//! btt read   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]   (sector to stdout)
+//! btt write  IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]   (sector from stdin)
 //! ```
 //!
 //! `--offset` is the byte offset of the BTT in the file: 4096 for a BTT with
@@ -31,12 +31,13 @@ use btt_core::btt::{ArenaInfo, Btt, Config, Error, InfoSource, Media};
 use btt_core::host::{FileMedia, StdPlatform};
 
 const USAGE: &str = "usage:
-  btt info   IMAGE [--offset N] [--lbasize N]
-  btt check  IMAGE [--offset N] [--lbasize N] [--repair [--rewrite-log-padding]]
+  btt info   IMAGE [--offset N] [--size N] [--lbasize N]
+  btt check  IMAGE [--offset N] [--size N] [--lbasize N] [--repair [--rewrite-log-padding]]
   btt create IMAGE --size N --lbasize N [--offset N] [--version 1.1|2.0] [--old-padding]
-  btt read   IMAGE LBA [--offset N] [--lbasize N] [--meta]
-  btt write  IMAGE LBA [--offset N] [--lbasize N] [--meta]
---offset: byte offset of the BTT in IMAGE (4096 for info block v1.1, 0 for v2.0 / label-less)";
+  btt read   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]
+  btt write  IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]
+--offset: byte offset of the BTT in IMAGE (4096 for info block v1.1, 0 for v2.0 / label-less)
+--size: size of the BTT in bytes (default: the rest of IMAGE; a QEMU NVDIMM file ends with its label area)";
 
 /// Problems found are printed one per line; past this many, only counted.
 const MAX_PRINTED: usize = 200;
@@ -157,8 +158,8 @@ fn parse(args: &[String]) -> Result<Opts, Fail> {
     if !allowed || (o.rewrite_log_padding && !o.repair) {
         return usage("--repair and --rewrite-log-padding go with check (--rewrite-log-padding needs --repair)");
     }
-    if o.cmd != "create" && (o.size.is_some() || o.version.is_some() || o.old_padding) {
-        return usage("--size, --version and --old-padding go with create");
+    if o.cmd != "create" && (o.version.is_some() || o.old_padding) {
+        return usage("--version and --old-padding go with create");
     }
     if !matches!(o.cmd.as_str(), "read" | "write") && o.meta {
         return usage("--meta goes with read and write");
@@ -185,7 +186,16 @@ fn media(o: &Opts, mut file: File, writable: bool) -> Result<FileMedia, Fail> {
             o.image, o.offset
         ));
     }
-    Ok(FileMedia::new(file, o.offset, len - o.offset, writable))
+    // --size: the BTT's size when the file holds more (a QEMU NVDIMM backing
+    // file ends with its label area, which is not part of the namespace).
+    let size = match o.size {
+        Some(s) if s > len - o.offset => {
+            return fail(format!("{}: --size {s} exceeds the file", o.image));
+        }
+        Some(s) => s,
+        None => len - o.offset,
+    };
+    Ok(FileMedia::new(file, o.offset, size, writable))
 }
 
 /// A valid info block at `at`, if there is one.
