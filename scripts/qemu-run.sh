@@ -96,6 +96,11 @@ fi
 # then runs a stale translation of kernel text that another vCPU just patched
 # (text_poke), and the guest dies with "Oops: int3". BTT_TCG_THREADS=multi asks
 # for multi-threaded TCG anyway (real parallelism, for stress runs).
+# Kernel arguments every boot gets (BTT_GUEST_APPEND replaces them): acpi=noirq
+# skips ~35 s of ACPI PCI-link AML under TCG (PCI interrupts come from the BIOS's
+# routing table instead); no_timer_check avoids the "IO-APIC + timer doesn't
+# work!" panic when a loaded host starves the guest during the timer check.
+default_append=${BTT_GUEST_APPEND-acpi=noirq no_timer_check}
 accel_opt=tcg,thread=${BTT_TCG_THREADS:-single}
 [ "${BTT_KVM:-0}" = 1 ] && accel_opt=kvm
 icount=()
@@ -104,7 +109,7 @@ args=(
 	-machine pc,nvdimm=on -accel "$accel_opt" "${icount[@]}" -cpu max -smp "$cpus"
 	-m "$mem,slots=$((${#extra[@]} + 4)),maxmem=${BTT_MAXMEM:-128G}"
 	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 loglevel=4 btt.flavour=$flavour${append:+ $append}"
+	-append "console=ttyS0 panic=-1 loglevel=4 btt.flavour=$flavour $default_append${append:+ $append}"
 	-nographic -no-reboot -nodefaults -serial mon:stdio
 	-virtfs "local,path=$BTT_TOP,mount_tag=btt,security_model=none,readonly=on"
 	-virtfs "local,path=$out,mount_tag=out,security_model=none"
