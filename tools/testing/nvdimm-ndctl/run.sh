@@ -18,64 +18,70 @@
 # console.log, dmesg).
 . "$(dirname "$0")/../../../scripts/lib.sh"
 
-driver=${BTT_DRIVER:-c} flavour=debug timeout=2700 tests=()
-while [ $# -gt 0 ]; do
-	case $1 in
-	--driver) driver=$2; shift 2 ;;
-	--flavour) flavour=$2; shift 2 ;;
-	--timeout) timeout=$2; shift 2 ;;
-	--help | -h) sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-	-*) die "unknown option '$1' (see --help)" ;;
-	*) tests+=("$1"); shift ;;
-	esac
-done
-case $driver in c | rs) ;; *) die "unknown driver '$driver' (c or rs)" ;; esac
+# All in one function, parsed whole before it runs: bash reads a script as it
+# goes, and this one runs for minutes while the work tree may change.
+main() {
+	driver=${BTT_DRIVER:-c} flavour=debug timeout=2700 tests=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--driver) driver=$2; shift 2 ;;
+		--flavour) flavour=$2; shift 2 ;;
+		--timeout) timeout=$2; shift 2 ;;
+		--help | -h) sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		-*) die "unknown option '$1' (see --help)" ;;
+		*) tests+=("$1"); shift ;;
+		esac
+	done
+	case $driver in c | rs) ;; *) die "unknown driver '$driver' (c or rs)" ;; esac
 
-here=$BTT_TOP/tools/testing/nvdimm-ndctl
-start=$(date +%s)
-kdir=$("$BTT_TOP/scripts/build-kernel.sh" "$flavour")
-nfit=$("$BTT_TOP/scripts/build-nfit-test.sh" "$flavour")
-stage=$("$here/build-ndctl.sh")
-if [ "$driver" = rs ]; then
-	"$BTT_TOP/scripts/build-module.sh" "$flavour" >/dev/null ||
-		die "--driver rs needs build/$flavour/btt_rs.ko, and the module does not build"
-fi
-overlay=$BTT_TOP/build/$flavour/ndctl-overlay.cpio
-mkdir -p "$(dirname "$overlay")"
-"$here/mkoverlay.sh" "$kdir" "$nfit" "$stage" "$overlay"
-log "built in $(( $(date +%s) - start )) s; booting the guest (ndctl $(cat "$stage/opt/ndctl/VERSION"), driver $driver)"
+	here=$BTT_TOP/tools/testing/nvdimm-ndctl
+	start=$(date +%s)
+	kdir=$("$BTT_TOP/scripts/build-kernel.sh" "$flavour")
+	nfit=$("$BTT_TOP/scripts/build-nfit-test.sh" "$flavour")
+	stage=$("$here/build-ndctl.sh")
+	if [ "$driver" = rs ]; then
+		"$BTT_TOP/scripts/build-module.sh" "$flavour" >/dev/null ||
+			die "--driver rs needs build/$flavour/btt_rs.ko, and the module does not build"
+	fi
+	overlay=$BTT_TOP/build/$flavour/ndctl-overlay.cpio
+	mkdir -p "$(dirname "$overlay")"
+	"$here/mkoverlay.sh" "$kdir" "$nfit" "$stage" "$overlay"
+	log "built in $(( $(date +%s) - start )) s; booting the guest (ndctl $(cat "$stage/opt/ndctl/VERSION"), driver $driver)"
 
-out=$BTT_TOP/build/ndctl-test/$driver
-rm -rf "$out"
-mkdir -p "$out/scripts"
-# The scripts run from copies (the guest's from the results directory, the
-# runner from memory): shells read scripts as they go, and a run of several
-# minutes must not pick up an edit made to the work tree meanwhile.
-cp "$here/ndctl-tests.guest.sh" "$here/btt-errors-nofs.sh" "$out/scripts/"
-# The guest's KTAP as it comes (the console is in $out/console.log).
-tail -n +1 -F "$out/guest.log" 2>/dev/null &
-tailpid=$!
-set +e
-# The QEMU NVDIMM is unused (the tests work on nfit_test's buses) but the runner
-# always has one: keep it small. nfit_test allocates about 330 MiB of vmalloc.
-bash -c "$(cat "$BTT_TOP/scripts/qemu-run.sh")" "$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour "$flavour" --out "$out" --mem 2G \
-	--img "$BTT_TOP/build/ndctl-test/nvdimm.img" --size 16 --fresh --timeout "$timeout" \
-	--initrd-extra "$overlay" -- sh /out/scripts/ndctl-tests.guest.sh "$driver" "${tests[@]}"
-rc=$?
-sleep 1
-kill "$tailpid" 2>/dev/null
-wait "$tailpid" 2>/dev/null
-set -e
+	out=$BTT_TOP/build/ndctl-test/$driver
+	rm -rf "$out"
+	mkdir -p "$out/scripts"
+	# The scripts run from copies (the guest's from the results directory, the
+	# runner from memory): shells read scripts as they go, and a run of several
+	# minutes must not pick up an edit made to the work tree meanwhile.
+	cp "$here/ndctl-tests.guest.sh" "$here/btt-errors-nofs.sh" "$out/scripts/"
+	# The guest's KTAP as it comes (the console is in $out/console.log).
+	tail -n +1 -F "$out/guest.log" 2>/dev/null &
+	tailpid=$!
+	set +e
+	# The QEMU NVDIMM is unused (the tests work on nfit_test's buses) but the runner
+	# always has one: keep it small. nfit_test allocates about 330 MiB of vmalloc.
+	bash -c "$(cat "$BTT_TOP/scripts/qemu-run.sh")" "$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour "$flavour" --out "$out" --mem 2G \
+		--img "$BTT_TOP/build/ndctl-test/nvdimm.img" --size 16 --fresh --timeout "$timeout" \
+		--initrd-extra "$overlay" -- sh /out/scripts/ndctl-tests.guest.sh "$driver" "${tests[@]}"
+	rc=$?
+	sleep 1
+	kill "$tailpid" 2>/dev/null
+	wait "$tailpid" 2>/dev/null
+	set -e
 
-p=$(grep -cE '^ok [0-9]+' "$out/guest.log" || true)
-s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out/guest.log" || true)
-f=$(grep -cE '^not ok [0-9]+' "$out/guest.log" || true)
-p=$((p - s))
-if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-	log "the guest exited $rc without a failed test point; see $out/console.log"
-	f=1
-fi
-echo
-echo "ndctl BTT tests, driver $driver: $(( $(date +%s) - start )) s; logs in $out"
-echo "ndctl-test: $p passed, $f failed, $s skipped"
-[ "$f" = 0 ] && [ "$p" -gt 0 ]
+	p=$(grep -cE '^ok [0-9]+' "$out/guest.log" || true)
+	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out/guest.log" || true)
+	f=$(grep -cE '^not ok [0-9]+' "$out/guest.log" || true)
+	p=$((p - s))
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		log "the guest exited $rc without a failed test point; see $out/console.log"
+		f=1
+	fi
+	echo
+	echo "ndctl BTT tests, driver $driver: $(( $(date +%s) - start )) s; logs in $out"
+	echo "ndctl-test: $p passed, $f failed, $s skipped"
+	[ "$f" = 0 ] && [ "$p" -gt 0 ]
+}
+main "$@"
+exit
