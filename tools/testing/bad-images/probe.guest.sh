@@ -1,25 +1,93 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# Bad-image suite, one boot per driver: load the stack, and for every namespace
-# print one line "OUTCOME uuid mode blockdev data" where data is "intact",
-# "differs", "unreadable" or "-" (no sector device); then what the kernel said
-# about BTTs, and the splat count. Usage: probe.guest.sh c|rs
+# Bad-image suite, one boot per driver: every region (one damaged image each) is
+# enabled on its own, so what the kernel prints while it probes, attaches, serves
+# the data check and detaches belongs to that namespace alone. For each one:
+#   OUTCOME nsuuid mode holder driver blockdev capacity data splats btt_rs_lines
+# mode: the namespace's sysfs mode ("safe" = claimed by a BTT, "raw");
+# holder: the BTT device claiming it ("-" if none); driver: what the BTT device
+# (or, for raw, the namespace) is bound to; capacity in 512-byte sectors;
+# data: the 64 sectors written at creation read back "intact",
+# "wrong:N/64" (N 4 KiB blocks differ), "unreadable", "refused" (a BTT claims the
+# namespace but no block device came up) or "raw" (no BTT: libnvdimm found none,
+# the raw namespace is not compared); splats: splat lines in its window;
+# btt_rs_lines: "btt_rs:" lines in its window (the Rust driver was called).
+# Then "KMSG nsuuid LINE" for every kernel line of its window.
+# Usage: probe.guest.sh c|rs
 . /btt/tools/testing/guest/lib.sh
-nd_load "$1" || { echo "OUTCOME-LOAD-FAILED"; exit 1; }
-for ns in $(ls /sys/bus/nd/devices | grep '^namespace'); do
-	json=$(ndctl list -N -i -n "$ns" 2>/dev/null)
-	get() { echo "$json" | grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
-	uuid=$(get uuid) mode=$(get mode) dev=$(get blockdev) data=-
-	[ -n "$uuid" ] || continue
-	[ -n "$dev" ] || dev=-
-	case $dev in *s)
-		if dd if=/dev/$dev of=/tmp/got bs=4096 count=64 iflag=direct 2>/dev/null &&
-			[ "$(stat -c %s /tmp/got)" = 262144 ]; then
-			if [ "$(file_sum /tmp/got)" = "$(file_sum /out/data-$uuid)" ]; then data=intact; else data=differs; fi
-		else data=unreadable; fi ;;
-	esac
-	echo "OUTCOME $uuid $mode $dev $data"
-done
-dmesg | grep -iE 'btt|arena|info block|nd_pmem' | grep -v 'Command line' | sed 's/^/KMSG /'
-echo "SPLATS $(dmesg | grep -cE "$DMESG_BAD")"
+ND=/sys/bus/nd/devices
+
+# The stack without nd_pmem, so nothing probes yet; then every region off, nd_pmem
+# in, and the regions enabled one at a time.
+insmod $MODDIR/libnvdimm.ko && insmod $MODDIR/dax.ko && nd_load_btt "$1" &&
+	insmod $MODDIR/nfit.ko && nd_settle || { echo "OUTCOME-LOAD-FAILED"; exit 1; }
 ndctl disable-region all >/dev/null 2>&1
+insmod $MODDIR/nd_pmem.ko || { echo "OUTCOME-LOAD-FAILED"; exit 1; }
+
+wait_probe() { cat $ND/../wait_probe >/dev/null 2>&1; }
+attr() { cat "$1" 2>/dev/null || echo -; }
+blockdev_of() { # sysfs device dir -> its block device, or -
+	_b=$(ls "$1/block" 2>/dev/null | head -1)
+	echo "${_b:--}"
+}
+
+for r in $(ls $ND | grep '^region' | sort -V); do
+	mark=$(dmesg | wc -l)
+	ndctl enable-region "$r" >/dev/null 2>&1
+	wait_probe
+	for nsd in $ND/$r/namespace*; do
+		[ -d "$nsd" ] || continue
+		ns=$(basename "$nsd")
+		uuid=$(attr "$nsd/uuid")
+		size=$(attr "$nsd/size")
+		{ [ "$uuid" = - ] || [ -z "$uuid" ] || [ "$size" = 0 ]; } && continue
+		mode=$(attr "$nsd/mode")
+		holder=$(attr "$nsd/holder")
+		[ -n "$holder" ] || holder=-
+		if [ "$holder" != - ]; then
+			dev=$(blockdev_of "$ND/$holder")
+			drv=$(basename "$(readlink "$ND/$holder/driver" 2>/dev/null)" 2>/dev/null)
+		else
+			dev=$(blockdev_of "$nsd")
+			drv=$(basename "$(readlink "$nsd/driver" 2>/dev/null)" 2>/dev/null)
+		fi
+		[ -n "$drv" ] || drv=-
+		cap=-
+		[ "$dev" != - ] && cap=$(attr /sys/block/$dev/size)
+		data=-
+		want=/out/data-$uuid
+		if [ "$holder" = - ]; then
+			data=raw
+		elif [ "$dev" = - ]; then
+			data=refused
+		elif [ ! -f "$want" ]; then
+			data=no-reference
+		elif dd if=/dev/$dev of=/tmp/got bs=4096 count=64 iflag=direct 2>/dev/null &&
+			[ "$(stat -c %s /tmp/got)" = 262144 ]; then
+			if [ "$(file_sum /tmp/got)" = "$(file_sum "$want")" ]; then
+				data=intact
+			else
+				bad=0 i=0
+				while [ $i -lt 64 ]; do
+					a=$(dd if=/tmp/got bs=4096 skip=$i count=1 2>/dev/null | sha256sum)
+					b=$(dd if="$want" bs=4096 skip=$i count=1 2>/dev/null | sha256sum)
+					[ "$a" = "$b" ] || bad=$((bad + 1))
+					i=$((i + 1))
+				done
+				data=wrong:$bad/64
+			fi
+		else
+			data=unreadable
+		fi
+		# Detach too: its messages (and splats) belong to this window as well.
+		ndctl disable-region "$r" >/dev/null 2>&1
+		wait_probe
+		win=$(dmesg | tail -n +$((mark + 1)))
+		splats=$(echo "$win" | grep -cE "$DMESG_BAD")
+		rsl=$(echo "$win" | grep -c 'btt_rs:')
+		echo "OUTCOME $uuid $mode $holder $drv $dev $cap $data $splats $rsl"
+		echo "$win" | grep -v '^$' | sed "s/^/KMSG $uuid /"
+	done
+	ndctl disable-region "$r" >/dev/null 2>&1
+done
+echo "SPLATS $(dmesg | grep -cE "$DMESG_BAD")"
