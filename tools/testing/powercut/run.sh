@@ -97,7 +97,7 @@ main() {
 			"# "*) echo "# $1: ${line#\# }" ;;
 			"PCVERIFY "*) echo "# $1: $line" ;;
 			esac
-		done < <(tr -d '\r' <"$boot/guest.log" 2>/dev/null)
+		done < <(tr -d '\r' 2>/dev/null <"$boot/guest.log")
 	}
 	# Adds the last boot's PCVERIFY counts to the totals.
 	declare -gA total
@@ -135,6 +135,21 @@ main() {
 			cp "$img" "$out/failed-check.img"
 		fi
 	}
+	# boot ARGS...: one boot that runs to its end. A boot that never reaches the
+	# guest command (say, scripts/qemu-run.sh caught in the middle of an edit) is
+	# retried twice, 30 s apart.
+	boot() {
+		local try rc
+		for try in 1 2 3; do
+			rm -f "$boot/guest.log"
+			"${qemu[@]}" "$@" >"$out/qemu.err" 2>&1
+			rc=$?
+			[ -f "$boot/guest.log" ] && return $rc
+			echo "# the boot did not reach the guest (exit $rc: $(tail -1 "$out/qemu.err")); try $try of 3"
+			[ $try = 3 ] || sleep 30
+		done
+		return $rc
+	}
 	summary() {
 		local el=$(($(date +%s) - t_start))
 		echo "1..$n"
@@ -153,7 +168,7 @@ main() {
 	t_start=$(date +%s) cuts=0 acks=0
 
 	# Setup: a fresh NVDIMM and a sector-mode namespace on it.
-	"${qemu[@]}" --fresh --size 64 --timeout 900 -- "${guest[@]}" setup "$ss" "$size" >"$out/qemu.err" 2>&1
+	boot --fresh --size 64 --timeout 900 -- "${guest[@]}" setup "$ss" "$size"
 	rc=$?
 	relay setup
 	if [ $rc != 0 ] || [ ! -f "$boot/powercut.state" ]; then
@@ -164,7 +179,8 @@ main() {
 		exit 1
 	fi
 
-	for i in $(seq 1 "$iterations"); do
+	i=1 tries=0
+	while [ $i -le "$iterations" ]; do
 		base=$(stat -c %s "$log")
 		rm -f "$boot/qemu.pid" "$boot/guest.log" "$boot/rc"
 		t0=$(date +%s.%N)
@@ -208,6 +224,14 @@ main() {
 		fi
 		wait $runner
 		tend=$(date +%s.%N)
+		if [ $writing = 0 ] && [ ! -f "$boot/guest.log" ] && [ $tries -lt 2 ]; then
+			# As in boot(): the guest never ran, the image is untouched; again.
+			tries=$((tries + 1))
+			echo "# cut $i: the boot did not reach the guest ($(tail -1 "$out/qemu.err")); try $tries of 2 more"
+			sleep 30
+			continue
+		fi
+		tries=0
 		relay "$label"
 		[ $i -gt 1 ] && sum_verify
 		keep
@@ -229,12 +253,12 @@ main() {
 		# the raw tail of each cut is kept compressed.
 		tail -c +$((base + 1)) "$log" | gzip -1 >>"$out/pc.log.history.gz"
 		"$pcw" compact "$log" >/dev/null || die "compacting $log failed"
+		i=$((i + 1))
 	done
 
 	# The last cut is verified by a boot that does not write.
 	if [ "$iterations" -gt 0 ]; then
-		rm -f "$boot/guest.log"
-		"${qemu[@]}" --timeout 1800 -- "${guest[@]}" verify >"$out/qemu.err" 2>&1
+		boot --timeout 1800 -- "${guest[@]}" verify
 		rc=$?
 		relay "after cut $iterations"
 		sum_verify
