@@ -4,14 +4,14 @@
 #   make run      build what is missing, boot the guest, create a sector namespace, do I/O
 #   make test     every test suite (host and guest), ending "N passed, N failed, N skipped"
 #
-# Other targets: bench (btt_rs vs C vs raw pmem), ndctl-test (slow tier: ndctl's BTT tests on
+# Other targets: bench (btt_rs vs C vs raw pmem), core-bench (the BTT core on memory vs memcpy), ndctl-test (slow tier: ndctl's BTT tests on
 # nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts; BTT_DRIVER=c|rs, CUTS=N,
 # POWERCUT_ARGS='--sector-size 512 ...'), toolchain, kernel, kernel-plain, module, host-test, shell, clean.
 # The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: all run test bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
+.PHONY: all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
 
 all: module
 
@@ -23,6 +23,9 @@ test: toolchain
 
 bench:
 	$(SCRIPTS)/bench.sh
+
+core-bench:
+	cd $(CURDIR)/rust && cargo run --release --example core_bench
 
 ndctl-test: toolchain
 	$(CURDIR)/tools/testing/nvdimm-ndctl/run.sh --driver $(or $(BTT_DRIVER),c)
