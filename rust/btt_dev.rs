@@ -100,7 +100,7 @@ impl BttDev {
         // SAFETY: `region` is the live parent of `nd_btt`.
         let (num_lanes, ro) = unsafe {
             (
-                NdRegion::<CoreLane>::region_num_lanes(region)?,
+                NdRegion::<CoreLane>::lanes_in_use(region)?,
                 (*region).ro != 0,
             )
         };

@@ -9,8 +9,9 @@
 //! way to reach it is the [`LaneGuard`] that [`NdRegion::acquire_lane`] returns.
 //!
 //! Because the state belongs to one BTT, every attached BTT has its own
-//! [`NdRegion`] with its own `nd_region->num_lanes` lanes (256 on pmem), chosen
-//! exactly as C chooses them: current CPU modulo the number of lanes.
+//! [`NdRegion`] with its own lanes, chosen exactly as C chooses them: current
+//! CPU modulo `nd_region->num_lanes` (256 on pmem); lanes no CPU can pick are
+//! not created (see [`NdRegion::lanes_in_use`]).
 
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
@@ -125,8 +126,25 @@ impl<L: Send> NdRegion<L> {
         usize::try_from(n).ok().filter(|&n| n > 0).ok_or(EINVAL)
     }
 
+    /// How many lanes a BTT on `region` gets: `nd_region->num_lanes` (256 on
+    /// pmem), but no more than `nr_cpu_ids`. A lane is picked as `cpu %
+    /// num_lanes` and every CPU id is below `nr_cpu_ids`, so the lanes from
+    /// `nr_cpu_ids` on are never picked, by C either. Not creating them
+    /// shortens what every write scans in the read tracking table (one slot
+    /// per lane) from 256 slots to the number of CPUs. Their flog lanes stay on
+    /// the media, recovered at open and idle, as with C.
+    ///
+    /// # Safety
+    ///
+    /// `region` must point to a live `struct nd_region`.
+    pub(crate) unsafe fn lanes_in_use(region: *mut nd::nd_region) -> Result<usize> {
+        // SAFETY: The caller guarantees `region` is valid for reads.
+        let n = unsafe { Self::region_num_lanes(region) }?;
+        Ok(n.min(kernel::cpu::nr_cpu_ids() as usize).max(1))
+    }
+
     /// Wraps `region` with one lane per element of `states`, which must have
-    /// exactly `num_lanes(region)` elements.
+    /// exactly `lanes_in_use(region)` elements.
     ///
     /// # Safety
     ///
@@ -138,7 +156,7 @@ impl<L: Send> NdRegion<L> {
         states: impl ExactSizeIterator<Item = L>,
     ) -> Result<Self> {
         // SAFETY: The caller guarantees `region` is valid.
-        let want = unsafe { Self::region_num_lanes(region) }?;
+        let want = unsafe { Self::lanes_in_use(region) }?;
         if states.len() != want {
             return Err(EINVAL);
         }
