@@ -267,17 +267,17 @@ impl BttDev {
         first: u64,
         mut meta: Option<&mut [u8]>,
     ) -> Result {
+        // One lane for the whole segment (up to 8 sectors of 512 bytes), as
+        // for writes.
+        let mut lane = self.region.acquire_lane();
         for (i, chunk) in map
             .as_mut_slice()
             .chunks_exact_mut(self.btt.sector_size() as usize)
             .enumerate()
         {
-            {
-                let mut lane = self.region.acquire_lane();
-                self.btt
-                    .read(&mut lane, first + i as u64, chunk, meta.as_deref_mut())
-                    .map_err(to_kernel)?;
-            }
+            self.btt
+                .read(&mut lane, first + i as u64, chunk, meta.as_deref_mut())
+                .map_err(to_kernel)?;
             if let Some(m) = meta.as_deref() {
                 bio.integrity_give(m)?;
             }
@@ -292,6 +292,12 @@ impl BttDev {
         first: u64,
         mut meta: Option<&mut [u8]>,
     ) -> Result {
+        // One lane for the whole segment: one lock round trip per page instead
+        // of per sector. The guard is held across each sector's data, flog and
+        // map writes (each of which ends in `nvdimm_flush()` and may sleep),
+        // and the sectors are written one after the other, each complete
+        // before the next starts, as before.
+        let mut lane = self.region.acquire_lane();
         for (i, chunk) in map
             .as_slice()
             .chunks_exact(self.btt.sector_size() as usize)
@@ -300,9 +306,6 @@ impl BttDev {
             if let Some(m) = meta.as_deref_mut() {
                 bio.integrity_take(m)?;
             }
-            // The lane is held across the data, flog and map writes, each of
-            // which ends in `nvdimm_flush()` and may sleep.
-            let mut lane = self.region.acquire_lane();
             self.btt
                 .write(&mut lane, first + i as u64, chunk, meta.as_deref())
                 .map_err(to_kernel)?;
