@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! [`KernelPlatform`]: the BTT core's allocation and locking primitives, in the kernel.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
 
 use kernel::prelude::*;
 use kernel::processor::cpu_relax;
@@ -59,16 +59,34 @@ impl Platform for KernelPlatform {
         if slot.load(Ordering::SeqCst) != busy {
             return;
         }
+        RTT_WAITERS.fetch_add(1, Ordering::SeqCst);
+        // Orders the count before the slot check in `btt_rs_rtt_wait()`; pairs
+        // with the fence in `rtt_released` (either the reader sees the count,
+        // or this writer sees the emptied slot).
+        fence(Ordering::SeqCst);
         // SAFETY: `slot` is a live `u32`-sized atomic; the C side only reads it
         // with `READ_ONCE()` and uses its address as the wait key.
         unsafe { crate::nd::btt_rs_rtt_wait(slot.as_ptr(), busy) };
+        RTT_WAITERS.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// Wakes waiting writers, if there are any: a reader that finds none
+    /// skips the wait queue lookup, which is almost always.
     fn rtt_released(slot: &AtomicU32) {
+        // Orders the slot's store (by the caller) before the count's load.
+        fence(Ordering::SeqCst);
+        if RTT_WAITERS.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         // SAFETY: As in `rtt_wait`; the address is only used as the wait key.
         unsafe { crate::nd::btt_rs_rtt_wake(slot.as_ptr()) };
     }
 }
+
+/// Writers sleeping in [`KernelPlatform::rtt_wait`], over all BTTs. Written only
+/// by writers that have to wait (rare), read by every reader as it leaves the
+/// read tracking table, so its cache line stays shared.
+static RTT_WAITERS: AtomicUsize = AtomicUsize::new(0);
 
 /// A table of sleepable locks (C: `arena->map_locks`: cache-line-aligned
 /// spinlocks there, cache-line-padded mutexes here).
