@@ -239,3 +239,32 @@ fn blank_media_with_a_stale_backup_of_another_btt_is_recreated() {
     assert!(btt.created());
     assert_eq!(media.size() as usize, btt_bytes(c).len());
 }
+
+#[test]
+fn a_btt_of_another_namespace_is_replaced_as_c_does() {
+    // Labelled fixture: its info blocks name their namespace as parent.
+    let c = &CASES[1];
+    let bytes = btt_bytes(c);
+    let mut cfg = case_cfg(c, &bytes);
+    let sb = InfoBlock::decode(&bytes[..INFO_SIZE].try_into().unwrap());
+    assert_ne!(sb.parent_uuid, [0; 16]);
+    // Same parent: opened as is.
+    cfg.parent_uuid = sb.parent_uuid;
+    let (btt, _l) = Btt::<_, StdPlatform>::open(MemMedia::from_vec(bytes.clone()), &cfg).unwrap();
+    assert!(!btt.created());
+    // A new namespace over the old one (ndctl init-labels + create-namespace):
+    // the old BTT is left over, C writes a new one, and so does the core.
+    cfg.parent_uuid = [0x42; 16];
+    cfg.uuid = [0x43; 16];
+    let (btt, _l) = Btt::<_, StdPlatform>::open(MemMedia::from_vec(bytes.clone()), &cfg).unwrap();
+    assert!(btt.created());
+    // A damaged block with a foreign parent is still refused, never replaced.
+    let mut damaged = bytes;
+    damaged[200] ^= 1;
+    let i2 = sb.info2off as usize;
+    damaged[i2 + 200] ^= 1;
+    let media = MemMedia::from_vec(damaged.clone());
+    let err = Btt::<_, StdPlatform>::open(&media, &cfg).err().expect("refused");
+    assert!(err.is_corruption(), "{err}");
+    assert!(media.snapshot() == damaged);
+}

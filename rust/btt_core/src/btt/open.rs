@@ -99,7 +99,11 @@ impl<'a> Scratch<'a> {
     }
 }
 
-/// C `nd_btt_arena_is_valid()`: signature, parent uuid and checksum.
+/// C `nd_btt_arena_is_valid()`: signature, checksum and parent uuid.
+///
+/// The checksum is checked before the parent uuid, so that `"parent_uuid"`
+/// means an intact info block of another namespace (a BTT left behind when the
+/// namespace was destroyed and a new one made over it), not a damaged one.
 pub(super) fn info_is_valid(
     raw: &[u8; INFO_SIZE],
     cfg: &Config,
@@ -108,11 +112,11 @@ pub(super) fn info_is_valid(
     if !sb.signature_ok() {
         return Err("signature");
     }
-    if sb.parent_uuid != [0; 16] && sb.parent_uuid != cfg.parent_uuid {
-        return Err("parent_uuid");
-    }
     if !info::checksum_ok(raw) {
         return Err("checksum");
+    }
+    if sb.parent_uuid != [0; 16] && sb.parent_uuid != cfg.parent_uuid {
+        return Err("parent_uuid");
     }
     Ok(sb)
 }
@@ -267,8 +271,10 @@ fn probe_arena<M: Media>(
     }
     // No signature in the primary and no backup of ours: blank media, or the
     // leftover of an earlier BTT that was reconfigured (ndctl clears only the
-    // primary), which must not be resurrected.
-    if primary == Err("signature") {
+    // primary), which must not be resurrected. An intact BTT whose parent is
+    // another namespace is such a leftover too: C ("No existing arenas") and
+    // ndctl (btt-errors.sh re-creates a namespace over one) expect a new BTT.
+    if primary == Err("signature") || primary == Err("parent_uuid") {
         return Ok(Probe::Blank);
     }
     let field = primary.err().unwrap_or("checksum");
