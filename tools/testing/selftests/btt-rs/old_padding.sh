@@ -12,6 +12,10 @@ DBG=/sys/kernel/debug/btt
 
 ktap_header 8
 ktap_check "load the nvdimm stack with btt_rs" nd_load rs
+# The BTT device is registered while nd_pmem probes the namespace and probes
+# asynchronously: wait for its disk.
+i=0
+while [ -z "$(ls /sys/block | grep 's$')" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 dev=$(ls /sys/block | grep 's$' | head -1)
 if [ -n "$dev" ] && [ -b /dev/$dev ]; then ktap_ok "libnvdimm finds the BTT and btt_rs attaches it ($dev)"; else
 	ls /sys/block | sed 's/^/# block: /'; ktap_not_ok "btt_rs attaches the old-padding BTT"; fi
