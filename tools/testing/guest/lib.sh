@@ -110,6 +110,16 @@ nd_settle() {
 	[ -w /sys/bus/nd/wait_probe ] && cat /sys/bus/nd/wait_probe >/dev/null 2>&1
 	return 0
 }
+# wait_btt_disks [N]: waits (up to 10 s) until N (default 1) BTT disks
+# (/sys/block/*s) exist: BTT devices probe asynchronously after nd_pmem.
+wait_btt_disks() {
+	_i=0
+	while [ "$(ls /sys/block | grep -c 's$')" -lt "${1:-1}" ] && [ $_i -lt 100 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	[ "$(ls /sys/block | grep -c 's$')" -ge "${1:-1}" ]
+}
 # Which module serves BTT block devices right now.
 btt_driver_name() {
 	if [ -d /sys/module/btt_rs ]; then echo "btt_rs (Rust)"

@@ -14,8 +14,7 @@ ktap_header 8
 ktap_check "load the nvdimm stack with btt_rs" nd_load rs
 # The BTT device is registered while nd_pmem probes the namespace and probes
 # asynchronously: wait for its disk.
-i=0
-while [ -z "$(ls /sys/block | grep 's$')" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait_btt_disks 1
 dev=$(ls /sys/block | grep 's$' | head -1)
 if [ -n "$dev" ] && [ -b /dev/$dev ]; then ktap_ok "libnvdimm finds the BTT and btt_rs attaches it ($dev)"; else
 	ls /sys/block | sed 's/^/# block: /'; ktap_not_ok "btt_rs attaches the old-padding BTT"; fi
@@ -33,6 +32,7 @@ for i in 1 2 3 4 5 6; do write_pattern /dev/$dev 4096 1 7 /tmp/seven || ok=1; do
 sed -i "s/^7 .*/7 $(file_sum /tmp/seven)/" /out/old_padding.sums
 if [ $ok = 0 ]; then ktap_ok "btt_rs writes and reads back"; else ktap_not_ok "btt_rs writes and reads back"; fi
 ktap_check "switch to the C driver" nd_switch c
+wait_btt_disks 1
 bad=0
 while read -r lba sum; do [ "$(read_sum /dev/$dev 4096 1 "$lba")" = "$sum" ] || bad=1; done </out/old_padding.sums
 if [ $bad = 0 ]; then ktap_ok "C reads what btt_rs wrote on the old-padding BTT"; else ktap_not_ok "C reads what btt_rs wrote"; fi
