@@ -2,7 +2,7 @@
 /*
  * pcwriter: the guest half of the btt-rs power-cut test.
  *
- *   pcwriter write DEV NSECT SEED LOG [THREADS]
+ *   pcwriter write DEV NSECT SEED LOG [THREADS [BATCH]]
  *   pcwriter verify DEV NSECT LOG [--record]
  *   pcwriter compact LOG
  *
@@ -13,12 +13,14 @@
  * checksum of the whole sector; the rest of the sector is filled with bytes
  * derived from (sector, generation), so a sector that is half old, half new
  * is caught. Before each write "S <sector> <gen>" (intent) is appended to LOG,
- * after the write is acknowledged "A <sector> <gen>" (in the same append as the
- * writer's next intent: one 9p round trip per write, not two). LOG is opened
+ * after the write is acknowledged "A <sector> <gen>". LOG is opened
  * O_APPEND|O_SYNC and is meant to live on the host (9p), so it is complete up
  * to the moment the guest dies. Generations continue from what LOG holds, so
  * they keep growing across boots. THREADS writers (default 4) own the sectors
- * s with s % THREADS == t, so several writes are in flight at a cut.
+ * s with s % THREADS == t, so several writes are in flight at a cut. A 9p
+ * append costs far more than a BTT write, so each writer works in rounds of
+ * BATCH sectors (default 16): one append with the acks of the last round and
+ * the intents of this one, then the BATCH writes.
  *
  * verify: reads every sector in [0, NSECT) and classifies it against LOG:
  *   zero     never written; allowed only if no write of it was acknowledged
@@ -151,18 +153,25 @@ static void st_grow(struct state *st, uint64_t n)
 	st->nsect = n;
 }
 
+static int cmp_dead(const void *a, const void *b)
+{
+	const struct dead *x = a, *y = b;
+
+	if (x->sector != y->sector)
+		return x->sector < y->sector ? -1 : 1;
+	return x->gen < y->gen ? -1 : x->gen > y->gen;
+}
+
+/* st->dead is sorted and unique once read_log() is done. */
 static int is_dead(const struct state *st, uint64_t sector, uint64_t gen)
 {
-	for (size_t i = 0; i < st->ndead; i++)
-		if (st->dead[i].sector == sector && st->dead[i].gen == gen)
-			return 1;
-	return 0;
+	struct dead key = { sector, gen };
+
+	return st->ndead && bsearch(&key, st->dead, st->ndead, sizeof(key), cmp_dead);
 }
 
 static void add_dead(struct state *st, uint64_t sector, uint64_t gen)
 {
-	if (is_dead(st, sector, gen))
-		return;
 	if (st->ndead == st->capdead) {
 		st->capdead = st->capdead ? 2 * st->capdead : 64;
 		st->dead = realloc(st->dead, st->capdead * sizeof(*st->dead));
@@ -267,6 +276,17 @@ static void read_log(const char *path, struct state *st, uint64_t fixed_nsect)
 		}
 	}
 	free(buf);
+	/* sorted and unique; a dead generation at or below the last ack is moot */
+	qsort(st->dead, st->ndead, sizeof(*st->dead), cmp_dead);
+	size_t n = 0;
+	for (size_t i = 0; i < st->ndead; i++) {
+		struct dead d = st->dead[i];
+
+		if (d.gen <= st->acked[d.sector] || (n && !cmp_dead(&st->dead[n - 1], &d)))
+			continue;
+		st->dead[n++] = d;
+	}
+	st->ndead = n;
 }
 
 static int open_log_append(const char *path, const struct state *st)
@@ -282,27 +302,14 @@ static int open_log_append(const char *path, const struct state *st)
 	return fd;
 }
 
-/*
- * Appends "A <ack_s> <ack_g>" (if ack_g) and "<kind> <s> <g>" (if g) in one
- * write: O_APPEND keeps the lines of concurrent threads whole, and a writer
- * logs the ack of one write with the intent of its next in one 9p round trip.
- */
-static void log_lines(int fd, uint64_t ack_s, uint64_t ack_g, char kind, uint64_t s, uint64_t g)
-{
-	char line[128];
-	int n = 0;
-
-	if (ack_g)
-		n += snprintf(line, sizeof(line), "A %" PRIu64 " %" PRIu64 "\n", ack_s, ack_g);
-	if (g)
-		n += snprintf(line + n, sizeof(line) - n, "%c %" PRIu64 " %" PRIu64 "\n", kind, s, g);
-	if (write(fd, line, n) != n)
-		die("appending to the log: %s", strerror(errno));
-}
-
+/* One line, in one write: O_APPEND keeps the lines of concurrent threads whole. */
 static void log_line(int fd, char kind, uint64_t s, uint64_t g)
 {
-	log_lines(fd, 0, 0, kind, s, g);
+	char line[64];
+	int n = snprintf(line, sizeof(line), "%c %" PRIu64 " %" PRIu64 "\n", kind, s, g);
+
+	if (write(fd, line, n) != n)
+		die("appending to the log: %s", strerror(errno));
 }
 
 /* ---- the device ------------------------------------------------------------- */
@@ -349,7 +356,7 @@ static void *abuf(size_t n)
 
 struct writer {
 	pthread_t tid;
-	int t, nthreads, devfd, logfd;
+	int t, nthreads, batch, devfd, logfd;
 	size_t ss;
 	uint64_t nsect, seed, count;
 	uint64_t ns_dev, ns_log; /* time spent writing the device, the log */
@@ -364,41 +371,65 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+#define MAX_BATCH 64
+
+/*
+ * A writer thread. Each round takes BATCH sectors, logs the acks of the last
+ * round and the intents of this one in a single append (one 9p round trip),
+ * then writes the sectors one by one: the more device writes per round trip,
+ * the likelier a cut falls inside one.
+ */
 static void *write_loop(void *arg)
 {
 	struct writer *w = arg;
 	unsigned char *buf = abuf(w->ss);
 	uint64_t rng = w->seed ^ ((uint64_t)w->t << 56);
 	uint64_t mine = (w->nsect - w->t + w->nthreads - 1) / w->nthreads;
-	uint64_t ack_s = 0, ack_g = 0; /* acknowledged, not logged yet */
+	uint64_t sec[MAX_BATCH], gen[MAX_BATCH];
+	char lines[2 * MAX_BATCH * 48];
+	int nack = 0; /* sec/gen[0, nack) are acknowledged, not logged yet */
 
-	for (uint64_t n = 0; !w->count || n < w->count; n++) {
-		uint64_t s = w->t + w->nthreads * (splitmix(&rng) % mine);
-		uint64_t g = w->st->intent[s] + 1, t0, t1, t2;
-		ssize_t r;
+	for (uint64_t n = 0; !w->count || n < w->count; n += w->batch) {
+		int nb = w->count && w->count - n < (uint64_t)w->batch ? (int)(w->count - n) : w->batch;
+		uint64_t t0, t1;
+		size_t len = 0;
 
-		if (w->st->acked[s] >= g)
-			g = w->st->acked[s] + 1;
-		w->st->intent[s] = g;
-		make_sector(buf, w->ss, s, g);
-		t0 = now_ns();
-		log_lines(w->logfd, ack_s, ack_g, 'S', s, g);
-		t1 = now_ns();
-		r = pwrite(w->devfd, buf, w->ss, (off_t)(s * w->ss));
-		t2 = now_ns();
-		if (r != (ssize_t)w->ss) {
-			fprintf(stderr, "pcwriter: writing sector %" PRIu64 " gen %" PRIu64 ": %s\n", s, g,
-				r < 0 ? strerror(errno) : "short write");
-			exit(1);
+		for (int k = 0; k < nack; k++)
+			len += sprintf(lines + len, "A %" PRIu64 " %" PRIu64 "\n", sec[k], gen[k]);
+		for (int k = 0; k < nb; k++) {
+			uint64_t s = w->t + w->nthreads * (splitmix(&rng) % mine);
+			uint64_t g = w->st->intent[s] + 1;
+
+			if (w->st->acked[s] >= g)
+				g = w->st->acked[s] + 1;
+			w->st->intent[s] = g;
+			sec[k] = s;
+			gen[k] = g;
+			len += sprintf(lines + len, "S %" PRIu64 " %" PRIu64 "\n", s, g);
 		}
-		w->st->acked[s] = g;
-		ack_s = s;
-		ack_g = g;
-		w->ns_dev += t2 - t1;
-		w->ns_log += t1 - t0;
+		t0 = now_ns();
+		if (write(w->logfd, lines, len) != (ssize_t)len)
+			die("appending to the log: %s", strerror(errno));
+		w->ns_log += now_ns() - t0;
+		for (int k = 0; k < nb; k++) {
+			ssize_t r;
+
+			make_sector(buf, w->ss, sec[k], gen[k]);
+			t0 = now_ns();
+			r = pwrite(w->devfd, buf, w->ss, (off_t)(sec[k] * w->ss));
+			t1 = now_ns();
+			if (r != (ssize_t)w->ss) {
+				fprintf(stderr, "pcwriter: writing sector %" PRIu64 " gen %" PRIu64 ": %s\n",
+					sec[k], gen[k], r < 0 ? strerror(errno) : "short write");
+				exit(1);
+			}
+			w->st->acked[sec[k]] = gen[k];
+			w->ns_dev += t1 - t0;
+		}
+		nack = nb;
 	}
-	if (ack_g)
-		log_lines(w->logfd, ack_s, ack_g, 0, 0, 0);
+	for (int k = 0; k < nack; k++)
+		log_line(w->logfd, 'A', sec[k], gen[k]);
 	free(buf);
 	return NULL;
 }
@@ -407,31 +438,36 @@ static int do_write(int argc, char **argv)
 {
 	struct state st = { 0 };
 	uint64_t nsect, seed, count;
-	int nthreads = 4, devfd, logfd;
+	int nthreads = 4, batch = 16, devfd, logfd;
 	struct writer *w;
 	size_t ss;
 
-	if (argc < 6 || argc > 7)
-		die("usage: pcwriter write DEV NSECT SEED LOG [THREADS]");
+	if (argc < 6 || argc > 8)
+		die("usage: pcwriter write DEV NSECT SEED LOG [THREADS [BATCH]]");
 	nsect = strtoull(argv[3], NULL, 0);
 	seed = strtoull(argv[4], NULL, 0);
-	if (argc == 7)
+	if (argc >= 7)
 		nthreads = atoi(argv[6]);
+	if (argc == 8)
+		batch = atoi(argv[7]);
 	count = getenv("PCWRITER_COUNT") ? strtoull(getenv("PCWRITER_COUNT"), NULL, 0) : 0;
-	if (!nsect || nthreads < 1 || (uint64_t)nthreads > nsect || nthreads > 64)
-		die("bad NSECT or THREADS");
+	if (!nsect || nthreads < 1 || (uint64_t)nthreads > nsect || nthreads > 64 || batch < 1 ||
+	    batch > MAX_BATCH)
+		die("bad NSECT, THREADS or BATCH");
 	read_log(argv[5], &st, nsect);
 	devfd = open_dev(argv[2], O_RDWR | O_SYNC, &ss, nsect);
 	logfd = open_log_append(argv[5], &st);
-	printf("pcwriter: writing %" PRIu64 " sectors of %zu bytes on %s, %d threads, seed %" PRIu64
+	printf("pcwriter: writing %" PRIu64 " sectors of %zu bytes on %s, %d threads, batches of %d,"
+	       " seed %" PRIu64
 	       "; log %s: %" PRIu64 " intents, %" PRIu64 " acks, %" PRIu64 " recorded, %" PRIu64
 	       " dead, %" PRIu64 " malformed lines\n",
-	       nsect, ss, argv[2], nthreads, seed, argv[5], st.lines[0], st.lines[1], st.lines[2],
+	       nsect, ss, argv[2], nthreads, batch, seed, argv[5], st.lines[0], st.lines[1], st.lines[2],
 	       st.lines[3], st.bad);
 	fflush(stdout);
 	w = calloc(nthreads, sizeof(*w));
 	for (int t = 0; t < nthreads; t++) {
-		w[t] = (struct writer){ .t = t, .nthreads = nthreads, .devfd = devfd, .logfd = logfd,
+		w[t] = (struct writer){ .t = t, .nthreads = nthreads, .batch = batch, .devfd = devfd,
+					.logfd = logfd,
 					.ss = ss, .nsect = nsect, .seed = seed, .count = count, .st = &st };
 		if (pthread_create(&w[t].tid, NULL, write_loop, &w[t]))
 			die("pthread_create failed");
@@ -439,8 +475,8 @@ static int do_write(int argc, char **argv)
 	for (int t = 0; t < nthreads; t++) {
 		pthread_join(w[t].tid, NULL);
 		printf("pcwriter: thread %d: %" PRIu64 " writes, %" PRIu64 " us per device write, %" PRIu64
-		       " us per log append\n", t, count, w[t].ns_dev / 1000 / count,
-		       w[t].ns_log / 1000 / count);
+		       " us per log append of a batch\n", t, count, w[t].ns_dev / 1000 / count,
+		       w[t].ns_log / 1000 / ((count + batch - 1) / batch));
 	}
 	return 0;
 }

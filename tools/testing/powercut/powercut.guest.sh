@@ -3,7 +3,7 @@
 # The guest half of the power-cut test (run.sh drives it from the host). KTAP out.
 #
 # Usage: powercut.guest.sh DRIVER setup SECTOR_SIZE SIZE
-#        powercut.guest.sh DRIVER run SEED THREADS
+#        powercut.guest.sh DRIVER run SEED THREADS BATCH
 #        powercut.guest.sh DRIVER verify
 #   DRIVER  c (the kernel's nd_btt.ko) or rs (btt_rs.ko)
 #   setup   on a fresh NVDIMM: v1.1 labels and one sector-mode namespace of SIZE
@@ -120,7 +120,7 @@ setup)
 	ktap_check "dmesg free of WARN/BUG/lockdep/sleep-in-atomic" dmesg_clean
 	;;
 run)
-	SEED=${3:?seed} THREADS=${4:-4}
+	SEED=${3:?seed} THREADS=${4:-4} BATCH=${5:-16}
 	. $STATE
 	ktap_header 4
 	attach || exit 1
@@ -130,7 +130,7 @@ run)
 	ktap_check "dmesg free of WARN/BUG/lockdep/sleep-in-atomic" dmesg_clean
 	echo "POWERCUT-WRITING /dev/$DEV"
 	# Until the host pulls the plug; the log is on the host (9p), so it stays.
-	$PCW write "/dev/$DEV" "$NSECT" "$SEED" $LOG "$THREADS" &
+	$PCW write "/dev/$DEV" "$NSECT" "$SEED" $LOG "$THREADS" "$BATCH" &
 	wait $!
 	rc=$?
 	echo "not ok 5 pcwriter stopped on its own (exit $rc)"

@@ -17,6 +17,7 @@
 #   --sector-size S      512 or 4096 (default 4096)
 #   --size SIZE          namespace size, ndctl's -s (default 32M; BTT wants more than 16 MiB)
 #   --threads N          concurrent writers in the guest (default 4)
+#   --batch N            sectors each writer logs per 9p append, then writes (default 16)
 #   --max-delay S        the cut comes 0..S seconds after the first ack (default 4)
 #   --seed N             seed of the writers and of the delays (default random)
 #   --flavour F          guest kernel flavour, debug or plain (default debug)
@@ -32,7 +33,7 @@ set +e +o pipefail # (grep -q on a pipe must not fail by SIGPIPE)
 # All in one function: bash reads it whole, so editing this file does not
 # disturb a run in progress.
 main() {
-	driver=${BTT_DRIVER:-rs} iterations=3 ss=4096 size=32M threads=4 maxdelay=4 seed=
+	driver=${BTT_DRIVER:-rs} iterations=3 ss=4096 size=32M threads=4 batch=16 maxdelay=4 seed=
 	flavour=debug out= append=acpi=noirq
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -41,12 +42,13 @@ main() {
 		--sector-size) ss=$2; shift 2 ;;
 		--size) size=$2; shift 2 ;;
 		--threads) threads=$2; shift 2 ;;
+		--batch) batch=$2; shift 2 ;;
 		--max-delay) maxdelay=$2; shift 2 ;;
 		--seed) seed=$2; shift 2 ;;
 		--flavour) flavour=$2; shift 2 ;;
 		--out) out=$2; shift 2 ;;
 		--append) append=$2; shift 2 ;;
-		--help | -h) sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+		--help | -h) sed -n '3,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 		*) die "unknown option '$1' (see --help)" ;;
 		esac
 	done
@@ -163,7 +165,7 @@ main() {
 	}
 
 	echo "TAP version 13"
-	echo "# powercut: driver $driver, ${ss}-byte sectors, namespace $size, $threads writers," \
+	echo "# powercut: driver $driver, ${ss}-byte sectors, namespace $size, $threads writers in batches of $batch," \
 		"$iterations cuts 0..${maxdelay}s after the first ack, seed $seed, work dir $out"
 	t_start=$(date +%s) cuts=0 acks=0
 
@@ -184,7 +186,7 @@ main() {
 		base=$(stat -c %s "$log")
 		rm -f "$boot/qemu.pid" "$boot/guest.log" "$boot/rc"
 		t0=$(date +%s.%N)
-		"${qemu[@]}" --pidfile "$boot/qemu.pid" --timeout 1800 -- "${guest[@]}" run $((seed * 1000 + i)) "$threads" \
+		"${qemu[@]}" --pidfile "$boot/qemu.pid" --timeout 1800 -- "${guest[@]}" run $((seed * 1000 + i)) "$threads" "$batch" \
 			>"$out/qemu.err" 2>&1 &
 		runner=$!
 		# Wait until the guest has verified the last cut and its writers have had a
