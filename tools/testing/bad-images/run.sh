@@ -12,6 +12,7 @@
 # KTAP test points are asserted for btt_rs only (no image written, no wrong
 # data, no splat, the expected outcome per case); the C driver's outcome is
 # printed beside it in a table at the end, as diagnostics.
+# Exit status 0 only if every btt_rs test point passed.
 # Usage: run.sh [--drivers "c rs"] [--out DIR]
 . "$(dirname "$0")/../../../scripts/lib.sh"
 set +e
@@ -127,9 +128,10 @@ nrs=0
 case " $drivers " in *" rs "*) nrs=$((${#cases[@]} * 4 + 1)) ;; esac
 echo "1..$nrs"
 n=0
+nfail=0
 point() { # ok|not-ok text
 	n=$((n + 1))
-	if [ "$1" = ok ]; then echo "ok $n $2"; else echo "not ok $n $2"; fi
+	if [ "$1" = ok ]; then echo "ok $n $2"; else echo "not ok $n $2"; nfail=$((nfail + 1)); fi
 }
 check() { # text condition...
 	local t=$1
@@ -173,3 +175,4 @@ for c in "${cases[@]}"; do
 	done
 done
 for drv in $drivers; do echo "# $drv boot: exit ${rc_of[$drv]}, splats ${splats_of[$drv]:-?}"; done
+[ "$nfail" = 0 ]
