@@ -218,3 +218,28 @@ fn an_arena_with_the_error_flag_is_read_only() {
     );
     assert!(media.snapshot() == before, "a read-only arena was written");
 }
+
+#[test]
+fn a_media_error_in_the_map_costs_only_its_sectors() {
+    let media = PoisonMedia::new(MemMedia::new(SIZE));
+    let mapoff;
+    {
+        let (btt, mut lanes) = open(&media);
+        mapoff = btt.arena(0).unwrap().mapoff;
+        for lba in [0, 1, 200, 300] {
+            btt.write(&mut lanes[0], lba, &pattern(4096, lba, 1), None)
+                .unwrap();
+        }
+    }
+    // Poison the 512 bytes holding the map entries of LBAs 0..128 (as ndctl's
+    // btt-errors.sh does), then attach with the full ownership check.
+    media.poison(mapoff, 512);
+    let (btt, mut lanes) = open(&media);
+    let mut buf = vec![0u8; 4096];
+    assert_eq!(btt.read(&mut lanes[0], 0, &mut buf, None), Err(Error::Io));
+    assert_eq!(btt.read(&mut lanes[0], 1, &mut buf, None), Err(Error::Io));
+    for lba in [200, 300] {
+        btt.read(&mut lanes[0], lba, &mut buf, None).unwrap();
+        assert_eq!(identify(&buf), Some((lba, 1)));
+    }
+}

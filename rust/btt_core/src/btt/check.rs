@@ -48,6 +48,16 @@ impl<P: Platform> Bitmap<P> {
     }
 }
 
+/// Reads the map entry of `premap` into `ent` (4 bytes).
+fn read_map_entry<M: Media>(
+    media: &M,
+    a: &ArenaInfo,
+    premap: u32,
+    ent: &mut [u8],
+) -> Result<(), Error> {
+    media.read(a.map_entry_offset(premap).ok_or(Error::Invalid)?, ent)
+}
+
 /// Checks that every block of arena `a` has one owner, taking into account
 /// a map update that open will roll forward from the flog. Reads the whole
 /// map; needs a transient bitmap of `internal_nlba` bits.
@@ -64,9 +74,15 @@ pub(super) fn block_ownership<M: Media, P: Platform>(
             .get_mut(..n * MAP_ENT_SIZE as usize)
             .ok_or(Error::Invalid)?;
         let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
-        media.read(off, buf)?;
-        for (i, ent) in buf.chunks_exact(MAP_ENT_SIZE as usize).enumerate() {
+        // A media error in the map costs only the sectors whose entries it
+        // covers (their reads fail, as with C): read the chunk entry by entry
+        // and leave unreadable entries out of the check.
+        let whole = media.read(off, buf).is_ok();
+        for (i, ent) in buf.chunks_exact_mut(MAP_ENT_SIZE as usize).enumerate() {
             let p = premap + i as u32;
+            if !whole && read_map_entry(media, a, p, ent).is_err() {
+                continue;
+            }
             let ent = u32::from_le_bytes([ent[0], ent[1], ent[2], ent[3]]);
             let post = map::Mapping::decode(p, ent).postmap;
             let at = a.map_entry_offset(p).unwrap_or(0);
@@ -91,7 +107,11 @@ pub(super) fn block_ownership<M: Media, P: Platform>(
         let (_, ent) = newest_entry(a, idx, lane, &log)?;
         let old = map::ent_lba(ent.old_map);
         let new = map::ent_lba(ent.new_map);
-        let cur = map::Mapping::decode(ent.lba, read_map_raw(media, a, ent.lba)?).postmap;
+        let Ok(raw) = read_map_raw(media, a, ent.lba) else {
+            // Unreadable map entry: this lane's block cannot be placed.
+            continue;
+        };
+        let cur = map::Mapping::decode(ent.lba, raw).postmap;
         // An interrupted write: the map still names `old`, which becomes the
         // free block once open rolls the map forward to `new`.
         let block = if old != new && cur == old { new } else { old };
