@@ -264,7 +264,9 @@ fn a_btt_of_another_namespace_is_replaced_as_c_does() {
     let i2 = sb.info2off as usize;
     damaged[i2 + 200] ^= 1;
     let media = MemMedia::from_vec(damaged.clone());
-    let err = Btt::<_, StdPlatform>::open(&media, &cfg).err().expect("refused");
+    let err = Btt::<_, StdPlatform>::open(&media, &cfg)
+        .err()
+        .expect("refused");
     assert!(err.is_corruption(), "{err}");
     assert!(media.snapshot() == damaged);
 }
