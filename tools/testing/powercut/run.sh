@@ -147,6 +147,7 @@ main() {
 			"${qemu[@]}" "$@" >"$out/qemu.err" 2>&1
 			rc=$?
 			[ -f "$boot/guest.log" ] && return $rc
+			cp "$boot/console.log" "$out/no-guest-$try.console.log"
 			echo "# the boot did not reach the guest (exit $rc: $(tail -1 "$out/qemu.err")); try $try of 3"
 			[ $try = 3 ] || sleep 30
 		done
@@ -198,8 +199,8 @@ main() {
 				writing=1
 				break
 			fi
-			if [ $(($(date +%s) - ${t0%.*})) -gt 1200 ]; then
-				echo "# cut $i: no acknowledged write after 1200 s"
+			if [ $(($(date +%s) - ${t0%.*})) -gt 600 ]; then
+				echo "# cut $i: no acknowledged write after 600 s"
 				break
 			fi
 			sleep 0.2
@@ -229,7 +230,9 @@ main() {
 		if [ $writing = 0 ] && [ ! -f "$boot/guest.log" ] && [ $tries -lt 2 ]; then
 			# As in boot(): the guest never ran, the image is untouched; again.
 			tries=$((tries + 1))
-			echo "# cut $i: the boot did not reach the guest ($(tail -1 "$out/qemu.err")); try $tries of 2 more"
+			cp "$boot/console.log" "$out/no-guest-cut$i-$tries.console.log"
+			echo "# cut $i: the boot did not reach the guest ($(tail -1 "$out/qemu.err")); console kept" \
+				"in no-guest-cut$i-$tries.console.log; try $tries of 2 more"
 			sleep 30
 			continue
 		fi
