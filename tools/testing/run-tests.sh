@@ -167,6 +167,29 @@ powercut_suite() {
 	note "guest: $name" "$p" "${f:-0}" "${s:-0}"
 }
 
+# ktap_script NAME COMMAND...: a host-side script that boots its own guests and
+# prints KTAP on stdout (such as tools/testing/bad-images/run.sh); its test points
+# are counted as a guest boot's, its "# " diagnostics shown.
+ktap_script() {
+	local name=$1 out=$results/$1
+	shift
+	mkdir -p "$out"
+	log "guest: $name (host script, own boots)"
+	"$@" >"$out/guest.log" 2>"$out/stderr.log"
+	local rc=$? p f s
+	p=$(grep -cE '^ok [0-9]+' "$out/guest.log")
+	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out/guest.log")
+	f=$(grep -cE '^not ok [0-9]+' "$out/guest.log")
+	p=$((${p:-0} - ${s:-0}))
+	grep -E '^(not ok|ok) [0-9]+|^# ' "$out/guest.log" | grep -vE '^ok ' | sed "s/^/  [$name] /" >&2
+	if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
+		log "guest: $name exited $rc without a failed test point; see $out/stderr.log"
+		tail -15 "$out/stderr.log" | sed "s/^/  [$name] /" >&2
+		f=1
+	fi
+	note "guest: $name" "$p" "${f:-0}" "${s:-0}"
+}
+
 guest_suites() {
 	local st=tools/testing/selftests/btt-rs
 	"$BTT_TOP/scripts/build-kernel.sh" debug >/dev/null || { note "guest: kernel build" 0 1 0; return; }
@@ -194,6 +217,11 @@ guest_suites() {
 	# virtio-pmem flushes sleep: btt_rs must stay clean there (C shown for comparison).
 	guest_boot virtio-pmem-rs --fresh --img "$BTT_TOP/build/vpmem.img" --virtio-pmem -- sh $st/virtio_pmem.sh rs
 	guest_boot virtio-pmem-c --fresh --img "$BTT_TOP/build/vpmem.img" --virtio-pmem -- sh $st/virtio_pmem.sh c
+	# Lifecycle under fio load: disable-namespace, unbind, rmmod; 20 attach/detach cycles; leaks.
+	guest_boot lifecycle-rs --fresh --img "$BTT_TOP/build/lifecycle.img" -- sh $st/lifecycle.sh rs
+	# Damaged images: btt_rs refuses (naming the field) or serves intact data, never
+	# writes; the C driver's outcome beside it (3 boots, two of them side by side).
+	ktap_script bad-images "$BTT_TOP/tools/testing/bad-images/run.sh" --out "$results/bad-images/work"
 	# The C driver: the reference the Rust driver is held to.
 	guest_boot sector-mode-c-create --fresh --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c create
 	guest_boot sector-mode-c-verify --state-from sector-mode-c-create --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c verify
