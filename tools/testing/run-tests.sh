@@ -31,8 +31,10 @@ host_suites() {
 		return
 	fi
 	log "host: cargo test (BTT core, btt tool)"
-	(cd "$BTT_TOP/rust" && cargo test --workspace 2>&1) | tee "$log" | grep -E '^(test result|running|error)' >&2
+	# --nocapture: the crash simulation and the fuzzer print how much they checked.
+	(cd "$BTT_TOP/rust" && cargo test --workspace -- --nocapture 2>&1) | tee "$log" | grep -E '^(test result|running|error)' >&2
 	local rc=${PIPESTATUS[0]}
+	grep -E 'crash points checked|images' "$log" | sed 's/^/  [host] /' >&2
 	p=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
 	f=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
 	i=$(awk '/^test result:/ {s += $8} END {print s + 0}' "$log")
@@ -230,15 +232,22 @@ guest_suites() {
 	powercut_suite powercut-rs-3-cuts --driver rs --iterations 3
 }
 
-start=$(date +%s)
-case ${BTT_TEST_ONLY:-all} in
-host) host_suites ;;
-guest) guest_suites ;;
-*) host_suites; guest_suites ;;
-esac
+# The whole run is one function, parsed before it starts: editing this file
+# while a run is under way (bash reads scripts as it goes) cannot break it.
+main() {
+	local start
+	start=$(date +%s)
+	case ${BTT_TEST_ONLY:-all} in
+	host) host_suites ;;
+	guest) guest_suites ;;
+	*) host_suites; guest_suites ;;
+	esac
 
-echo
-echo "btt-rs test summary ($(( $(date +%s) - start )) s; logs in $results):"
-printf '  %s\n' "${summary[@]}"
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
+	echo
+	echo "btt-rs test summary ($(( $(date +%s) - start )) s; logs in $results):"
+	printf '  %s\n' "${summary[@]}"
+	echo "$passed passed, $failed failed, $skipped skipped"
+	[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
+}
+main "$@"
+exit
