@@ -31,52 +31,56 @@ pub(crate) enum Op {
 pub(crate) struct Bio {
     ptr: NonNull<bindings::bio>,
     acct: Option<usize>,
+    op: Op,
+    integrity: bool,
+    private: *mut kernel::ffi::c_void,
 }
 
 impl Bio {
-    /// Takes charge of `ptr` and starts I/O accounting if the queue wants it.
+    /// Takes charge of `ptr`: lets the integrity layer attach or verify
+    /// protection information (C: `bio_integrity_prep()` in
+    /// `btt_submit_bio()`), then starts I/O accounting if the queue wants it.
+    /// One call into C for all of it.
     ///
     /// # Safety
     ///
     /// `ptr` must be a bio passed to our `submit_bio` that nobody else ends.
     pub(crate) unsafe fn from_raw(ptr: *mut bindings::bio) -> Option<Self> {
         let ptr = NonNull::new(ptr)?;
-        let mut acct = false;
-        // SAFETY: `ptr` is a live bio submitted to our disk (caller).
-        let start = unsafe { nd::btt_rs_bio_start_acct(ptr.as_ptr(), &mut acct) };
+        let (mut dir, mut integrity, mut acct, mut start) = (0, false, false, 0);
+        // SAFETY: `ptr` is a live bio submitted to our disk (caller); the
+        // other pointers are valid for writes.
+        let private = unsafe {
+            nd::btt_rs_bio_begin(ptr.as_ptr(), &mut dir, &mut integrity, &mut acct, &mut start)
+        };
+        let op = match dir {
+            0 => Op::Read,
+            1 => Op::Write,
+            _ => Op::Other,
+        };
         Some(Self {
             ptr,
             acct: acct.then_some(start as usize),
+            op,
+            integrity,
+            private,
         })
     }
 
     /// `bio->bi_bdev->bd_disk->private_data`.
     pub(crate) fn disk_private(&self) -> *mut kernel::ffi::c_void {
-        // SAFETY: `self.ptr` is a live bio submitted to a disk (type invariant).
-        unsafe { nd::btt_rs_bio_private(self.ptr.as_ptr()) }
+        self.private
     }
 
     /// The bio's operation.
     pub(crate) fn op(&self) -> Op {
-        // SAFETY: `self.ptr` is a live bio (type invariant).
-        match unsafe { nd::btt_rs_bio_dir(self.ptr.as_ptr()) } {
-            0 => Op::Read,
-            1 => Op::Write,
-            _ => Op::Other,
-        }
+        self.op
     }
 
-    /// Lets the integrity layer attach or verify protection information (C:
-    /// `bio_integrity_prep()` in `btt_submit_bio()`).
-    pub(crate) fn integrity_prep(&self) {
-        // SAFETY: `self.ptr` is a live bio (type invariant).
-        unsafe { nd::btt_rs_bio_integrity_prep(self.ptr.as_ptr()) }
-    }
-
-    /// Whether the bio carries integrity metadata.
+    /// Whether the bio carries integrity metadata (after the preparation
+    /// done by [`Bio::from_raw`]).
     pub(crate) fn has_integrity(&self) -> bool {
-        // SAFETY: `self.ptr` is a live bio (type invariant).
-        unsafe { nd::btt_rs_bio_has_integrity(self.ptr.as_ptr()) }
+        self.integrity
     }
 
     /// Copies the next `buf.len()` bytes of integrity metadata into `buf` and

@@ -71,10 +71,6 @@ extern "C" {
     ) -> c_int;
     /// `export_uuid()` of `nd_btt->uuid` and of the namespace's uuid.
     pub(crate) fn btt_rs_uuids(nd_btt: *mut nd_btt, uuid: *mut u8, parent_uuid: *mut u8);
-    /// `bio_integrity_prep()` when `bio_integrity_action()` asks for it.
-    pub(crate) fn btt_rs_bio_integrity_prep(bio: *mut bio);
-    /// `bio_integrity(bio) != NULL`.
-    pub(crate) fn btt_rs_bio_has_integrity(bio: *mut bio) -> bool;
     /// Copies `len` bytes of integrity metadata to (`to_buf`) or from `buf`.
     pub(crate) fn btt_rs_bio_integrity_copy(
         bio: *mut bio,
@@ -82,10 +78,17 @@ extern "C" {
         len: c_uint,
         to_buf: bool,
     ) -> c_int;
-    /// `bio->bi_bdev->bd_disk->private_data`.
-    pub(crate) fn btt_rs_bio_private(bio: *mut bio) -> *mut c_void;
-    /// 0 for a read, 1 for a write, -1 for any other operation.
-    pub(crate) fn btt_rs_bio_dir(bio: *mut bio) -> c_int;
+    /// The start of `btt_submit_bio()`: `bio_integrity_prep()` when
+    /// `bio_integrity_action()` asks for it, the operation (0 read, 1 write,
+    /// -1 other), whether the bio has integrity metadata, `bio_start_io_acct()`
+    /// if the queue accounts I/O; returns `bio->bi_bdev->bd_disk->private_data`.
+    pub(crate) fn btt_rs_bio_begin(
+        bio: *mut bio,
+        dir: *mut c_int,
+        integrity: *mut bool,
+        acct: *mut bool,
+        start: *mut c_ulong,
+    ) -> *mut c_void;
     /// One step of `bio_for_each_segment()`.
     pub(crate) fn btt_rs_bio_next_segment(
         bio: *mut bio,
@@ -95,8 +98,6 @@ extern "C" {
     ) -> bool;
     /// `bio->bi_status = errno_to_blk_status(errno)`.
     pub(crate) fn btt_rs_bio_set_status(bio: *mut bio, errno: c_int);
-    /// `bio_start_io_acct()` if the queue accounts I/O.
-    pub(crate) fn btt_rs_bio_start_acct(bio: *mut bio, acct: *mut bool) -> c_ulong;
     /// `bio_end_io_acct()`.
     pub(crate) fn btt_rs_bio_end_acct(bio: *mut bio, start: c_ulong);
     /// `kmap_local_page()`.

@@ -20,7 +20,6 @@ use kernel::bindings;
 use kernel::cpu::CpuId;
 use kernel::prelude::*;
 use kernel::sync::MutexGuard;
-use kernel::task::might_sleep;
 
 use crate::cache_padded::CachePadded;
 use crate::mutex::{new_destroyed_mutex, DestroyedMutex};
@@ -61,8 +60,9 @@ impl<L: Send> Lanes<L> {
     }
 
     /// Takes lane `index % len()`, sleeping while another task holds it.
+    ///
+    /// No `might_sleep()` of our own: `mutex_lock()` starts with one.
     pub(crate) fn lock(&self, index: usize) -> LaneGuard<'_, L> {
-        might_sleep();
         // `checked_rem`: never 0 lanes (`new` refuses it), and no division panic path.
         let lane = &self.lanes[index.checked_rem(self.lanes.len()).unwrap_or(0)];
         LaneGuard { guard: lane.lock() }
@@ -73,7 +73,6 @@ impl<L: Send> Lanes<L> {
     /// Preemption may move the task to another CPU after the pick; that is fine:
     /// the lane's mutex is taken unconditionally, so the lane stays exclusive.
     pub(crate) fn acquire(&self) -> LaneGuard<'_, L> {
-        might_sleep();
         self.lock(CpuId::current().as_u32() as usize)
     }
 }

@@ -140,23 +140,35 @@ struct gendisk *btt_rs_alloc_disk(unsigned int sector_size,
 	return disk;
 }
 
-/* The private_data of the disk a bio was submitted to. */
-void *btt_rs_bio_private(struct bio *bio)
+/*
+ * The start of btt_submit_bio(), in one call (each call from Rust costs as
+ * much as the work): the integrity layer attaches or checks protection info,
+ * then I/O accounting starts if the queue wants it (*acct, *start).
+ * Stores the operation in *dir (0: read, 1: write, -1: any other) and whether
+ * the bio carries integrity metadata in *integrity; returns the private_data
+ * of the disk the bio was submitted to.
+ */
+void *btt_rs_bio_begin(struct bio *bio, int *dir, bool *integrity, bool *acct,
+		       unsigned long *start)
 {
-	return bio->bi_bdev->bd_disk->private_data;
-}
+	unsigned int action = bio_integrity_action(bio);
 
-/* 0: read, 1: write, -1: any other operation. */
-int btt_rs_bio_dir(struct bio *bio)
-{
+	if (action)
+		bio_integrity_prep(bio, action);
+	*integrity = bio_integrity(bio) != NULL;
 	switch (bio_op(bio)) {
 	case REQ_OP_READ:
-		return 0;
+		*dir = 0;
+		break;
 	case REQ_OP_WRITE:
-		return 1;
+		*dir = 1;
+		break;
 	default:
-		return -1;
+		*dir = -1;
 	}
+	*acct = blk_queue_io_stat(bio->bi_bdev->bd_disk->queue);
+	*start = *acct ? bio_start_io_acct(bio) : 0;
+	return bio->bi_bdev->bd_disk->private_data;
 }
 
 /*
@@ -180,12 +192,6 @@ void btt_rs_bio_set_status(struct bio *bio, int errno)
 	bio->bi_status = errno_to_blk_status(errno);
 }
 
-/* bio_start_io_acct() when the queue accounts I/O; returns 0 otherwise. */
-unsigned long btt_rs_bio_start_acct(struct bio *bio, bool *acct)
-{
-	*acct = blk_queue_io_stat(bio->bi_bdev->bd_disk->queue);
-	return *acct ? bio_start_io_acct(bio) : 0;
-}
 
 void btt_rs_bio_end_acct(struct bio *bio, unsigned long start)
 {
@@ -202,19 +208,6 @@ void btt_rs_kunmap_local(void *addr)
 	kunmap_local(addr);
 }
 
-/* As btt_submit_bio(): let the integrity layer attach or check protection info. */
-void btt_rs_bio_integrity_prep(struct bio *bio)
-{
-	unsigned int action = bio_integrity_action(bio);
-
-	if (action)
-		bio_integrity_prep(bio, action);
-}
-
-bool btt_rs_bio_has_integrity(struct bio *bio)
-{
-	return bio_integrity(bio) != NULL;
-}
 
 /*
  * Copies the next @len bytes of the bio's integrity metadata into @buf (for a

@@ -34,16 +34,13 @@ struct gendisk *btt_rs_alloc_disk(unsigned int sector_size,
 int btt_rs_enable(struct nd_btt *nd_btt, struct nd_namespace_common *ndns,
 		  u64 *size);
 void btt_rs_uuids(struct nd_btt *nd_btt, u8 uuid[16], u8 parent_uuid[16]);
-void btt_rs_bio_integrity_prep(struct bio *bio);
-bool btt_rs_bio_has_integrity(struct bio *bio);
 int btt_rs_bio_integrity_copy(struct bio *bio, void *buf, unsigned int len,
 			      bool to_buf);
-void *btt_rs_bio_private(struct bio *bio);
-int btt_rs_bio_dir(struct bio *bio);
+void *btt_rs_bio_begin(struct bio *bio, int *dir, bool *integrity, bool *acct,
+		       unsigned long *start);
 bool btt_rs_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
 			     struct bio_vec *bv, sector_t *sector);
 void btt_rs_bio_set_status(struct bio *bio, int errno);
-unsigned long btt_rs_bio_start_acct(struct bio *bio, bool *acct);
 void btt_rs_bio_end_acct(struct bio *bio, unsigned long start);
 void *btt_rs_kmap_local(struct page *page);
 void btt_rs_kunmap_local(void *addr);
