@@ -8,7 +8,9 @@
 # median kept), BENCH_JOBS ("randread:4k randwrite:4k read:128k write:128k"),
 # BENCH_NUMJOBS ("1 4"), BENCH_RS_KO (the btt_rs.ko to measure; default the plain
 # build), BENCH_ICOUNT (QEMU -icount shift, 0; empty: wall-clock TCG), BENCH_OUT
-# (results directory, build/bench).
+# (results directory, build/bench), BENCH_SCALE (namespace sizes in MiB for the
+# attach-time and memory table, "1024 65536 532480"; 532480 has two arenas; empty:
+# none), BENCH_SCALE_REPS (attaches per driver, 3; the best kept).
 #
 # The guest runs with -icount shift=0,sleep=off: its clock advances 1 ns per guest
 # instruction, so IOPS count guest instructions per I/O and are the same from run
@@ -46,7 +48,7 @@ for cpus in ${BENCH_CPUS:-2 4}; do
 	# The guest loads its own copy: a rebuild during the run changes nothing.
 	mkdir -p "$out/boot-$cpus"
 	[ -n "$rs_ko" ] && cp "$rs_ko" "$out/boot-$cpus/btt_rs.ko"
-	"$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour plain --cpus "$cpus" --fresh --size 256 --append acpi=noirq \
+	"$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour plain --cpus "$cpus" --fresh --size 256 \
 		--img "$out/bench.img" --out "$out/boot-$cpus" --timeout 7200 \
 		-- env BTT_RS_KO=/out/btt_rs.ko sh tools/testing/bench/bench.guest.sh "${BENCH_SIZES:-512 4096}" "$drivers" \
 		"${BENCH_RUNTIME:-1}" "${BENCH_REPS:-3}" "${BENCH_JOBS:-randread:4k randwrite:4k read:128k write:128k}" \
@@ -54,6 +56,18 @@ for cpus in ${BENCH_CPUS:-2 4}; do
 	grep '^#' "$out/boot-$cpus/guest.log" >&2 || true
 done
 rm -f "$out/bench.img"
+# Scale: attach time and memory per namespace as it grows, one boot per size
+# (sparse backing file: only the metadata takes host disk).
+for size in ${BENCH_SCALE-1024 65536 532480}; do
+	log "bench: scale, $size MiB namespace"
+	mkdir -p "$out/scale-$size"
+	cp "${rs_ko:-$BTT_TOP/build/plain/btt_rs.ko}" "$out/scale-$size/btt_rs.ko" 2>/dev/null || true
+	BTT_MAXMEM=$((size / 1024 + 64))G "$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour plain --cpus 2 --fresh \
+		--size "$size" --img "$out/scale.img" --out "$out/scale-$size" --timeout 7200 \
+		-- env BTT_RS_KO=/out/btt_rs.ko sh tools/testing/bench/scale.guest.sh "${BENCH_SCALE_REPS:-3}" ||
+		die "scale boot with $size MiB failed (see $out/scale-$size/console.log)"
+	rm -f "$out/scale.img"
+done
 py=python3
 [ -x "$venv/bin/python" ] && py=$venv/bin/python
 BENCH_ICOUNT=$BTT_ICOUNT "$py" "$BTT_TOP/tools/testing/bench/report.py" "$out" "$out/bench.json" "$out/ratios.png"

@@ -34,9 +34,46 @@ def load(results):
     return runs
 
 
+def load_scale(results):
+    """Lines "# scale SIZE_MIB ARENAS DRIVER CREATE_MS ATTACH_MS MEM_KIB" of scale.guest.sh."""
+    rows = {}
+    for path in glob.glob(os.path.join(results, "scale-*", "guest.log")):
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) != 8 or p[:2] != ["#", "scale"]:
+                    continue
+                size, arenas, drv, create, attach, mem = p[2:]
+                row = rows.setdefault(int(size), {"size_mib": int(size), "arenas": int(arenas)})
+                if create != "-":
+                    row["create_ms"] = int(create)
+                row[drv] = {"attach_ms": int(attach), "mem_kib": int(mem)}
+    return [rows[k] for k in sorted(rows)]
+
+
+def print_scale(scale):
+    if not scale:
+        return
+    print()
+    print("Attach (ndctl enable-namespace, best of runs; guest ms) and memory held (MemFree drop, KiB,")
+    print("page-granular) of one 4096-byte-sector namespace; the layout created by C, then attached by")
+    print("nd_btt, by btt_rs, and by btt_rs with full_check=0.")
+    hdr = (f"{'size':>9} {'arenas':>6} {'create':>7} {'C attach':>9} {'rs attach':>9} {'rs nochk':>9}"
+           f" {'C mem':>7} {'rs mem':>7} {'nochk mem':>9}")
+    print(hdr)
+    print("-" * len(hdr))
+    g = lambda r, d, k: f"{r[d][k]}" if d in r else "n/a"
+    for r in scale:
+        size = f"{r['size_mib'] // 1024} GiB" if r["size_mib"] >= 1024 else f"{r['size_mib']} MiB"
+        print(f"{size:>9} {r['arenas']:>6} {r.get('create_ms', 'n/a'):>7} {g(r, 'c', 'attach_ms'):>9}"
+              f" {g(r, 'rs', 'attach_ms'):>9} {g(r, 'rs-nocheck', 'attach_ms'):>9} {g(r, 'c', 'mem_kib'):>7}"
+              f" {g(r, 'rs', 'mem_kib'):>7} {g(r, 'rs-nocheck', 'mem_kib'):>9}")
+
+
 def main():
     results, out_json, out_png = sys.argv[1:4]
     runs = load(results)
+    scale = load_scale(results)
     rows = []
     for key in sorted(runs):
         modes = {m: (statistics.median(i for i, _ in v), statistics.median(b for _, b in v), len(v))
@@ -70,7 +107,8 @@ def main():
         note = "QEMU TCG; compare ratios within one boot only"
         if icount:
             note += f"; -icount shift={icount}: IOPS count guest instructions per I/O"
-        json.dump({"note": note, "rows": rows}, f, indent=1)
+        json.dump({"note": note, "rows": rows, "scale": scale}, f, indent=1)
+    print_scale(scale)
     print(f"\nJSON: {out_json}")
 
     try:
