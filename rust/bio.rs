@@ -60,7 +60,7 @@ impl Bio {
         };
         Some(Self {
             ptr,
-            acct: acct.then_some(start as usize),
+            acct: acct.then_some(start),
             op,
             integrity,
             private,
