@@ -58,14 +58,17 @@ fn read_map_entry<M: Media>(
     media.read(a.map_entry_offset(premap).ok_or(Error::Invalid)?, ent)
 }
 
-/// Checks that every block of arena `a` has one owner, taking into account
-/// a map update that open will roll forward from the flog. Reads the whole
-/// map; needs a transient bitmap of `internal_nlba` bits.
-pub(super) fn block_ownership<M: Media, P: Platform>(
+/// Calls `f(premap, raw entry)` for every map entry of arena `a`, reading the
+/// map in [`MAP_CHUNK`]-entry heap chunks. A chunk that fails to read is an
+/// error, unless `skip_unreadable`: then it is read entry by entry and the
+/// unreadable entries are left out (a media error in the map costs only the
+/// sectors whose entries it covers, as with C).
+fn for_each_map_entry<M: Media, P: Platform>(
     media: &M,
     a: &ArenaInfo,
+    skip_unreadable: bool,
+    mut f: impl FnMut(u32, u32) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    let mut owned = Bitmap::<P>::new(a.internal_nlba)?;
     let mut raw = P::try_slice(MAP_CHUNK * MAP_ENT_SIZE as usize, |_| 0u8)?;
     let mut premap = 0u32;
     while premap < a.external_nlba {
@@ -74,33 +77,48 @@ pub(super) fn block_ownership<M: Media, P: Platform>(
             .get_mut(..n * MAP_ENT_SIZE as usize)
             .ok_or(Error::Invalid)?;
         let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
-        // A media error in the map costs only the sectors whose entries it
-        // covers (their reads fail, as with C): read the chunk entry by entry
-        // and leave unreadable entries out of the check.
-        let whole = media.read(off, buf).is_ok();
+        let whole = match media.read(off, buf) {
+            Ok(()) => true,
+            Err(e) if !skip_unreadable => return Err(e),
+            Err(_) => false,
+        };
         for (i, ent) in buf.chunks_exact_mut(MAP_ENT_SIZE as usize).enumerate() {
             let p = premap + i as u32;
             if !whole && read_map_entry(media, a, p, ent).is_err() {
                 continue;
             }
-            let ent = u32::from_le_bytes([ent[0], ent[1], ent[2], ent[3]]);
-            let post = map::Mapping::decode(p, ent).postmap;
-            let at = a.map_entry_offset(p).unwrap_or(0);
-            if post >= a.internal_nlba {
-                return Err(Error::Corrupt {
-                    field: "map entry beyond internal_nlba",
-                    offset: at,
-                });
-            }
-            if !owned.claim(post) {
-                return Err(Error::Corrupt {
-                    field: "map entry names a block already mapped",
-                    offset: at,
-                });
-            }
+            f(p, u32::from_le_bytes([ent[0], ent[1], ent[2], ent[3]]))?;
         }
         premap += n as u32;
     }
+    Ok(())
+}
+
+/// Checks that every block of arena `a` has one owner, taking into account
+/// a map update that open will roll forward from the flog. Reads the whole
+/// map; needs a transient bitmap of `internal_nlba` bits.
+pub(super) fn block_ownership<M: Media, P: Platform>(
+    media: &M,
+    a: &ArenaInfo,
+) -> Result<(), Error> {
+    let mut owned = Bitmap::<P>::new(a.internal_nlba)?;
+    for_each_map_entry::<M, P>(media, a, true, |p, ent| {
+        let post = map::Mapping::decode(p, ent).postmap;
+        let at = a.map_entry_offset(p).unwrap_or(0);
+        if post >= a.internal_nlba {
+            return Err(Error::Corrupt {
+                field: "map entry beyond internal_nlba",
+                offset: at,
+            });
+        }
+        if !owned.claim(post) {
+            return Err(Error::Corrupt {
+                field: "map entry names a block already mapped",
+                offset: at,
+            });
+        }
+        Ok(())
+    })?;
     let idx = LogIndices(a.log_index);
     for lane in 0..a.nfree {
         let log = read_group(media, a, lane)?;
@@ -564,37 +582,26 @@ fn arena_ownership<M: Media, P: Platform>(
 ) -> Result<(), Error> {
     let idx = LogIndices(a.log_index);
     let mut owned = Bitmap::<P>::new(a.internal_nlba)?;
-    let mut raw = P::try_slice(MAP_CHUNK * MAP_ENT_SIZE as usize, |_| 0u8)?;
-    let mut premap = 0u32;
-    while premap < a.external_nlba {
-        let n = (a.external_nlba - premap).min(MAP_CHUNK as u32) as usize;
-        let buf = raw
-            .get_mut(..n * MAP_ENT_SIZE as usize)
-            .ok_or(Error::Invalid)?;
-        media.read(a.map_entry_offset(premap).ok_or(Error::Invalid)?, buf)?;
-        for (i, ent) in buf.chunks_exact(MAP_ENT_SIZE as usize).enumerate() {
-            let p = premap + i as u32;
-            let ent = u32::from_le_bytes([ent[0], ent[1], ent[2], ent[3]]);
-            let block = map::Mapping::decode(p, ent).postmap;
-            let offset = a.map_entry_offset(p).unwrap_or(0);
-            if block >= a.internal_nlba {
-                emit(Finding::MapOutOfRange {
-                    arena: index,
-                    premap: p,
-                    offset,
-                    block,
-                });
-            } else if !owned.claim(block) {
-                emit(Finding::DoubleOwner {
-                    arena: index,
-                    block,
-                    owner: Owner::Map(p),
-                    offset,
-                });
-            }
+    for_each_map_entry::<M, P>(media, a, false, |p, ent| {
+        let block = map::Mapping::decode(p, ent).postmap;
+        let offset = a.map_entry_offset(p).unwrap_or(0);
+        if block >= a.internal_nlba {
+            emit(Finding::MapOutOfRange {
+                arena: index,
+                premap: p,
+                offset,
+                block,
+            });
+        } else if !owned.claim(block) {
+            emit(Finding::DoubleOwner {
+                arena: index,
+                block,
+                owner: Owner::Map(p),
+                offset,
+            });
         }
-        premap += n as u32;
-    }
+        Ok(())
+    })?;
     for lane in 0..a.nfree {
         let offset = a.log_group_offset(lane).unwrap_or(0);
         let log = read_group(media, a, lane)?;
