@@ -51,7 +51,13 @@ impl Bio {
         // SAFETY: `ptr` is a live bio submitted to our disk (caller); the
         // other pointers are valid for writes.
         let private = unsafe {
-            nd::btt_rs_bio_begin(ptr.as_ptr(), &mut dir, &mut integrity, &mut acct, &mut start)
+            nd::btt_rs_bio_begin(
+                ptr.as_ptr(),
+                &mut dir,
+                &mut integrity,
+                &mut acct,
+                &mut start,
+            )
         };
         let op = match dir {
             0 => Op::Read,
