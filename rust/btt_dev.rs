@@ -191,11 +191,20 @@ impl BttDev {
             return Err(e);
         }
         shared.disk.check_and_set_ro();
+        let name = Self::name_of(nd_btt);
+        for (i, a) in shared.btt.arenas().enumerate() {
+            if let Some(e) = shared.btt.arena_flog_damage(i) {
+                pr_warn!(
+                    "{}: arena {}: {}: serving it read-only\n",
+                    name,
+                    i,
+                    CoreError(e)
+                );
+            } else if a.has_error_flag() {
+                pr_warn!("{}: arena {}: info block error flag: read-only\n", name, i);
+            }
+        }
         if read_only && !ro {
-            pr_warn!(
-                "{}: an arena carries the error flag: read-only\n",
-                Self::name_of(nd_btt)
-            );
             shared.disk.set_read_only();
         }
         Ok(dev)
@@ -228,7 +237,12 @@ impl BttDev {
         // zeroing it (a `rep stosb` of 128 bytes per bio).
         let mut meta_store = core::mem::MaybeUninit::<[u8; MAX_META]>::uninit();
         let mut meta_buf = if integrity {
-            Some(meta_store.write([0u8; MAX_META]).get_mut(..meta_len).ok_or(EINVAL)?)
+            Some(
+                meta_store
+                    .write([0u8; MAX_META])
+                    .get_mut(..meta_len)
+                    .ok_or(EINVAL)?,
+            )
         } else {
             None
         };

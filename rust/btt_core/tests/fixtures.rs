@@ -201,22 +201,12 @@ fn bad_images_are_refused_without_a_write() {
     reseal(&mut img, &|b| b.nfree = 0);
     cases.push(("nfree zero", img));
     let mut img = good.clone();
-    let logoff = sb.logoff as usize;
-    for slot in [0, 16] {
-        let at = logoff + slot + 8;
-        img[at..at + 4].copy_from_slice(&0x3fff_fff0u32.to_le_bytes());
-    }
-    cases.push(("flog new_map outside", img));
-    let mut img = good.clone();
     let mapoff = sb.mapoff as usize;
     // Two map entries naming one block.
     let e = (5u32 | 0xC000_0000).to_le_bytes();
     img[mapoff + 4 * 9..mapoff + 4 * 10].copy_from_slice(&e);
     img[mapoff + 4 * 10..mapoff + 4 * 11].copy_from_slice(&e);
     cases.push(("map duplicate", img));
-    let mut img = good.clone();
-    img[logoff..logoff + 64 * 4].fill(0);
-    cases.push(("flog zeroed", img));
     for (what, img) in cases {
         let media = MemMedia::from_vec(img.clone());
         let r = Btt::<_, StdPlatform>::open(&media, &cfg);
@@ -224,6 +214,79 @@ fn bad_images_are_refused_without_a_write() {
         assert!(err.is_corruption(), "{what}: {err}");
         assert!(media.snapshot() == img, "{what}: written");
         eprintln!("{what}: {err}");
+    }
+}
+
+#[test]
+fn damaged_flogs_are_served_read_only_without_a_write() {
+    for c in &CASES {
+        let good = btt_bytes(c);
+        let expect = load_sparse(&format!("{}.logical.sparse", c.name));
+        let cfg = case_cfg(c, &good);
+        let sb = InfoBlock::decode(&good[..INFO_SIZE].try_into().unwrap());
+        let (logoff, mapoff) = (sb.logoff as usize, sb.mapoff as usize);
+        let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+        // Lane 1's entries name a block beyond the arena (the live slots,
+        // whatever the padding: those with a sequence number).
+        let mut img = good.clone();
+        for slot in [0, 16, 32, 48] {
+            let at = logoff + 64 + slot;
+            if img[at + 12..at + 16] != [0; 4] {
+                img[at + 8..at + 12].copy_from_slice(&0x3fff_fff0u32.to_le_bytes());
+            }
+        }
+        cases.push(("flog new_map outside", img));
+        // The first four lanes' groups zeroed: no valid entry in them.
+        let mut img = good.clone();
+        img[logoff..logoff + 64 * 4].fill(0);
+        cases.push(("flog zeroed", img));
+        // Lane 0's free block is the one premap 3 maps: a write on lane 0
+        // would overwrite sector 3.
+        let mut img = good.clone();
+        let block3 = u32::from_le_bytes(img[mapoff + 12..mapoff + 16].try_into().unwrap());
+        let block3 = if block3 & 0xC000_0000 == 0 {
+            3
+        } else {
+            block3 & 0x3fff_ffff
+        };
+        for slot in [0, 16, 32, 48] {
+            let at = logoff + slot;
+            let e = &mut img[at..at + 16];
+            if u32::from_le_bytes(e[12..16].try_into().unwrap()) != 0 {
+                e[4..8].copy_from_slice(&block3.to_le_bytes());
+                e[8..12].copy_from_slice(&block3.to_le_bytes());
+            }
+        }
+        cases.push(("flog free block mapped", img));
+        for (what, img) in cases {
+            let media = MemMedia::from_vec(img.clone());
+            let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &cfg)
+                .unwrap_or_else(|e| panic!("{} {what}: refused: {e}", c.name));
+            let damage = btt
+                .arena_flog_damage(0)
+                .unwrap_or_else(|| panic!("{} {what}: damage not seen", c.name));
+            assert!(damage.is_corruption(), "{} {what}: {damage}", c.name);
+            assert!(!btt.arena_writable(0), "{} {what}: writable", c.name);
+            let mut lanes: Vec<_> = lanes.collect();
+            let ss = btt.sector_size() as usize;
+            let mut buf = vec![0u8; ss];
+            for lba in 0..btt.nlba() {
+                btt.read(&mut lanes[0], lba, &mut buf, None)
+                    .unwrap_or_else(|e| panic!("{} {what}: read {lba}: {e}", c.name));
+                let at = lba as usize * ss;
+                assert!(
+                    buf == expect[at..at + ss],
+                    "{} {what}: sector {lba}",
+                    c.name
+                );
+            }
+            for lane in lanes.iter_mut() {
+                let err = btt.write(lane, 3, &pattern(ss, 3, 1), None).unwrap_err();
+                assert_eq!(err, btt_core::btt::Error::ReadOnly, "{} {what}", c.name);
+            }
+            assert!(media.snapshot() == img, "{} {what}: written", c.name);
+            eprintln!("{} {what}: read-only: {damage}", c.name);
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::process::ExitCode;
 
-use btt_core::btt::check::{self, CheckSummary, Finding};
+use btt_core::btt::check::{self, CheckSummary, Finding, Owner};
 use btt_core::btt::flog::{LogGroup, LOG_GRP_SIZE};
 use btt_core::btt::info::{self, InfoBlock, INFO_SIZE};
 use btt_core::btt::layout;
@@ -486,6 +486,27 @@ fn cmd_check(o: &Opts) -> Result<ExitCode, Fail> {
             }
         }
     }
+    // Flog lanes that are invalid or whose free block is owned twice: fresh
+    // groups with unowned blocks, over a sound map.
+    run_check(&m, &cfg, &mut findings)?;
+    let arenas = arenas_of(&findings);
+    for (i, a) in arenas.iter().enumerate() {
+        let damaged = findings.iter().any(|f| {
+            matches!(f, Finding::Flog { arena, .. } | Finding::DoubleOwner { arena, owner: Owner::Lane(_), .. } if *arena == i)
+        });
+        if !damaged {
+            continue;
+        }
+        let r = check::repair_flog::<_, StdPlatform>(&m, a, |lane, block, off| {
+            println!(
+                "repaired: arena {i}: flog lane {lane} at byte offset {off:#x}: fresh entry, free block {block}"
+            )
+        });
+        match r {
+            Ok(n) => repaired += n as usize,
+            Err(e) => println!("not repaired: arena {i}: flog: {e}"),
+        }
+    }
     // Map updates cut short: a writable open rolls them forward.
     run_check(&m, &cfg, &mut findings)?;
     let pending: Vec<Finding> = findings
@@ -496,7 +517,7 @@ fn cmd_check(o: &Opts) -> Result<ExitCode, Fail> {
     let mut open_cfg = cfg;
     open_cfg.nlanes = 1;
     match Btt::<_, StdPlatform>::open(&m, &open_cfg) {
-        Ok(_) => {
+        Ok((btt, _)) => {
             for f in &pending {
                 if let Finding::PendingMapUpdate {
                     arena,
@@ -507,6 +528,15 @@ fn cmd_check(o: &Opts) -> Result<ExitCode, Fail> {
                     ..
                 } = *f
                 {
+                    // Open rolls forward only in arenas it can write.
+                    if let Some(e) = btt.arena_flog_damage(arena) {
+                        println!("not repaired: arena {arena}: map entry {premap}: {e}");
+                        continue;
+                    }
+                    if !btt.arena_writable(arena) {
+                        println!("not repaired: arena {arena}: map entry {premap}: the arena carries the error flag");
+                        continue;
+                    }
                     repaired += 1;
                     println!(
                         "repaired: arena {arena}: map entry {premap} at byte offset {offset:#x} rolled forward \

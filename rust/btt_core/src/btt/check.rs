@@ -8,7 +8,7 @@
 
 use super::device::{ArenaInfo, Config, InfoSource};
 use super::error::Error;
-use super::flog::{inc_seq, LogEntry, LogIndices, LOG_GRP_SIZE};
+use super::flog::{inc_seq, LogEntry, LogIndices, LOG_GRP_SIZE, LOG_SEQ_INIT};
 use super::info::{self, InfoBlock, INFO_SIZE};
 use super::layout::ARENA_MIN_SIZE;
 use super::map::{self, MAP_ENT_SIZE};
@@ -97,10 +97,16 @@ fn for_each_map_entry<M: Media, P: Platform>(
 /// Checks that every block of arena `a` has one owner, taking into account
 /// a map update that open will roll forward from the flog. Reads the whole
 /// map; needs a transient bitmap of `internal_nlba` bits.
+///
+/// A map entry out of range or naming a block another entry names is an
+/// error: some sector would read another's data. A lane whose newest flog
+/// entry is invalid, or whose free block has another owner, is returned as
+/// `Ok(Some(..))`: every sector still reads its own data, only a write could
+/// overwrite live data, so the arena can still be served read-only.
 pub(super) fn block_ownership<M: Media, P: Platform>(
     media: &M,
     a: &ArenaInfo,
-) -> Result<(), Error> {
+) -> Result<Option<Error>, Error> {
     let mut owned = Bitmap::<P>::new(a.internal_nlba)?;
     for_each_map_entry::<M, P>(media, a, true, |p, ent| {
         let post = map::Mapping::decode(p, ent).postmap;
@@ -122,7 +128,10 @@ pub(super) fn block_ownership<M: Media, P: Platform>(
     let idx = LogIndices(a.log_index);
     for lane in 0..a.nfree {
         let log = read_group(media, a, lane)?;
-        let (_, ent) = newest_entry(a, idx, lane, &log)?;
+        let ent = match newest_entry(a, idx, lane, &log) {
+            Ok((_, ent)) => ent,
+            Err(e) => return Ok(Some(e)),
+        };
         let old = map::ent_lba(ent.old_map);
         let new = map::ent_lba(ent.new_map);
         let Ok(raw) = read_map_raw(media, a, ent.lba) else {
@@ -134,13 +143,13 @@ pub(super) fn block_ownership<M: Media, P: Platform>(
         // free block once open rolls the map forward to `new`.
         let block = if old != new && cur == old { new } else { old };
         if !owned.claim(block) {
-            return Err(Error::Corrupt {
+            return Ok(Some(Error::Corrupt {
                 field: "flog free block is mapped or free in another lane",
                 offset: a.log_group_offset(lane).unwrap_or(0),
-            });
+            }));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 // ---------------------------------------------------------------------------
@@ -657,6 +666,77 @@ fn arena_ownership<M: Media, P: Platform>(
         }
     }
     Ok(())
+}
+
+/// Mends the flog of arena `a` (for `btt check --repair`): every lane whose
+/// newest entry is invalid, or whose free block has a second owner, gets a
+/// fresh group as C's `btt_log_init()` writes it (slot 0: `lba` = the lane,
+/// `old_map` = `new_map` = a free block, `seq` 1; the rest zero), its block
+/// one that nobody owns. When the padding scheme cannot be told, every lane
+/// is rebuilt so. Lanes that are sound are left as they are, interrupted
+/// writes included (the next writable open rolls them forward).
+///
+/// The map must be sound (entries in range, no block named twice): with a
+/// sound map exactly as many blocks are unowned as lanes are rebuilt. The
+/// group is zeroed before its entry is written, so a repair cut short leaves
+/// the lane invalid, to be mended by the next run. Calls `done(lane, block,
+/// offset)` for each group rewritten; returns their number.
+pub fn repair_flog<M: Media, P: Platform>(
+    media: &M,
+    a: &ArenaInfo,
+    mut done: impl FnMut(u32, u32, u64),
+) -> Result<u32, Error> {
+    let mut owned = Bitmap::<P>::new(a.internal_nlba)?;
+    for_each_map_entry::<M, P>(media, a, false, |p, ent| {
+        let block = map::Mapping::decode(p, ent).postmap;
+        if block >= a.internal_nlba || !owned.claim(block) {
+            return Err(Error::Corrupt {
+                field: "map (not repaired: the flog is mended only over a sound map)",
+                offset: a.map_entry_offset(p).unwrap_or(0),
+            });
+        }
+        Ok(())
+    })?;
+    let idx = detect_indices(media, a).ok();
+    let mut bad = P::try_slice(a.nfree as usize, |_| idx.is_none())?;
+    if let Some(idx) = idx {
+        for (lane, bad) in (0..a.nfree).zip(bad.iter_mut()) {
+            let log = read_group(media, a, lane)?;
+            let Ok((_, ent)) = newest_entry(a, idx, lane, &log) else {
+                *bad = true;
+                continue;
+            };
+            let (old, new) = (map::ent_lba(ent.old_map), map::ent_lba(ent.new_map));
+            let cur = map::Mapping::decode(ent.lba, read_map_raw(media, a, ent.lba)?).postmap;
+            let block = if old != new && cur == old { new } else { old };
+            *bad = !owned.claim(block);
+        }
+    }
+    let mut next = 0u32;
+    let mut n = 0;
+    for (lane, _) in (0..a.nfree).zip(bad.iter()).filter(|(_, bad)| **bad) {
+        while next < a.internal_nlba && !owned.claim(next) {
+            next += 1;
+        }
+        if next >= a.internal_nlba {
+            return Err(Error::Corrupt {
+                field: "flog (not repaired: no unowned block left for a lane)",
+                offset: a.log_group_offset(lane).unwrap_or(0),
+            });
+        }
+        let off = a.log_group_offset(lane).ok_or(Error::Invalid)?;
+        media.write(off, &[0u8; LOG_GRP_SIZE as usize])?;
+        let ent = LogEntry {
+            lba: lane % a.external_nlba.max(1),
+            old_map: next,
+            new_map: next,
+            seq: LOG_SEQ_INIT,
+        };
+        write_log_entry(media, a, lane, 0, &ent)?;
+        done(lane, next, off);
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Copies the info block at `from` over the one at `to` (restoring a primary

@@ -202,6 +202,9 @@ pub(super) struct Arena {
     /// Set when a flog or map write failed: the on-media state of a lane is
     /// then unknown until the next open recovers it, so writes stop.
     pub(super) failed: AtomicBool,
+    /// What open found wrong with the flog, if anything: the arena is then
+    /// served read-only (its map is sound, its free blocks are not).
+    pub(super) flog_damage: Option<Error>,
 }
 
 /// An open BTT (C `struct btt` with its `arena_list`).
@@ -286,14 +289,25 @@ impl<M: Media, P: Platform> Btt<M, P> {
     }
 
     /// Whether arena `index` takes writes: not opened read-only, no
-    /// `IB_FLAG_ERROR` in its info block, no failed metadata write.
+    /// `IB_FLAG_ERROR` in its info block, no damaged flog, no failed
+    /// metadata write.
     pub fn arena_writable(&self, index: usize) -> bool {
         match self.arenas.get(index) {
             Some(a) => {
-                !self.read_only && !a.info.has_error_flag() && !a.failed.load(Ordering::Acquire)
+                !self.read_only
+                    && !a.info.has_error_flag()
+                    && a.flog_damage.is_none()
+                    && !a.failed.load(Ordering::Acquire)
             }
             None => false,
         }
+    }
+
+    /// What open found wrong with the flog of arena `index` (the field and
+    /// its offset), for which the arena is served read-only; `None` if the
+    /// flog is sound.
+    pub fn arena_flog_damage(&self, index: usize) -> Option<Error> {
+        self.arenas.get(index).and_then(|a| a.flog_damage)
     }
 
     /// The media the BTT lives on.

@@ -71,6 +71,9 @@ impl<P: Platform> ExactSizeIterator for LaneSet<P> {}
 #[derive(Clone, Copy, Default)]
 pub(super) struct Found {
     pub(super) info: ArenaInfo,
+    /// The flog's padding scheme could not be told (C `log_set_indices()`
+    /// failed): the arena can only be read.
+    pub(super) flog_damage: Option<Error>,
 }
 
 fn bad(field: &'static str, arena_off: u64, field_off: usize) -> Error {
@@ -441,12 +444,21 @@ fn discover<M: Media, P: Platform>(
         };
         let mut a = parse_arena(&sb, off, rawsize, cfg, source)?;
         a.external_lba_start = nlba;
-        let idx = detect_indices(media, &a)?;
-        a.log_index = idx.0;
+        let flog_damage = match detect_indices(media, &a) {
+            Ok(idx) => {
+                a.log_index = idx.0;
+                None
+            }
+            Err(e @ Error::Corrupt { .. }) => Some(e),
+            Err(e) => return Err(e),
+        };
         let slot = found
             .get_mut(n)
             .ok_or(bad("nextoff", off, info::OFF_NEXTOFF))?;
-        *slot = Found { info: a };
+        *slot = Found {
+            info: a,
+            flog_damage,
+        };
         n += 1;
         nlba += u64::from(a.external_nlba);
         if a.nextoff == 0 {
@@ -479,7 +491,11 @@ impl<M: Media, P: Platform> Btt<M, P> {
     /// and `cfg.read_only` is false (C `btt_init()`).
     ///
     /// Returns the BTT and its [`Config::nlanes`] lanes. On error nothing has
-    /// been written; the error names the field at fault and its offset.
+    /// been written; the error names the field at fault and its offset. An
+    /// arena whose map is sound but whose flog is not (a lane's newest entry
+    /// invalid, or with `full_check` a free block with a second owner) is
+    /// opened read-only, unrecovered and unwritten: see
+    /// [`Btt::arena_flog_damage`].
     pub fn open(media: M, cfg: &Config) -> Result<(Self, LaneSet<P>), Error> {
         let sector_size = checked_sector_size(cfg.lbasize)?;
         if cfg.nlanes == 0 || cfg.nlanes > layout::BTT_DEFAULT_NFREE {
@@ -506,16 +522,28 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let found = found.get(..n).ok_or(Error::Invalid)?;
 
         // First pass, continued: every lane's newest flog entry must make sense,
-        // and with `full_check` every block must have exactly one owner.
-        for f in found {
+        // and with `full_check` every block must have exactly one owner. A
+        // map at fault fails the open; a flog at fault only makes its arena
+        // read-only: reads go through the map alone, and the data stays
+        // reachable until `btt check --repair` mends the flog.
+        let mut flog_damage = P::try_slice(n, |_| None)?;
+        for (f, damage) in found.iter().zip(flog_damage.iter_mut()) {
             let a = &f.info;
             let idx = LogIndices(a.log_index);
+            *damage = f.flog_damage;
             for lane in 0..a.nfree {
+                if damage.is_some() {
+                    break;
+                }
                 let log = read_group(&media, a, lane)?;
-                newest_entry(a, idx, lane, &log)?;
+                if let Err(e) = newest_entry(a, idx, lane, &log) {
+                    *damage = Some(e);
+                    break;
+                }
             }
             if cfg.full_check {
-                check::block_ownership::<M, P>(&media, a)?;
+                let owners = check::block_ownership::<M, P>(&media, a)?;
+                *damage = damage.or(owners);
             }
         }
 
@@ -523,7 +551,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let arenas = P::try_slice(n, |i| Arena {
             info: found.get(i).map(|f| f.info).unwrap_or_default(),
             failed: AtomicBool::new(false),
+            flog_damage: flog_damage.get(i).copied().flatten(),
         })?;
+        drop(flog_damage);
         let nlanes = cfg.nlanes;
         let mut lanes: P::Slice<Option<Lane<P>>> = P::try_slice(nlanes as usize, |_| None)?;
         for (i, slot) in lanes.iter_mut().enumerate() {
@@ -536,8 +566,12 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let rtt = P::try_slice(n * nlanes as usize, |_| AtomicU32::new(0))?;
         let locks = P::try_lock_table(n * MAP_LOCKS)?;
 
-        // Second pass: the free list, with recovery writes.
+        // Second pass: the free list, with recovery writes; none in an arena
+        // whose flog is damaged (its lanes keep no free block).
         for (ai, arena) in arenas.iter().enumerate() {
+            if arena.flog_damage.is_some() {
+                continue;
+            }
             let a = &arena.info;
             let writable = !cfg.read_only && !a.has_error_flag();
             for lane in 0..a.nfree {

@@ -254,3 +254,35 @@ impl Media for RecordingMedia {
         self.inner.size()
     }
 }
+
+/// Unpacks a `BTTSPRS1` sparse image, the format of the C driver's fixtures
+/// (`tools/testing/fixtures/sparse.py`): a header (magic, image size, block
+/// size, all little-endian `u64`), then `(offset, block)` records of the
+/// blocks that are not zero.
+pub fn unpack_sparse(raw: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let word = |at: usize| -> Result<usize, &'static str> {
+        let bytes = raw.get(at..at + 8).ok_or("truncated sparse image")?;
+        let v = u64::from_le_bytes(bytes.try_into().map_err(|_| "truncated sparse image")?);
+        usize::try_from(v).map_err(|_| "sparse image too large")
+    };
+    if raw.get(..8) != Some(&b"BTTSPRS1"[..]) {
+        return Err("not a BTTSPRS1 sparse image");
+    }
+    let (size, block) = (word(8)?, word(16)?);
+    if block == 0 {
+        return Err("sparse image with a zero block size");
+    }
+    let mut img = std::vec![0u8; size];
+    let mut p = 24;
+    while p < raw.len() {
+        let off = word(p)?;
+        let n = block.min(
+            size.checked_sub(off)
+                .ok_or("sparse block beyond the image")?,
+        );
+        let src = raw.get(p + 8..p + 8 + n).ok_or("truncated sparse block")?;
+        img[off..off + n].copy_from_slice(src);
+        p += 8 + block;
+    }
+    Ok(img)
+}

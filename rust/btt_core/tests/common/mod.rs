@@ -22,19 +22,7 @@ pub fn fixture_path(name: &str) -> PathBuf {
 /// Unpacks a `BTTSPRS1` sparse fixture (tools/testing/fixtures/sparse.py).
 pub fn load_sparse(name: &str) -> Vec<u8> {
     let raw = std::fs::read(fixture_path(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(&raw[..8], b"BTTSPRS1", "{name}: not a sparse fixture");
-    let size = u64::from_le_bytes(raw[8..16].try_into().unwrap()) as usize;
-    let block = u64::from_le_bytes(raw[16..24].try_into().unwrap()) as usize;
-    let mut img = vec![0u8; size];
-    let mut p = 24;
-    while p < raw.len() {
-        let off = u64::from_le_bytes(raw[p..p + 8].try_into().unwrap()) as usize;
-        p += 8;
-        let n = block.min(size - off);
-        img[off..off + n].copy_from_slice(&raw[p..p + n]);
-        p += block;
-    }
-    img
+    btt_core::host::unpack_sparse(&raw).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Parses "xxxxxxxx-xxxx-..." into 16 bytes, in the order `export_uuid()` stores them.
