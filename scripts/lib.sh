@@ -30,8 +30,9 @@ die() {
 	exit 1
 }
 
+# Every line carries the wall-clock time, so a log shows what each step took.
 log() {
-	printf 'btt-rs: %s\n' "$*" >&2
+	printf 'btt-rs %(%T)T: %s\n' -1 "$*" >&2
 }
 
 # rustc's version as "1.95.0".

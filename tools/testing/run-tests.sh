@@ -16,11 +16,26 @@ passed=0 failed=0 skipped=0
 results=$BTT_TOP/build/test-results
 rm -rf "$results"
 mkdir -p "$results"
-summary=()
+summary=() failures=()
 
+# failed_points NAME FILE: remembers FILE's "not ok" lines, each with the KTAP
+# diagnostics ("# ...") just before it, for the list printed above the closing
+# line (CI shows only the end of the output).
+failed_points() {
+	local line
+	while IFS= read -r line; do failures+=("[$1] $line"); done < <(awk '
+		/^# / { d[n++ % 3] = $0; next }
+		/^not ok [0-9]+/ { for (i = (n > 3 ? n - 3 : 0); i < n; i++) print "  " d[i % 3]; print; n = 0; next }
+		/^ok [0-9]+/ { n = 0 }' "$2" 2>/dev/null | cut -c1-300)
+}
+
+failures_noted=0
 note() { # suite pass fail skip
 	summary+=("$(printf '%-44s %4d passed %4d failed %4d skipped' "$1" "$2" "$3" "$4")")
 	passed=$((passed + $2)) failed=$((failed + $3)) skipped=$((skipped + $4))
+	# A failure with no test point of its own to show (a build, a host check).
+	[ "$3" = 0 ] || [ ${#failures[@]} -gt $failures_noted ] || failures+=("[$1] $3 failed: see the lines above the summary")
+	failures_noted=${#failures[@]}
 }
 
 host_suites() {
@@ -35,6 +50,7 @@ host_suites() {
 	(cd "$BTT_TOP/rust" && cargo test --workspace -- --nocapture 2>&1) | tee "$log" | grep -E '^(test result|running|error)' >&2
 	local rc=${PIPESTATUS[0]}
 	grep -E 'crash points checked|images' "$log" | sed 's/^/  [host] /' >&2
+	while IFS= read -r i; do failures+=("[host] $i"); done < <(grep -E '^test .* FAILED$|^error(\[|:)' "$log" | head -20)
 	p=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
 	f=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
 	i=$(awk '/^test result:/ {s += $8} END {print s + 0}' "$log")
@@ -43,6 +59,61 @@ host_suites() {
 		f=1 # the build failed or the runner died: that is a failure, not an empty pass
 	fi
 	note "host: cargo test" "$p" "$f" "$i"
+}
+
+# Style, as the maintainers would check it: rustfmt (the host crates with cargo,
+# the kernel-side files with the kernel tree's .rustfmt.toml) and clippy on the
+# host crates with warnings denied. (The kernel's clippy runs in the module
+# build: guest_suites builds btt_rs.ko with CLIPPY=1.)
+style_suite() {
+	local p=0 f=0 i=0 out=$results/style.log ksrc
+	: >"$out"
+	log "host: style (rustfmt, clippy)"
+	if (cd "$BTT_TOP/rust" && cargo fmt --all --check) >>"$out" 2>&1; then p=$((p + 1)); else
+		f=$((f + 1)); failures+=("[style] cargo fmt --check: see $out"); fi
+	ksrc=$( (. "$BTT_TOP/scripts/lib.sh" && kernel_src_dir) 2>/dev/null)
+	if [ -f "$ksrc/.rustfmt.toml" ]; then
+		if rustfmt --edition 2021 --config-path "$ksrc/.rustfmt.toml" --check "$BTT_TOP"/rust/*.rs >>"$out" 2>&1; then
+			p=$((p + 1)); else f=$((f + 1)); failures+=("[style] rustfmt --check rust/*.rs (kernel config): see $out"); fi
+	else
+		i=$((i + 1)); log "style: no kernel source yet (make toolchain): kernel-side rustfmt not checked"
+	fi
+	if (cd "$BTT_TOP/rust" && cargo clippy -q --workspace --all-targets -- -D warnings) >>"$out" 2>&1; then
+		p=$((p + 1)); else f=$((f + 1)); failures+=("[style] cargo clippy -D warnings: see $out"); fi
+	[ $f = 0 ] || tail -30 "$out" >&2
+	note "host: style (rustfmt, clippy)" $p $f $i
+}
+
+# tally NAME TAP RC ERRLOG SHOW: counts TAP's test points for suite NAME (whose
+# runner exited RC); shows the lines matching SHOW and remembers the failed
+# points. A suite with no test point at all, a runner that failed without a
+# failed point, or a plan ("1..N") with points missing counts as one more
+# failure: a suite that tested nothing or stopped early must not pass.
+tally() {
+	local name=$1 tap=$2 rc=$3 err=$4 show=$5 p f s plan
+	p=$(grep -cE '^ok [0-9]+' "$tap" 2>/dev/null)
+	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$tap" 2>/dev/null)
+	f=$(grep -cE '^not ok [0-9]+' "$tap" 2>/dev/null)
+	p=$((${p:-0} - ${s:-0})) f=${f:-0} s=${s:-0}
+	grep -E "$show" "$tap" 2>/dev/null | grep -vE '^ok ' | sed "s/^/  [$name] /" >&2
+	failed_points "$name" "$tap"
+	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | head -1)
+	if [ $((p + f + s)) = 0 ]; then
+		log "guest: $name reported no test point (exit $rc); see $err"
+		tail -5 "$err" 2>/dev/null | sed "s/^/  [$name] /" >&2
+		failures+=("[$name] reported no test point (exit $rc): $(tail -1 "$err" 2>/dev/null | cut -c1-200)")
+		f=1
+	elif [ -n "$plan" ] && [ $((p + f + s)) -lt "$plan" ]; then
+		log "guest: $name planned $plan test points and reported $((p + f + s))"
+		failures+=("[$name] planned $plan test points, reported $((p + f + s)): see $(dirname "$tap")")
+		f=$((f + 1))
+	elif [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		log "guest: $name exited $rc without a failed test point; see $err"
+		tail -15 "$err" 2>/dev/null | sed "s/^/  [$name] /" >&2
+		failures+=("[$name] exited $rc without a failed test point: $(tail -1 "$err" 2>/dev/null | cut -c1-200)")
+		f=1
+	fi
+	note "guest: $name" "$p" "$f" "$s"
 }
 
 # guest_boot NAME [--state-from NAME] QEMUARGS -- CMD: one boot; counts its KTAP
@@ -61,20 +132,7 @@ guest_boot() {
 	shift
 	log "guest: $name"
 	"$BTT_TOP/scripts/qemu-run.sh" --quiet --out "$out" "${args[@]}" -- "$@"
-	local rc=$?
-	local log=$out/guest.log
-	local p f s
-	p=$(grep -cE '^ok [0-9]+' "$log" 2>/dev/null)
-	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$log" 2>/dev/null)
-	f=$(grep -cE '^not ok [0-9]+' "$log" 2>/dev/null)
-	p=$((${p:-0} - ${s:-0}))
-	grep -E '^(not ok|ok) [0-9]+|^# ' "$log" 2>/dev/null | grep -vE '^ok ' | sed "s/^/  [$name] /" >&2
-	if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
-		log "guest: $name exited $rc without a failed test point; see $out/console.log"
-		tail -15 "$out/console.log" 2>/dev/null | sed "s/^/  [$name console] /" >&2
-		f=1
-	fi
-	note "guest: $name" "$p" "${f:-0}" "${s:-0}"
+	tally "$name" "$out/guest.log" $? "$out/console.log" '^(not ok|ok) [0-9]+|^# '
 }
 
 # The pre-4.15 flog padding: an image made by the btt tool, used in the guest,
@@ -155,18 +213,7 @@ powercut_suite() {
 	mkdir -p "$out"
 	log "guest: $name (power cuts: several boots)"
 	"$BTT_TOP/tools/testing/powercut/run.sh" --out "$out/work" "$@" >"$out/powercut.tap" 2>"$out/powercut.err"
-	local rc=$? p f s
-	p=$(grep -cE '^ok [0-9]+' "$out/powercut.tap")
-	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out/powercut.tap")
-	f=$(grep -cE '^not ok [0-9]+' "$out/powercut.tap")
-	p=$((${p:-0} - ${s:-0}))
-	grep -E '^not ok [0-9]+|^# powercut summary' "$out/powercut.tap" | sed "s/^/  [$name] /" >&2
-	if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
-		log "guest: $name exited $rc without a failed test point; see $out/powercut.err"
-		tail -15 "$out/powercut.err" | sed "s/^/  [$name] /" >&2
-		f=1
-	fi
-	note "guest: $name" "$p" "${f:-0}" "${s:-0}"
+	tally "$name" "$out/powercut.tap" $? "$out/powercut.err" '^not ok [0-9]+|^# powercut summary'
 }
 
 # ktap_script NAME COMMAND...: a host-side script that boots its own guests and
@@ -178,27 +225,24 @@ ktap_script() {
 	mkdir -p "$out"
 	log "guest: $name (host script, own boots)"
 	"$@" >"$out/guest.log" 2>"$out/stderr.log"
-	local rc=$? p f s
-	p=$(grep -cE '^ok [0-9]+' "$out/guest.log")
-	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$out/guest.log")
-	f=$(grep -cE '^not ok [0-9]+' "$out/guest.log")
-	p=$((${p:-0} - ${s:-0}))
-	grep -E '^(not ok|ok) [0-9]+|^# ' "$out/guest.log" | grep -vE '^ok ' | sed "s/^/  [$name] /" >&2
-	if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
-		log "guest: $name exited $rc without a failed test point; see $out/stderr.log"
-		tail -15 "$out/stderr.log" | sed "s/^/  [$name] /" >&2
-		f=1
-	fi
-	note "guest: $name" "$p" "${f:-0}" "${s:-0}"
+	tally "$name" "$out/guest.log" $? "$out/stderr.log" '^(not ok|ok) [0-9]+|^# '
 }
 
 guest_suites() {
 	local st=tools/testing/selftests/btt-rs
 	"$BTT_TOP/scripts/build-kernel.sh" debug >/dev/null || { note "guest: kernel build" 0 1 0; return; }
-	if ! "$BTT_TOP/scripts/build-module.sh" debug >"$results/build-module.out" 2>&1; then
+	# CLIPPY=1: the kernel's clippy lints every Rust file as it compiles.
+	if ! "$BTT_TOP/scripts/build-module.sh" debug CLIPPY=1 >"$results/build-module.out" 2>&1; then
 		tail -30 "$results/build-module.out" >&2
 		note "guest: btt_rs.ko build" 0 1 0
 		return
+	fi
+	if grep -q 'warning' "$BTT_TOP/build/debug/build-module.log"; then
+		grep -A8 'warning' "$BTT_TOP/build/debug/build-module.log" | head -30 >&2
+		failures+=("[build] btt_rs.ko: warnings under CLIPPY=1 (build/debug/build-module.log)")
+		note "build: btt_rs.ko (CLIPPY=1, no warning)" 0 1 0
+	else
+		note "build: btt_rs.ko (CLIPPY=1, no warning)" 1 0 0
 	fi
 	# The Rust driver: lanes and KUnit, sector mode, reboot persistence.
 	guest_boot kunit -- sh $st/kunit.sh
@@ -238,14 +282,19 @@ main() {
 	local start
 	start=$(date +%s)
 	case ${BTT_TEST_ONLY:-all} in
-	host) host_suites ;;
+	host) host_suites; style_suite ;;
 	guest) guest_suites ;;
-	*) host_suites; guest_suites ;;
+	*) host_suites; style_suite; guest_suites ;;
 	esac
 
 	echo
 	echo "btt-rs test summary ($(( $(date +%s) - start )) s; logs in $results):"
 	printf '  %s\n' "${summary[@]}"
+	if [ ${#failures[@]} -gt 0 ]; then
+		echo "failed test points (with the diagnostics before them):"
+		printf '  %s\n' "${failures[@]:0:40}"
+		[ ${#failures[@]} -le 40 ] || echo "  ... $((${#failures[@]} - 40)) more lines in $results"
+	fi
 	echo "$passed passed, $failed failed, $skipped skipped"
 	[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
 }

@@ -3,7 +3,7 @@
 # Bad-image suite, one boot per driver: every region (one damaged image each) is
 # enabled on its own, so what the kernel prints while it probes, attaches, serves
 # the data check and detaches belongs to that namespace alone. For each one:
-#   OUTCOME nsuuid mode holder driver blockdev capacity data splats btt_rs_lines
+#   OUTCOME nsuuid mode holder driver blockdev capacity data splats btt_rs_lines ro
 # mode: the namespace's sysfs mode ("safe" = claimed by a BTT, "raw");
 # holder: the BTT device claiming it ("-" if none); driver: what the BTT device
 # (or, for raw, the namespace) is bound to; capacity in 512-byte sectors;
@@ -11,9 +11,10 @@
 # "wrong:N/64" (N 4 KiB blocks differ), "unreadable", "refused" (a BTT claims the
 # namespace but no block device came up) or "raw" (no BTT: libnvdimm found none,
 # the raw namespace is not compared); splats: splat lines in its window;
-# btt_rs_lines: "btt_rs:" lines in its window (the Rust driver was called).
+# btt_rs_lines: "btt_rs:" lines in its window (the Rust driver was called);
+# ro: the block device's read-only flag (/sys/block/DEV/ro, "-" without one).
 # Then "KMSG nsuuid LINE" for every kernel line of its window.
-# Usage: probe.guest.sh c|rs
+# Usage: probe.guest.sh c|rs NVDIMMS
 . /btt/tools/testing/guest/lib.sh
 ND=/sys/bus/nd/devices
 
@@ -21,10 +22,21 @@ ND=/sys/bus/nd/devices
 # in, and the regions enabled one at a time.
 insmod $MODDIR/libnvdimm.ko && insmod $MODDIR/dax.ko && nd_load_btt "$1" &&
 	insmod $MODDIR/nfit.ko && nd_settle || { echo "OUTCOME-LOAD-FAILED"; exit 1; }
-ndctl disable-region all >/dev/null 2>&1
-insmod $MODDIR/nd_pmem.ko || { echo "OUTCOME-LOAD-FAILED"; exit 1; }
-
 wait_probe() { cat $ND/../wait_probe >/dev/null 2>&1; }
+# Every region must be off before nd_pmem comes in, or a region would attach
+# outside its own window; regions register asynchronously: wait for all of them.
+nregions=${2:?number of NVDIMMs}
+i=0
+while :; do
+	ndctl disable-region all >/dev/null 2>&1
+	wait_probe
+	on=$(ls -d $ND/region*/driver 2>/dev/null | wc -l)
+	[ "$on" = 0 ] && [ "$(ls $ND | grep -c '^region')" -ge "$nregions" ] && break
+	i=$((i + 1))
+	[ $i -lt 20 ] || { echo "# $on regions still enabled after 20 tries"; echo "OUTCOME-LOAD-FAILED"; exit 1; }
+	sleep 0.5
+done
+insmod $MODDIR/nd_pmem.ko || { echo "OUTCOME-LOAD-FAILED"; exit 1; }
 attr() { cat "$1" 2>/dev/null || echo -; }
 blockdev_of() { # sysfs device dir -> its block device, or -
 	_b=$(ls "$1/block" 2>/dev/null | head -1)
@@ -45,6 +57,13 @@ for r in $(ls $ND | grep '^region' | sort -V); do
 		holder=$(attr "$nsd/holder")
 		[ -n "$holder" ] || holder=-
 		if [ "$holder" != - ]; then
+			# wait_probe covers the BTT device's probe; a block device that has
+			# not shown up yet after it gets a few more seconds all the same.
+			j=0
+			while [ "$(blockdev_of "$ND/$holder")" = - ] && [ $j -lt 30 ]; do
+				sleep 0.1
+				j=$((j + 1))
+			done
 			dev=$(blockdev_of "$ND/$holder")
 			drv=$(basename "$(readlink "$ND/$holder/driver" 2>/dev/null)" 2>/dev/null)
 		else
@@ -52,8 +71,8 @@ for r in $(ls $ND | grep '^region' | sort -V); do
 			drv=$(basename "$(readlink "$nsd/driver" 2>/dev/null)" 2>/dev/null)
 		fi
 		[ -n "$drv" ] || drv=-
-		cap=-
-		[ "$dev" != - ] && cap=$(attr /sys/block/$dev/size)
+		cap=- ro=-
+		[ "$dev" != - ] && cap=$(attr /sys/block/$dev/size) && ro=$(attr /sys/block/$dev/ro)
 		data=-
 		want=/out/data-$uuid
 		if [ "$holder" = - ]; then
@@ -85,7 +104,7 @@ for r in $(ls $ND | grep '^region' | sort -V); do
 		win=$(dmesg | tail -n +$((mark + 1)))
 		splats=$(echo "$win" | grep -cE "$DMESG_BAD")
 		rsl=$(echo "$win" | grep -c 'btt_rs:')
-		echo "OUTCOME $uuid $mode $holder $drv $dev $cap $data $splats $rsl"
+		echo "OUTCOME $uuid $mode $holder $drv $dev $cap $data $splats $rsl $ro"
 		echo "$win" | grep -v '^$' | sed "s/^/KMSG $uuid /"
 	done
 	ndctl disable-region "$r" >/dev/null 2>&1

@@ -56,9 +56,12 @@ for c in "${cases[@]}"; do
 done
 log "bad images: created and damaged in $(($(date +%s) - t0)) s"
 
-# Expected btt_rs outcome per case: intact data, raw (libnvdimm's own probe sees
-# no BTT, so no BTT device is made and btt_rs is never called), or refused with a
-# "cannot attach" line naming the damaged field.
+# Expected btt_rs outcome per case: intact data on a writable disk; intact-ro,
+# intact data on a read-only disk with a btt_rs line naming the damaged field (a
+# damaged flog: the map is sound, so the data is served, but no write could be
+# placed safely); raw (libnvdimm's own probe sees no BTT, so no BTT device is made
+# and btt_rs is never called); or refused with a "cannot attach" line naming the
+# damaged field (the map or the info block: no sector could be trusted).
 expect_of() {
 	case $1 in
 	info2-bad) echo intact ;;
@@ -66,7 +69,7 @@ expect_of() {
 	nlba-too-large) echo 'refused:external_nlba' ;;
 	mapoff-outside) echo 'refused:mapoff' ;;
 	nfree-zero) echo 'refused:nfree' ;;
-	flog-range) echo 'refused:flog' ;;
+	flog-range) echo 'intact-ro:flog new_map' ;;
 	map-duplicate) echo 'refused:map entry' ;;
 	*) echo unknown ;;
 	esac
@@ -87,7 +90,7 @@ for drv in $drivers; do
 	(
 		t1=$(date +%s)
 		"$BTT_TOP/scripts/qemu-run.sh" --quiet --img "${work[0]}" "${extra[@]}" --out "$run" --timeout 600 \
-			-- sh tools/testing/bad-images/probe.guest.sh "$drv"
+			-- sh tools/testing/bad-images/probe.guest.sh "$drv" ${#cases[@]}
 		echo $? >"$run/qemu-run.rc"
 		log "bad images: $drv boot took $(($(date +%s) - t1)) s (exit $(cat "$run/qemu-run.rc"))"
 	) &
@@ -102,14 +105,14 @@ for drv in $drivers; do
 	for c in "${cases[@]}"; do
 		u=${uuid_of[$c]}
 		line=$(grep "^OUTCOME $u " "$run/guest.log" 2>/dev/null | head -1)
-		# mode holder driver dev capacity data splats btt_rs-lines written
+		# mode holder driver dev capacity data splats btt_rs-lines ro written
 		set -- $line
 		written=no
 		[ "$(grep " $c.img$" <<<"$before")" = "$(grep " $c.img$" <<<"$after")" ] || written=yes
 		if [ -n "$line" ]; then
-			res[$drv:$c]="$3 $4 $5 $6 $7 $8 $9 ${10} $written"
+			res[$drv:$c]="$3 $4 $5 $6 $7 $8 $9 ${10} ${11:--} $written"
 		else
-			res[$drv:$c]="absent - - - - absent - 0 $written" # no namespace with that uuid
+			res[$drv:$c]="absent - - - - absent - 0 - $written" # no namespace with that uuid
 		fi
 		grep "^KMSG $u " "$run/guest.log" 2>/dev/null | cut -d' ' -f3- >"$run/kmsg-$c.txt"
 		# What the driver said: btt_rs's own line, else the first line naming a
@@ -140,22 +143,30 @@ check() { # text condition...
 }
 if [ "$nrs" != 0 ]; then
 	for c in "${cases[@]}"; do
-		read -r mode holder bdrv dev cap data splats rsl written <<<"${res[rs:$c]}"
+		read -r mode holder bdrv dev cap data splats rsl ro written <<<"${res[rs:$c]}"
 		want=$(expect_of "$c")
+		[ "$splats" = 0 ] || grep -E 'WARNING|BUG|Call Trace|lock|INFO' "$out/rs/kmsg-$c.txt" | head -3 | sed "s/^/# rs $c: /"
 		check "rs $c: image not written" [ "$written" = no ]
 		check "rs $c: no wrong data served (data: $data)" [ "${data%%:*}" != wrong ]
 		check "rs $c: no splat while probing, serving and detaching it ($splats)" [ "$splats" = 0 ]
 		case $want in
-		intact) ok=0; [ "$data" = intact ] && ok=1 ;;
+		intact) ok=0; [ "$data" = intact ] && [ "$ro" = 0 ] && ok=1 ;;
+		intact-ro:*) ok=0; [ "$data" = intact ] && [ "$ro" = 1 ] &&
+			grep -q "btt_rs: .*${want#intact-ro:}.*read-only" "$out/rs/kmsg-$c.txt" && ok=1 ;;
 		raw) ok=0; [ "$data" = raw ] && [ "$holder" = - ] && [ "$rsl" = 0 ] && ok=1 ;;
 		refused:*) ok=0; [ "$data" = refused ] && grep -q "btt_rs: .*cannot attach: .*${want#refused:}" "$out/rs/kmsg-$c.txt" && ok=1 ;;
 		*) ok=0 ;;
 		esac
 		if [ $ok = 1 ]; then point ok "rs $c: outcome $want"; else
-			echo "# rs $c: mode=$mode holder=$holder driver=$bdrv dev=$dev data=$data btt_rs-lines=$rsl; kernel: ${said[rs:$c]}"
+			echo "# rs $c: mode=$mode holder=$holder driver=$bdrv dev=$dev ro=$ro data=$data btt_rs-lines=$rsl; kernel: ${said[rs:$c]}"
 			point not-ok "rs $c: outcome $want"
 		fi
 	done
+	if [ "${rc_of[rs]}" != 0 ] || [ "${splats_of[rs]:-1}" != 0 ]; then
+		grep -E "$(sed -n "s/^DMESG_BAD='\(.*\)'$/\1/p" "$BTT_TOP/tools/testing/guest/lib.sh")" "$out/rs/dmesg" 2>/dev/null |
+			head -5 | sed 's/^/# rs dmesg: /'
+		tail -3 "$out/rs/console.log" 2>/dev/null | sed 's/^/# rs console: /'
+	fi
 	check "rs: guest clean (exit ${rc_of[rs]}, splats in the whole boot ${splats_of[rs]:-?})" \
 		test "${rc_of[rs]}" = 0 -a "${splats_of[rs]:-1}" = 0
 fi
@@ -168,9 +179,9 @@ echo "#   namespace, no block device; raw = libnvdimm found no BTT (no BTT devic
 for c in "${cases[@]}"; do
 	echo "# $c: ${what[$c]}"
 	for drv in $drivers; do
-		read -r mode holder bdrv dev cap data splats rsl written <<<"${res[$drv:$c]}"
-		printf '#   %-2s mode=%-4s btt=%-7s dev=%-7s MiB=%-7s data=%-10s splats=%s written=%s\n' \
-			"$drv" "$mode" "$holder" "$dev" "$(mib "$cap")" "$data" "$splats" "$written"
+		read -r mode holder bdrv dev cap data splats rsl ro written <<<"${res[$drv:$c]}"
+		printf '#   %-2s mode=%-4s btt=%-7s dev=%-7s MiB=%-7s ro=%s data=%-10s splats=%s written=%s\n' \
+			"$drv" "$mode" "$holder" "$dev" "$(mib "$cap")" "$ro" "$data" "$splats" "$written"
 		printf '#      kernel: %s\n' "${said[$drv:$c]}"
 	done
 done

@@ -6,9 +6,11 @@
 # spinlock splats here ("sleeping function called from invalid context",
 # "Invalid wait context"); the C nd_btt of Linux 7.3 does.
 # Usage: virtio_pmem.sh DRIVER   (guest booted with scripts/qemu-run.sh --virtio-pmem)
-#   rs: every test point must pass.
-#   c:  the known upstream behaviour is reported as diagnostics only (no test points
-#       depend on it), for the side-by-side comparison.
+#   rs: every test point must pass, the splat checks included.
+#   c:  the same set-up as test points; the write, the read back and the splats
+#       are diagnostics, not test points, for the side-by-side comparison: the C
+#       nd_btt of Linux 7.3 flushes under its map spinlock, which sleeps here
+#       ("scheduling while atomic"), and the writing process can die of it.
 . /btt/tools/testing/guest/lib.sh
 DRIVER=${1:?driver c|rs}
 
@@ -18,23 +20,23 @@ load() {
 }
 splats() { dmesg | grep -cE 'sleeping function called from invalid context|Invalid wait context|scheduling while atomic'; }
 
-if [ "$DRIVER" = c ]; then
-	load || { echo "# loading the stack failed"; exit 1; }
-	ndctl create-namespace -f -e namespace0.0 -m sector >/dev/null 2>&1
-	dd if=/dev/urandom of=/dev/pmem0s bs=4096 count=1 oflag=direct 2>/dev/null
-	echo "# C nd_btt on virtio-pmem: $(splats) sleep-in-atomic / invalid-wait-context splats after one 4 KiB write (known upstream behaviour)"
-	exit 0
-fi
-
-ktap_header 5
+if [ "$DRIVER" = c ]; then ktap_header 2; else ktap_header 5; fi
 ktap_check "load libnvdimm, $DRIVER BTT, nd_pmem, virtio_pmem" load
 json=$(ndctl create-namespace -f -e namespace0.0 -m sector 2>&1)
 dev=$(echo "$json" | grep -o '"blockdev":"[^"]*"' | cut -d'"' -f4)
 if [ -b "/dev/$dev" ]; then ktap_ok "create-namespace -f -e namespace0.0 -m sector on virtio-pmem ($dev)"; else
 	echo "$json" | sed 's/^/# /'; ktap_not_ok "create-namespace -m sector on virtio-pmem"; fi
 write_pattern /dev/$dev 4096 1 0 /tmp/one && [ "$(read_sum /dev/$dev 4096 1 0)" = "$(file_sum /tmp/one)" ]
-if [ $? = 0 ]; then ktap_ok "4 KiB O_DIRECT write and read back"; else ktap_not_ok "4 KiB O_DIRECT write and read back"; fi
+data=$?
 n=$(splats)
+if [ "$DRIVER" = c ]; then
+	if [ $data = 0 ]; then data="read back intact"; else data="did not read back"; fi
+	diag "C nd_btt on virtio-pmem (known upstream behaviour): one 4 KiB O_DIRECT write $data;" \
+		"$n sleep-in-atomic / invalid-wait-context splats; $(dmesg | grep -c 'segfault') processes killed by a segfault"
+	ktap_finish
+	exit
+fi
+if [ $data = 0 ]; then ktap_ok "4 KiB O_DIRECT write and read back"; else ktap_not_ok "4 KiB O_DIRECT write and read back"; fi
 if [ "$n" = 0 ]; then ktap_ok "no sleep-in-atomic or invalid-wait-context splat"; else
 	ktap_not_ok "no sleep-in-atomic or invalid-wait-context splat ($n seen)"; fi
 ktap_check "dmesg free of WARN/BUG/lockdep/sleep-in-atomic" dmesg_clean
