@@ -351,6 +351,9 @@ fn all_sectors(bytes: &[u8], off: u64, lbasize: u32) -> Vec<u8> {
     out
 }
 
+/// A named way to damage an image.
+type Damage<'a> = (&'a str, &'a dyn Fn(&mut Vec<u8>));
+
 #[test]
 fn repair_mends_a_damaged_flog_for_every_sector_size() {
     for (name, off, lbasize) in FIXTURES {
@@ -360,7 +363,7 @@ fn repair_mends_a_damaged_flog_for_every_sector_size() {
         let sb = InfoBlock::decode(&bytes[o..o + INFO_SIZE].try_into().unwrap());
         let (log, map) = (o + sb.logoff as usize, o + sb.mapoff as usize);
         let live = |b: &[u8], at: usize| b[at + 12..at + 16] != [0; 4];
-        let damages: [(&str, &dyn Fn(&mut Vec<u8>)); 3] = [
+        let damages: [Damage; 3] = [
             ("new-map", &|b| {
                 for slot in (0..64).step_by(16) {
                     let at = log + 64 + slot;
