@@ -5,7 +5,7 @@
 #   make test     every test suite (host and guest), ending "N passed, N failed, N skipped"
 #
 # Other targets: bench (btt_rs vs C vs raw pmem), core-bench (the BTT core on memory vs memcpy), ndctl-test (slow tier: ndctl's BTT tests on
-# nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts; BTT_DRIVER=c|rs, CUTS=N,
+# nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts in JOBS=2 series side by side; BTT_DRIVER=c|rs, CUTS=N,
 # POWERCUT_ARGS='--sector-size 512 ...'), toolchain, kernel, kernel-plain, module, host-test, shell, clean.
 # The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
 
@@ -31,7 +31,7 @@ ndctl-test: toolchain
 	$(CURDIR)/tools/testing/nvdimm-ndctl/run.sh --driver $(or $(BTT_DRIVER),c)
 
 soak: toolchain
-	$(CURDIR)/tools/testing/powercut/run.sh --driver $(or $(BTT_DRIVER),rs) --iterations $(or $(CUTS),1000) $(POWERCUT_ARGS)
+	$(CURDIR)/tools/testing/powercut/soak.sh --jobs $(or $(JOBS),2) --driver $(or $(BTT_DRIVER),rs) --iterations $(or $(CUTS),1000) $(POWERCUT_ARGS)
 
 toolchain:
 	$(SCRIPTS)/toolchain.sh
