@@ -55,9 +55,10 @@ def print_scale(scale):
     if not scale:
         return
     print()
-    print("Attach (ndctl enable-namespace, best of runs; guest ms) and memory held (MemFree drop, KiB,")
-    print("page-granular) of one 4096-byte-sector namespace; the layout created by C, then attached by")
-    print("nd_btt, by btt_rs, and by btt_rs with full_check=0.")
+    print("Attach (ndctl enable-namespace, best of runs; guest ms) and kernel memory held (slab objects")
+    print("+ vmalloc + per-CPU, KiB, smallest of runs; gendisk, queue and sysfs included) of one")
+    print("4096-byte-sector namespace; the layout created by C, then attached by nd_btt, by btt_rs,")
+    print("and by btt_rs with full_check=0.")
     hdr = (f"{'size':>9} {'arenas':>6} {'create':>7} {'C attach':>9} {'rs attach':>9} {'rs nochk':>9}"
            f" {'C mem':>7} {'rs mem':>7} {'nochk mem':>9}")
     print(hdr)

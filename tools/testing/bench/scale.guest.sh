@@ -5,16 +5,27 @@
 # attached in turn by nd_btt, by btt_rs and by btt_rs with full_check=0 (both
 # drivers read the same layout). For each: the time of `ndctl
 # enable-namespace` (the attach: info blocks, flog, with full_check the whole
-# map; /proc/uptime: 10 ms steps), best of REPS, and the memory the attached
-# namespace holds (MemFree of /proc/meminfo, disabled minus enabled, caches
-# dropped both times; page granular and a few pages of noise, smallest of REPS).
+# map; /proc/uptime: 10 ms steps), best of REPS, and the kernel memory the
+# attached namespace holds: slab objects (/proc/slabinfo after shrinking every
+# cache, active objects times object size: byte-granular, unlike MemFree) plus
+# vmalloc and per-CPU memory
+# (/proc/meminfo), enabled minus disabled, caches dropped both times, smallest
+# of REPS. It includes what both drivers share (gendisk, queue, sysfs nodes).
 # Prints one line per driver: "# scale SIZE_MIB ARENAS DRIVER create_ms attach_ms mem_kib".
 # Usage: scale.guest.sh REPS
 . /btt/tools/testing/guest/lib.sh
 REPS=${1:-2}
 
 now_ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
-free_kib() { awk '/^MemFree:/ {print $2}' /proc/meminfo; }
+# Kernel memory in use, bytes: slab objects + vmalloc + per-CPU. Every slab
+# cache is shrunk first: SLUB counts the objects of a CPU's current slab as in
+# use until that slab is flushed.
+kmem_bytes() {
+	for f in /sys/kernel/slab/*/shrink; do echo 1 >"$f"; done 2>/dev/null
+	{ awk 'NR > 2 {s += $2 * $4} END {printf "%d\n", s}' /proc/slabinfo
+	  awk '/^(VmallocUsed|Percpu):/ {s += $2 * 1024} END {printf "%d\n", s}' /proc/meminfo; } |
+		awk '{s += $1} END {printf "%d", s}'
+}
 # measure NAME NS: best enable time over REPS and the memory it holds.
 measure() {
 	best= mem=
@@ -22,12 +33,12 @@ measure() {
 	while [ $r -lt "$REPS" ]; do
 		ndctl disable-namespace "$2" >/dev/null 2>&1
 		sync; echo 3 >/proc/sys/vm/drop_caches
-		m0=$(free_kib)
+		m0=$(kmem_bytes)
 		t0=$(now_ms)
 		ndctl enable-namespace "$2" >/dev/null 2>&1 || { echo "# scale: $1 cannot enable $2"; return 1; }
 		t=$(($(now_ms) - t0))
 		sync; echo 3 >/proc/sys/vm/drop_caches
-		m=$((m0 - $(free_kib)))
+		m=$((($(kmem_bytes) - m0) / 1024))
 		[ -z "$best" ] || [ "$t" -lt "$best" ] && best=$t
 		[ -z "$mem" ] || [ "$m" -lt "$mem" ] && mem=$m
 		r=$((r + 1))

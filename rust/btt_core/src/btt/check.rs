@@ -110,17 +110,18 @@ pub(super) fn block_ownership<M: Media, P: Platform>(
     let mut owned = Bitmap::<P>::new(a.internal_nlba)?;
     for_each_map_entry::<M, P>(media, a, true, |p, ent| {
         let post = map::Mapping::decode(p, ent).postmap;
-        let at = a.map_entry_offset(p).unwrap_or(0);
+        // The offset only for the error: this runs once per block.
+        let at = || a.map_entry_offset(p).unwrap_or(0);
         if post >= a.internal_nlba {
             return Err(Error::Corrupt {
                 field: "map entry beyond internal_nlba",
-                offset: at,
+                offset: at(),
             });
         }
         if !owned.claim(post) {
             return Err(Error::Corrupt {
                 field: "map entry names a block already mapped",
-                offset: at,
+                offset: at(),
             });
         }
         Ok(())
