@@ -26,7 +26,7 @@ if [ -f "$kdir/.built" ]; then
 fi
 
 mkdir -p "$kdir"
-log "building the $flavour kernel in $kdir (cache miss; about 20-30 minutes on 2 cores)"
+log "building the $flavour kernel in $kdir (cache miss; about 15 minutes on 2 cores)"
 kmake() {
 	make -C "$ksrc" O="$kdir" LLVM=$LLVM_SUFFIX RUST_LIB_SRC="$(rust_src_dir)" "$@"
 }
