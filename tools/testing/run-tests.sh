@@ -274,6 +274,9 @@ guest_suites() {
 	# Power cuts: QEMU SIGKILLed 3 times while btt_rs writes, every sector verified
 	# after each cut (make soak: 1000; the C driver: run.sh --driver c).
 	powercut_suite powercut-rs-3-cuts --driver rs --iterations 3
+	# ndctl's own BTT tests (btt-check, btt-errors, btt-pad-compat, sector-mode)
+	# on nfit_test, against btt_rs (make ndctl-test; BTT_DRIVER=c for C).
+	ktap_script ndctl-btt-rs "$BTT_TOP/tools/testing/nvdimm-ndctl/run.sh" --driver rs
 }
 
 # The whole run is one function, parsed before it starts: editing this file
