@@ -4,7 +4,7 @@
 #   make run      build what is missing, boot the guest, create a sector namespace, do I/O
 #   make test     every test suite (host and guest), ending "N passed, N failed, N skipped"
 #
-# Other targets: bench (btt_rs vs C vs raw pmem), core-bench (the BTT core on memory vs memcpy), ndctl-test (slow tier: ndctl's BTT tests on
+# Other targets: bench (btt_rs vs C vs raw pmem), core-bench (the BTT core on memory vs memcpy), ndctl-test (ndctl's BTT tests on
 # nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts in JOBS=2 series side by side; BTT_DRIVER=c|rs, CUTS=N,
 # POWERCUT_ARGS='--sector-size 512 ...'), toolchain, kernel, kernel-plain, module, host-test, shell, clean.
 # The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
