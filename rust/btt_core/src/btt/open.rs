@@ -492,8 +492,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
     ///
     /// Returns the BTT and its [`Config::nlanes`] lanes. On error nothing has
     /// been written; the error names the field at fault and its offset. An
-    /// arena whose map is sound but whose flog is not (a lane's newest entry
-    /// invalid, or with `full_check` a free block with a second owner) is
+    /// arena whose map is sound but whose flog is not (its padding scheme
+    /// unknown, a lane's newest entry invalid, or with `full_check` a free
+    /// block with a second owner) is
     /// opened read-only, unrecovered and unwritten: see
     /// [`Btt::arena_flog_damage`].
     pub fn open(media: M, cfg: &Config) -> Result<(Self, LaneSet<P>), Error> {
