@@ -239,19 +239,25 @@ fn repair_restores_either_info_block_for_every_sector_size() {
     }
 }
 
-/// Writes LBA `lba` of the BTT in `bytes` with the core, keeping all its
-/// media writes but the last (the map update): a write cut by a power
-/// failure after its flog entry. Returns the damaged image and the sector.
-fn cut_write(bytes: &[u8], off: u64, lbasize: u32, lba: u64) -> (Vec<u8>, Vec<u8>) {
+/// The configuration of the BTT at `off` in `bytes`, from its info block.
+fn config_of(bytes: &[u8], off: u64, lbasize: u32) -> Config {
     let o = off as usize;
     let sb = InfoBlock::decode(&bytes[o..o + INFO_SIZE].try_into().unwrap());
-    let mut cfg = Config::new(
+    Config::new(
         lbasize,
         sb.uuid,
         sb.parent_uuid,
         sb.version_major,
         sb.version_minor,
-    );
+    )
+}
+
+/// Writes LBA `lba` of the BTT in `bytes` with the core, keeping all its
+/// media writes but the last (the map update): a write cut by a power
+/// failure after its flog entry. Returns the damaged image and the sector.
+fn cut_write(bytes: &[u8], off: u64, lbasize: u32, lba: u64) -> (Vec<u8>, Vec<u8>) {
+    let o = off as usize;
+    let mut cfg = config_of(bytes, off, lbasize);
     cfg.nlanes = 1;
     let rec = RecordingMedia::new(MemMedia::from_vec(bytes[o..].to_vec()));
     let (btt, lanes) = Btt::<_, StdPlatform>::open(&rec, &cfg).unwrap();
@@ -330,14 +336,7 @@ fn double_ownership_is_reported_and_not_repaired() {
 /// Every sector of the BTT at `off` in `bytes`, read by the core.
 fn all_sectors(bytes: &[u8], off: u64, lbasize: u32) -> Vec<u8> {
     let o = off as usize;
-    let sb = InfoBlock::decode(&bytes[o..o + INFO_SIZE].try_into().unwrap());
-    let mut cfg = Config::new(
-        lbasize,
-        sb.uuid,
-        sb.parent_uuid,
-        sb.version_major,
-        sb.version_minor,
-    );
+    let mut cfg = config_of(bytes, off, lbasize);
     cfg.read_only = true;
     cfg.nlanes = 1;
     let (btt, lanes) =
