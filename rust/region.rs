@@ -60,8 +60,6 @@ impl<L: Send> Lanes<L> {
     }
 
     /// Takes lane `index % len()`, sleeping while another task holds it.
-    ///
-    /// No `might_sleep()` of our own: `mutex_lock()` starts with one.
     pub(crate) fn lock(&self, index: usize) -> LaneGuard<'_, L> {
         // `checked_rem`: never 0 lanes (`new` refuses it), and no division panic path.
         let lane = &self.lanes[index.checked_rem(self.lanes.len()).unwrap_or(0)];
@@ -176,8 +174,13 @@ impl<L: Send> NdRegion<L> {
     }
 
     /// Takes the current CPU's lane (C: `nd_region_acquire_lane()`); may sleep.
+    ///
+    /// Starts with `might_sleep()`, as C does. `mutex_lock()` has one too, but
+    /// this one reports the Rust caller's file and line (`#[track_caller]`)
+    /// instead of `kernel/locking/mutex.c` when a lane is taken in atomic context.
     #[track_caller]
     pub(crate) fn acquire_lane(&self) -> LaneGuard<'_, L> {
+        kernel::task::might_sleep();
         self.lanes.acquire()
     }
 }
