@@ -205,10 +205,11 @@ pub(crate) struct Mapping<'a> {
 impl Mapping<'_> {
     /// The segment's bytes.
     pub(crate) fn as_slice(&self) -> &[u8] {
+        // The block layer gives the driver the bio's data for the duration of
+        // the I/O; a user who modifies an O_DIRECT buffer under I/O gets
+        // undefined data, as with the C driver's `memcpy()`.
         // SAFETY: `addr` maps a whole page and `offset + len <= PAGE_SIZE`
-        // (single-page segment). The block layer gives the driver the bio's data
-        // for the duration of the I/O; a user who modifies an O_DIRECT buffer
-        // under I/O gets undefined data, as with the C driver's `memcpy()`.
+        // (single-page segment), valid for the mapping's lifetime.
         unsafe { core::slice::from_raw_parts(self.addr.add(self.offset), self.len) }
     }
 

@@ -50,12 +50,12 @@ impl<T> DestroyedMutex<T> {
 impl<T> PinnedDrop for DestroyedMutex<T> {
     fn drop(self: Pin<&mut Self>) {
         let lock: *const Mutex<T> = &self.lock;
-        // SAFETY: `Lock` is `#[repr(C)]` and its first field is
-        // `state: Opaque<bindings::mutex>` (rust/kernel/sync/lock.rs; the layout
-        // fact `Lock::from_raw` also relies on), so a pointer to the `Mutex` is a
-        // pointer to its `struct mutex`, initialised by `Mutex::new` in `try_new`.
-        // We hold `Pin<&mut Self>`, so no `MutexGuard` (which borrows the mutex)
-        // exists: the mutex is unlocked, and nothing uses it after this drop.
+        // `Lock` is `#[repr(C)]` and its first field is `state:
+        // Opaque<bindings::mutex>` (rust/kernel/sync/lock.rs; `Lock::from_raw`
+        // relies on the same layout).
+        // SAFETY: So `lock` points to the `struct mutex` `Mutex::new` initialised.
+        // `Pin<&mut Self>`: no `MutexGuard` (which borrows the mutex) exists, so
+        // the mutex is unlocked, and nothing uses it after this drop.
         unsafe { bindings::mutex_destroy(lock.cast_mut().cast::<bindings::mutex>()) };
     }
 }
