@@ -20,7 +20,8 @@ json=$(ndctl create-namespace -f -e namespace0.0 -m sector -l 4096 2>&1)
 dev=$(echo "$json" | grep -o '"blockdev":"[^"]*"' | cut -d'"' -f4)
 if [ -b "/dev/$dev" ]; then ktap_ok "create-namespace -m sector ($dev)"; else
 	echo "$json" | sed 's/^/# /'; ktap_not_ok "create-namespace -m sector"; fi
-# nd_region->num_lanes = min(nr_cpu_ids, 256): one lane per CPU here.
+# A lane is cpu % nd_region->num_lanes (256 on pmem), so one lane per CPU is in
+# use here, with either driver (btt_rs creates only those).
 lanes=$CPUS
 
 fio_job() { # extra fio arguments
