@@ -21,7 +21,10 @@ use crate::nd;
 /// allowed (under lane and map mutexes, never a spinlock), so a 512-byte-aligned
 /// write over a poisoned range may clear the poison, which C only does from
 /// `arena_clear_freelist_error()` because its I/O path used to run under
-/// spinlocks.
+/// spinlocks. Hence [`Media::is_poisoned`] (C `btt_is_badblock()`) keeps its
+/// default: the data write clears what C zeroes first. Where the block is not
+/// 512-byte aligned (internal lbasize 576) neither can clear it, and the write
+/// fails with EIO in both drivers.
 pub(crate) struct NsMedia {
     ndns: NonNull<nd::nd_namespace_common>,
     initial_offset: u64,
