@@ -22,14 +22,13 @@ ND=/sys/bus/nd/devices
 # in, and the regions enabled one at a time.
 insmod $MODDIR/libnvdimm.ko && insmod $MODDIR/dax.ko && nd_load_btt "$1" &&
 	insmod $MODDIR/nfit.ko && nd_settle || { echo "OUTCOME-LOAD-FAILED"; exit 1; }
-wait_probe() { cat $ND/../wait_probe >/dev/null 2>&1; }
 # Every region must be off before nd_pmem comes in, or a region would attach
 # outside its own window; regions register asynchronously: wait for all of them.
 nregions=${2:?number of NVDIMMs}
 i=0
 while :; do
 	ndctl disable-region all >/dev/null 2>&1
-	wait_probe
+	nd_wait_probe
 	on=$(ls -d $ND/region*/driver 2>/dev/null | wc -l)
 	[ "$on" = 0 ] && [ "$(ls $ND | grep -c '^region')" -ge "$nregions" ] && break
 	i=$((i + 1))
@@ -46,7 +45,7 @@ blockdev_of() { # sysfs device dir -> its block device, or -
 for r in $(ls $ND | grep '^region' | sort -V); do
 	mark=$(dmesg | wc -l)
 	ndctl enable-region "$r" >/dev/null 2>&1
-	wait_probe
+	nd_wait_probe
 	for nsd in $ND/$r/namespace*; do
 		[ -d "$nsd" ] || continue
 		ns=$(basename "$nsd")
@@ -57,7 +56,7 @@ for r in $(ls $ND | grep '^region' | sort -V); do
 		holder=$(attr "$nsd/holder")
 		[ -n "$holder" ] || holder=-
 		if [ "$holder" != - ]; then
-			# wait_probe covers the BTT device's probe; a block device that has
+			# nd_wait_probe covers the BTT device's probe; a block device that has
 			# not shown up yet after it gets a few more seconds all the same.
 			j=0
 			while [ "$(blockdev_of "$ND/$holder")" = - ] && [ $j -lt 30 ]; do
@@ -100,7 +99,7 @@ for r in $(ls $ND | grep '^region' | sort -V); do
 		fi
 		# Detach too: its messages (and splats) belong to this window as well.
 		ndctl disable-region "$r" >/dev/null 2>&1
-		wait_probe
+		nd_wait_probe
 		win=$(dmesg | tail -n +$((mark + 1)))
 		splats=$(echo "$win" | grep -cE "$DMESG_BAD")
 		rsl=$(echo "$win" | grep -c 'btt_rs:')

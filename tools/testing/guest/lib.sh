@@ -99,6 +99,15 @@ nd_unload() {
 		sleep 0.1
 	done
 }
+# Waits until libnvdimm's asynchronous device registration and probing are done
+# (what ndctl's wait-probe does): reading a bus device's wait_probe runs
+# nd_synchronize(). The attribute is on each ndbus device, not on /sys/bus/nd.
+nd_wait_probe() {
+	for _b in /sys/bus/nd/devices/ndbus*; do
+		[ -e "$_b/wait_probe" ] && cat "$_b/wait_probe" >/dev/null 2>&1
+	done
+	return 0
+}
 # Waits until region0 exists and probing is done.
 nd_settle() {
 	i=0
@@ -107,8 +116,7 @@ nd_settle() {
 		i=$((i + 1))
 	done
 	[ -e /sys/bus/nd/devices/region0 ] || { diag "region0 did not appear"; return 1; }
-	[ -w /sys/bus/nd/wait_probe ] && cat /sys/bus/nd/wait_probe >/dev/null 2>&1
-	return 0
+	nd_wait_probe
 }
 # wait_btt_disks [N]: waits (up to 10 s) until N (default 1) BTT disks
 # (/sys/block/*s) exist: BTT devices probe asynchronously after nd_pmem.

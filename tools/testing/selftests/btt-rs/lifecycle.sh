@@ -149,7 +149,7 @@ if [ $RC = 0 ] && [ -z "$(cur_dev)" ]; then ktap_ok "2: unbind $btt under fio lo
 fio_end 2
 timed sh -c "echo $btt >/sys/bus/nd/drivers/nd_pmem/bind"
 [ $RC = 0 ] || diag "2: bind: exit $RC: $OUT"
-cat $ND/../wait_probe >/dev/null 2>&1
+nd_wait_probe
 dev=$(cur_dev)
 ktap_check "2: bind $btt again ($dev)" test -b "/dev/$dev"
 ktap_check "2: reference data intact after unbind under load and bind" ref_intact
@@ -188,7 +188,7 @@ wait $HOLD_PID
 [ -d /sys/module/nd_pmem ] && rmmod nd_pmem
 ktap_check "3: rmmod $MOD once the disk is closed" rmmod $MOD
 if nd_load_btt "$DRIVER" && insmod $MODDIR/nd_pmem.ko && nd_settle; then
-	cat $ND/../wait_probe >/dev/null 2>&1
+	nd_wait_probe
 	dev=$(cur_dev)
 fi
 ktap_check "3: reload $MOD and nd_pmem (${dev:-no block device})" test -b "/dev/$dev"
