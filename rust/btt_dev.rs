@@ -158,7 +158,13 @@ impl BttDev {
         disk.set_capacity(bytes >> 9);
         // SAFETY: `nd_btt` is live (caller); C sets it in `btt_blk_init()` too.
         unsafe { (*nd_btt).size = bytes };
-        let read_only = (0..btt.num_arenas()).any(|i| !btt.arena_writable(i));
+        // The BTT's own reasons for read-only (an arena's error flag, a damaged
+        // flog, on a writable region) apply before the disk is added, so that
+        // it is never seen writable.
+        let btt_read_only = !ro && (0..btt.num_arenas()).any(|i| !btt.arena_writable(i));
+        if btt_read_only {
+            disk.set_read_only();
+        }
         let dev = KBox::new(
             BttDev {
                 debugfs: None,
@@ -190,7 +196,11 @@ impl BttDev {
             drop(unsafe { KBox::from_raw(dev) });
             return Err(e);
         }
-        shared.disk.check_and_set_ro();
+        // As C: catch the disk up with the region's read-only state, which on a
+        // writable region would undo `btt_read_only`.
+        if !btt_read_only {
+            shared.disk.check_and_set_ro();
+        }
         let name = Self::name_of(nd_btt);
         for (i, a) in shared.btt.arenas().enumerate() {
             if let Some(e) = shared.btt.arena_flog_damage(i) {
@@ -203,9 +213,6 @@ impl BttDev {
             } else if a.has_error_flag() {
                 pr_warn!("{}: arena {}: info block error flag: read-only\n", name, i);
             }
-        }
-        if read_only && !ro {
-            shared.disk.set_read_only();
         }
         Ok(dev)
     }
