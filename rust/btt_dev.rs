@@ -149,7 +149,7 @@ impl BttDev {
                 );
             }
         }
-        // SAFETY: `region` outlives the BTT device, which outlives `BttDev`.
+        // SAFETY: `region` is the live parent of `nd_btt`.
         let region = unsafe { NdRegion::new(region, lanes) }?;
         let mut disk = Disk::new(btt.sector_size(), btt.meta_size())?;
         // SAFETY: `ndns` is live (caller).

@@ -45,7 +45,6 @@ impl NsMedia {
     /// `ndns` must point to an enabled namespace (`devm_namespace_enable()` done)
     /// that stays enabled for the whole life of the returned value, and
     /// `initial_offset + size` must not exceed its capacity.
-    #[allow(dead_code)] // Until the attach path uses it.
     pub(crate) unsafe fn new(
         ndns: *mut nd::nd_namespace_common,
         initial_offset: u64,

@@ -14,7 +14,6 @@
 //! not created (see [`NdRegion::lanes_in_use`]).
 
 use core::ops::{Deref, DerefMut};
-use core::ptr::NonNull;
 
 use kernel::bindings;
 use kernel::cpu::CpuId;
@@ -96,21 +95,15 @@ impl<L: Unpin> DerefMut for LaneGuard<'_, L> {
     }
 }
 
-/// The region (`struct nd_region`) a BTT lives in, with this BTT's lanes.
-#[allow(dead_code)] // Until the attach path uses it.
+/// This BTT's lanes on its region (`struct nd_region`), as many as the region
+/// lets CPUs pick (see [`NdRegion::lanes_in_use`]).
+///
+/// `Send + Sync` when `L: Send`: shared access reaches a lane's state only
+/// through its mutex.
 pub(crate) struct NdRegion<L> {
-    region: NonNull<nd::nd_region>,
     lanes: Lanes<L>,
 }
 
-// SAFETY: `region` is only read (`num_lanes` at construction, the pointer itself
-// for `nvdimm_flush()`-style calls); libnvdimm keeps the region alive and
-// synchronises its own state. The lanes are `Send + Sync` when `L: Send`.
-unsafe impl<L: Send> Send for NdRegion<L> {}
-// SAFETY: See `Send`; shared access only reaches lanes through their mutexes.
-unsafe impl<L: Send> Sync for NdRegion<L> {}
-
-#[allow(dead_code)] // Until the attach path uses it.
 impl<L: Send> NdRegion<L> {
     /// Number of lanes the region provides (`nd_region->num_lanes`).
     ///
@@ -140,14 +133,12 @@ impl<L: Send> NdRegion<L> {
         Ok(n.min(kernel::cpu::nr_cpu_ids() as usize).max(1))
     }
 
-    /// Wraps `region` with one lane per element of `states`, which must have
-    /// exactly `lanes_in_use(region)` elements.
+    /// One lane on `region` per element of `states`, which must have exactly
+    /// `lanes_in_use(region)` elements.
     ///
     /// # Safety
     ///
-    /// `region` must point to a `struct nd_region` that outlives the returned
-    /// value (the region is the parent device of the BTT device, and the BTT is
-    /// detached before its device goes away).
+    /// `region` must point to a live `struct nd_region` (only read here).
     pub(crate) unsafe fn new(
         region: *mut nd::nd_region,
         states: impl ExactSizeIterator<Item = L>,
@@ -158,19 +149,8 @@ impl<L: Send> NdRegion<L> {
             return Err(EINVAL);
         }
         Ok(Self {
-            region: NonNull::new(region).ok_or(EINVAL)?,
             lanes: Lanes::new(states)?,
         })
-    }
-
-    /// The region's `struct nd_region`.
-    pub(crate) fn as_raw(&self) -> *mut nd::nd_region {
-        self.region.as_ptr()
-    }
-
-    /// Number of lanes of this BTT.
-    pub(crate) fn num_lanes(&self) -> usize {
-        self.lanes.len()
     }
 
     /// Takes the current CPU's lane (C: `nd_region_acquire_lane()`); may sleep.
