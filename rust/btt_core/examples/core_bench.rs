@@ -24,35 +24,47 @@ fn filled(byte: u8) -> Vec<u8> {
     vec![byte; MEDIA]
 }
 
-/// MiB/s of `threads` threads copying random `ss`-byte pieces of `MEDIA` bytes
-/// of memory, the reference.
-fn memcpy_rate(ss: usize, threads: usize, secs: f64) -> f64 {
-    let src = filled(0x5a);
-    let n = MEDIA / ss;
+/// MiB/s of one scoped thread per item of `items`, each running `work(t, item)`
+/// (`t` its index) until `secs` have passed and returning the bytes it moved.
+fn threaded_rate<T: Send>(
+    items: impl Iterator<Item = T>,
+    secs: f64,
+    work: impl Fn(usize, T, &dyn Fn() -> bool) -> u64 + Sync,
+) -> f64 {
     let t0 = Instant::now();
+    let running = || t0.elapsed().as_secs_f64() < secs;
     let total: u64 = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let src = &src;
-                s.spawn(move || {
-                    let mut dst = vec![0u8; ss];
-                    let (mut i, mut bytes) = (t, 0u64);
-                    while t0.elapsed().as_secs_f64() < secs {
-                        for _ in 0..1024 {
-                            let at = (i.wrapping_mul(2_654_435_761) % n) * ss;
-                            dst.copy_from_slice(&src[at..at + ss]);
-                            black_box(&dst);
-                            i += threads;
-                            bytes += ss as u64;
-                        }
-                    }
-                    bytes
-                })
+        let handles: Vec<_> = items
+            .enumerate()
+            .map(|(t, item)| {
+                let (work, running) = (&work, &running);
+                s.spawn(move || work(t, item, running))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
     rate(total, t0.elapsed())
+}
+
+/// MiB/s of `threads` threads copying random `ss`-byte pieces of `MEDIA` bytes
+/// of memory, the reference.
+fn memcpy_rate(ss: usize, threads: usize, secs: f64) -> f64 {
+    let src = filled(0x5a);
+    let n = MEDIA / ss;
+    threaded_rate(0..threads, secs, |t, _, running| {
+        let mut dst = vec![0u8; ss];
+        let (mut i, mut bytes) = (t, 0u64);
+        while running() {
+            for _ in 0..1024 {
+                let at = (i.wrapping_mul(2_654_435_761) % n) * ss;
+                dst.copy_from_slice(&src[at..at + ss]);
+                black_box(&dst);
+                i += threads;
+                bytes += ss as u64;
+            }
+        }
+        bytes
+    })
 }
 
 fn btt_rate(ss: u32, threads: usize, write: bool, secs: f64) -> f64 {
@@ -62,34 +74,23 @@ fn btt_rate(ss: u32, threads: usize, write: bool, secs: f64) -> f64 {
     let (btt, lanes) =
         Btt::<_, StdPlatform>::open(MemMedia::from_vec(filled(0xa5)), &cfg).expect("create");
     let nlba = btt.nlba();
-    let t0 = Instant::now();
-    let total: u64 = std::thread::scope(|s| {
-        let handles: Vec<_> = lanes
-            .enumerate()
-            .map(|(t, mut lane)| {
-                let btt = &btt;
-                s.spawn(move || {
-                    let mut buf = vec![t as u8; ss as usize];
-                    let (mut i, mut bytes) = (t as u64, 0u64);
-                    while t0.elapsed().as_secs_f64() < secs {
-                        for _ in 0..256 {
-                            let lba = i.wrapping_mul(2_654_435_761) % nlba;
-                            if write {
-                                btt.write(&mut lane, lba, &buf, None).expect("write");
-                            } else {
-                                btt.read(&mut lane, lba, &mut buf, None).expect("read");
-                            }
-                            i += threads as u64;
-                            bytes += u64::from(ss);
-                        }
-                    }
-                    bytes
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
-    rate(total, t0.elapsed())
+    threaded_rate(lanes, secs, |t, mut lane, running| {
+        let mut buf = vec![t as u8; ss as usize];
+        let (mut i, mut bytes) = (t as u64, 0u64);
+        while running() {
+            for _ in 0..256 {
+                let lba = i.wrapping_mul(2_654_435_761) % nlba;
+                if write {
+                    btt.write(&mut lane, lba, &buf, None).expect("write");
+                } else {
+                    btt.read(&mut lane, lba, &mut buf, None).expect("read");
+                }
+                i += threads as u64;
+                bytes += u64::from(ss);
+            }
+        }
+        bytes
+    })
 }
 
 fn main() {
