@@ -188,7 +188,6 @@ wait $HOLD_PID
 [ -d /sys/module/nd_pmem ] && rmmod nd_pmem
 ktap_check "3: rmmod $MOD once the disk is closed" rmmod $MOD
 if nd_load_btt "$DRIVER" && insmod $MODDIR/nd_pmem.ko && nd_settle; then
-	nd_wait_probe
 	dev=$(cur_dev)
 fi
 ktap_check "3: reload $MOD and nd_pmem (${dev:-no block device})" test -b "/dev/$dev"
