@@ -71,17 +71,33 @@ def dup_map(img):
     img.write(struct.pack("<I", e0 | 0xC0000000 if e0 else 0xC0000000))
 
 
-def flog_out_of_range(img):
-    """Lane 0's newest flog entry names a block beyond internal_nlba."""
-    _, sb = read_sb(img, BTT)
-    off = BTT + sb["logoff"]
-    img.seek(off)
-    ents = [LOG_ENT.unpack(img.read(16)) for _ in range(2)]
-    # Both slots of the (0,1)-padded log group: make the newest one bad.
-    newest = max(range(2), key=lambda i: ents[i][3])
-    lba, old, new, seq = ents[newest]
-    img.seek(off + newest * 16)
-    img.write(LOG_ENT.pack(lba, old, sb["internal_nlba"] + 1000, seq))
+def newest_slot(seq0, seq1):
+    """Which of a log group's two slots is the newest, as C btt_log_get_old()
+    decides: sequence numbers cycle 1, 2, 3, 1, ... (0 = never written), so the
+    newest is the successor of the other, not the larger one ((3, 1): slot 1)."""
+    if seq0 in (1, 2, 3) and seq1 == 0:
+        return 0
+    if {seq0, seq1} not in ({1, 2}, {2, 3}, {3, 1}):
+        raise ValueError(f"flog seq pair ({seq0}, {seq1}) is not one BTT writes")
+    return 0 if seq0 == seq1 % 3 + 1 else 1
+
+
+def flog_lane0_slot(newest):
+    """Lane 0's newest (or, newest=False, its stale) flog entry made to name a
+    block beyond internal_nlba; its sequence number is kept."""
+    def apply(img):
+        _, sb = read_sb(img, BTT)
+        off = BTT + sb["logoff"]
+        img.seek(off)
+        # Both slots of the (0,1)-padded log group.
+        ents = [LOG_ENT.unpack(img.read(16)) for _ in range(2)]
+        slot = newest_slot(ents[0][3], ents[1][3])
+        if not newest:
+            slot = 1 - slot
+        lba, old, _, seq = ents[slot]
+        img.seek(off + slot * 16)
+        img.write(LOG_ENT.pack(lba, old, sb["internal_nlba"] + 1000, seq))
+    return apply
 
 
 CASES = {
@@ -93,7 +109,9 @@ CASES = {
     "nfree-zero": ("nfree 0", edit("nfree", 0)),
     "info2-bad": ("backup info block (info2) checksum wrong; the primary is fine",
                   poke(lambda sb: sb["info2off"] + 4088, b"\x01" * 8)),
-    "flog-range": ("a flog entry names a block outside the arena", flog_out_of_range),
+    "flog-range": ("lane 0's newest flog entry names a block outside the arena", flog_lane0_slot(True)),
+    "flog-stale-range": ("lane 0's stale flog entry (the slot the next write reuses) names a block "
+                         "outside the arena", flog_lane0_slot(False)),
     "map-duplicate": ("two map entries name the same internal block", dup_map),
 }
 
