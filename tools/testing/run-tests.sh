@@ -59,6 +59,14 @@ host_suites() {
 		f=1 # the build failed or the runner died: that is a failure, not an empty pass
 	fi
 	note "host: cargo test" "$p" "$f" "$i"
+	# The bad-image suite's damage, checked against the core's own checker
+	# before a guest relies on it (the btt tool was built by cargo test).
+	local out=$results/bad-images-host
+	mkdir -p "$out"
+	log "host: bad-images damage (corrupt.py) under btt check"
+	"$BTT_TOP/tools/testing/bad-images/host-check.sh" "$BTT_TOP/rust/target/debug/btt" "$out" \
+		>"$out/host-check.tap" 2>"$out/stderr.log"
+	tally bad-images-damage "$out/host-check.tap" $? "$out/stderr.log" '^not ok [0-9]+|^# ' host
 }
 
 # Style, as the maintainers would check it: rustfmt (the host crates with cargo,
@@ -90,7 +98,7 @@ style_suite() {
 # failed point, or a plan ("1..N") with points missing counts as one more
 # failure: a suite that tested nothing or stopped early must not pass.
 tally() {
-	local name=$1 tap=$2 rc=$3 err=$4 show=$5 p f s plan
+	local name=$1 tap=$2 rc=$3 err=$4 show=$5 side=${6:-guest} p f s plan
 	p=$(grep -cE '^ok [0-9]+' "$tap" 2>/dev/null)
 	s=$(grep -cE '^ok [0-9]+ .*# SKIP' "$tap" 2>/dev/null)
 	f=$(grep -cE '^not ok [0-9]+' "$tap" 2>/dev/null)
@@ -99,21 +107,21 @@ tally() {
 	failed_points "$name" "$tap"
 	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | head -1)
 	if [ $((p + f + s)) = 0 ]; then
-		log "guest: $name reported no test point (exit $rc); see $err"
+		log "$side: $name reported no test point (exit $rc); see $err"
 		tail -5 "$err" 2>/dev/null | sed "s/^/  [$name] /" >&2
 		failures+=("[$name] reported no test point (exit $rc): $(tail -1 "$err" 2>/dev/null | cut -c1-200)")
 		f=1
 	elif [ -n "$plan" ] && [ $((p + f + s)) -lt "$plan" ]; then
-		log "guest: $name planned $plan test points and reported $((p + f + s))"
+		log "$side: $name planned $plan test points and reported $((p + f + s))"
 		failures+=("[$name] planned $plan test points, reported $((p + f + s)): see $(dirname "$tap")")
 		f=$((f + 1))
 	elif [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-		log "guest: $name exited $rc without a failed test point; see $err"
+		log "$side: $name exited $rc without a failed test point; see $err"
 		tail -15 "$err" 2>/dev/null | sed "s/^/  [$name] /" >&2
 		failures+=("[$name] exited $rc without a failed test point: $(tail -1 "$err" 2>/dev/null | cut -c1-200)")
 		f=1
 	fi
-	note "guest: $name" "$p" "$f" "$s"
+	note "$side: $name" "$p" "$f" "$s"
 }
 
 # guest_boot NAME [--state-from NAME] QEMUARGS -- CMD: one boot; counts its KTAP
