@@ -3,16 +3,19 @@
 //! `btt_init()`, `btt_fini()` and `btt_submit_bio()`).
 
 use kernel::bindings;
+use kernel::device::Device;
 use kernel::prelude::*;
-use kernel::str::CStrExt;
+use kernel::sync::aref::ARef;
 
 use crate::bio::{Bio, Op};
 use crate::btt_core::{self, Config};
+use crate::c_btt::{CBtt, CBttFields};
 use crate::debugfs::BttDebugfs;
 use crate::disk::Disk;
 use crate::nd;
 use crate::ns_media::NsMedia;
 use crate::platform::KernelPlatform;
+use crate::ratelimit::{RateLimit, Verdict};
 use crate::region::NdRegion;
 
 /// The BTT algorithm over the namespace.
@@ -37,31 +40,36 @@ pub(crate) fn to_kernel(e: btt_core::Error) -> Error {
     Error::from_errno(-e.to_errno())
 }
 
-/// One attached BTT. Field order is drop order: the disk goes first
-/// (`del_gendisk()` waits for every bio in flight), then the lanes (each mutex
-/// destroyed), then the BTT and its media.
+/// One attached BTT. Fields are dropped in declaration order: the C view
+/// first (plain data; `detach` has already cleared `nd_btt->btt`), the debugfs
+/// files, then the disk (`del_gendisk()` waits for every bio in flight), then
+/// the lanes (each mutex destroyed), then the BTT and its media.
+///
+/// `#[repr(C)]` with [`CBtt`] first: `nd_btt->btt` points to the start of a
+/// `BttDev`, which C reads as its `struct btt`.
+#[repr(C)]
 pub(crate) struct BttDev {
+    c_btt: CBtt,
     debugfs: Option<BttDebugfs>,
     disk: Disk,
     region: NdRegion<CoreLane>,
     btt: CoreBtt,
-    nd_btt: *mut nd::nd_btt,
+    /// The BTT device (`nd_btt->dev`), for messages; a reference is held.
+    dev: ARef<Device>,
+    /// Limits the I/O path's error messages (C `dev_err_ratelimited()`).
+    io_errors: RateLimit,
 }
 
-// SAFETY: `nd_btt` is only dereferenced for logging; the device outlives the
-// `BttDev` (it is dropped from `detach`, before the device goes). The other
-// fields are `Send + Sync`.
-unsafe impl Send for BttDev {}
-// SAFETY: See `Send`; bios reach `BttDev` through `&self` only, and every
-// mutable state sits behind the lane and map mutexes.
-unsafe impl Sync for BttDev {}
+// `nd_btt->btt` and a `*mut BttDev` are the same address (see `btt_rs.rs`).
+const _: () = assert!(core::mem::offset_of!(BttDev, c_btt) == 0);
 
 impl BttDev {
     /// C `nvdimm_namespace_attach_btt()` + `btt_init()`: opens (or creates)
     /// the BTT on `ndns`, claimed by `nd_btt`, and adds its disk.
     ///
-    /// Returns the device as a raw pointer from [`KBox::into_raw`]: its disk is
-    /// live and bios reach it through the disk's `private_data`.
+    /// Returns the device as a raw pointer from [`KBox::into_raw`], which is
+    /// also the C `struct btt` to store in `nd_btt->btt` (its first field):
+    /// its disk is live and bios reach it through the disk's `private_data`.
     ///
     /// # Safety
     ///
@@ -72,6 +80,9 @@ impl BttDev {
         nd_btt: *mut nd::nd_btt,
         ndns: *mut nd::nd_namespace_common,
     ) -> Result<*mut Self> {
+        // SAFETY: `nd_btt` is live (caller); `get_device()` takes a reference
+        // that `BttDev` holds until it is dropped.
+        let dev = unsafe { Device::get_device(&raw mut (*nd_btt).dev) };
         let mut size = 0u64;
         // SAFETY: Both pointers are live (caller); `size` is valid for writes.
         kernel::error::to_result(unsafe { nd::btt_rs_enable(nd_btt, ndns, &mut size) })?;
@@ -120,17 +131,21 @@ impl BttDev {
         // `initial_offset + rawsize` is its capacity.
         let media = unsafe { NsMedia::new(ndns, initial_offset, rawsize) }.ok_or(EINVAL)?;
         let (btt, lanes) = CoreBtt::open(media, &cfg).map_err(|e| {
-            pr_err!(
-                "{}: cannot attach: {}\n",
-                Self::name_of(nd_btt),
-                CoreError(e)
-            );
+            dev_err!(dev, "cannot attach: {}\n", CoreError(e));
             to_kernel(e)
         })?;
+        if ro {
+            // C: "%s is read-only, unable to init btt metadata" when it would
+            // have to create one; here also no recovery is written.
+            dev_warn!(
+                dev,
+                "region read-only: attached read-only; after making the region writable, re-enable the namespace to write\n"
+            );
+        }
         if btt.created() {
-            pr_info!(
-                "{}: new BTT {}.{}, {} arenas, {} x {}-byte sectors\n",
-                Self::name_of(nd_btt),
+            dev_info!(
+                dev,
+                "new BTT {}.{}, {} arenas, {} x {}-byte sectors\n",
                 major,
                 minor,
                 btt.num_arenas(),
@@ -140,9 +155,9 @@ impl BttDev {
         }
         for (i, a) in btt.arenas().enumerate() {
             if a.info_source == btt_core::InfoSource::Backup {
-                pr_warn!(
-                    "{}: arena {} opened from its backup info block at {:#x}; primary at {:#x} is invalid\n",
-                    Self::name_of(nd_btt),
+                dev_warn!(
+                    dev,
+                    "arena {} opened from its backup info block at {:#x}; primary at {:#x} is invalid\n",
                     i,
                     a.info2off,
                     a.infooff
@@ -150,14 +165,12 @@ impl BttDev {
             }
         }
         // SAFETY: `region` is the live parent of `nd_btt`.
-        let region = unsafe { NdRegion::new(region, lanes) }?;
+        let lanes = unsafe { NdRegion::new(region, lanes) }?;
         let mut disk = Disk::new(btt.sector_size(), btt.meta_size())?;
         // SAFETY: `ndns` is live (caller).
         unsafe { disk.set_name(ndns) }?;
         let bytes = btt.nlba() * u64::from(btt.sector_size());
         disk.set_capacity(bytes >> 9);
-        // SAFETY: `nd_btt` is live (caller); C sets it in `btt_blk_init()` too.
-        unsafe { (*nd_btt).size = bytes };
         // The BTT's own reasons for read-only (an arena's error flag, a damaged
         // flog, on a writable region) apply before the disk is added, so that
         // it is never seen writable.
@@ -165,13 +178,25 @@ impl BttDev {
         if btt_read_only {
             disk.set_read_only();
         }
+        let c_fields = CBttFields {
+            disk: disk.as_raw(),
+            nd_btt,
+            nd_region: region,
+            nlba: btt.nlba(),
+            rawsize,
+            lbasize: btt.lbasize(),
+            sector_size: btt.sector_size(),
+            num_arenas: btt.num_arenas(),
+        };
         let dev = KBox::new(
             BttDev {
+                c_btt: CBtt::zeroed(),
                 debugfs: None,
                 disk,
-                region,
+                region: lanes,
                 btt,
-                nd_btt,
+                dev,
+                io_errors: RateLimit::new(),
             },
             GFP_KERNEL,
         )?;
@@ -182,6 +207,7 @@ impl BttDev {
         // so its name is a NUL-terminated string; the arena infos live in the
         // BTT's heap table until `dev` is dropped, and `debugfs` is dropped first.
         unsafe {
+            (*dev).c_btt.fill(c_fields)?;
             (*dev).disk.set_private(dev.cast());
             (*dev).debugfs = Some(BttDebugfs::new(
                 bindings::dev_name(&raw const (*nd_btt).dev),
@@ -192,43 +218,57 @@ impl BttDev {
         let shared = unsafe { &*dev };
         // SAFETY: `nd_btt->dev` is live and outlives the disk (caller).
         if let Err(e) = unsafe { shared.disk.add(&raw mut (*nd_btt).dev) } {
+            dev_err!(shared.dev, "cannot add the disk: {:?}\n", e);
             // SAFETY: The disk was not added, so nothing else holds `dev`.
             drop(unsafe { KBox::from_raw(dev) });
             return Err(e);
         }
+        // SAFETY: `nd_btt` is live (caller). As C `btt_blk_init()`, only once
+        // the disk is added: a failed attach leaves it as it was.
+        unsafe { (*nd_btt).size = bytes };
         // As C: catch the disk up with the region's read-only state, which on a
         // writable region would undo `btt_read_only`.
         if !btt_read_only {
             shared.disk.check_and_set_ro();
         }
-        let name = Self::name_of(nd_btt);
         for (i, a) in shared.btt.arenas().enumerate() {
             if let Some(e) = shared.btt.arena_flog_damage(i) {
-                pr_warn!(
-                    "{}: arena {}: {}: serving it read-only\n",
-                    name,
+                dev_warn!(
+                    shared.dev,
+                    "arena {}: {}: serving it read-only\n",
                     i,
                     CoreError(e)
                 );
             } else if a.has_error_flag() {
-                pr_warn!("{}: arena {}: info block error flag: read-only\n", name, i);
+                dev_warn!(shared.dev, "arena {}: info block error flag: read-only\n", i);
             }
         }
         Ok(dev)
     }
 
-    fn name_of(nd_btt: *mut nd::nd_btt) -> &'static str {
-        // SAFETY: `nd_btt` is live; `dev_name()` of a registered device is a
-        // NUL-terminated string that lives as long as the device, which
-        // outlives every use here (logging during attach and I/O).
-        let name = unsafe { bindings::dev_name(&raw const (*nd_btt).dev) };
-        if name.is_null() {
-            return "btt";
+    /// The C `struct btt` at the start of `this`, for `nd_btt->btt`.
+    ///
+    /// # Safety
+    ///
+    /// `this` must come from [`BttDev::attach`] and not be freed yet.
+    pub(crate) unsafe fn c_btt(this: *mut Self) -> *mut nd::btt {
+        // SAFETY: `this` is valid (caller); no reference to `c_btt` is live
+        // (nothing else takes one after `attach`).
+        unsafe { (*this).c_btt.as_raw() }
+    }
+
+    /// Logs an I/O path error against the BTT device, rate-limited as C's
+    /// `dev_err_ratelimited()`.
+    fn io_error(&self, args: core::fmt::Arguments<'_>) {
+        match self.io_errors.check() {
+            Verdict::Drop => {}
+            Verdict::Print { suppressed } => {
+                if suppressed > 0 {
+                    dev_warn!(self.dev, "{} I/O error messages suppressed\n", suppressed);
+                }
+                self.dev.pr_err(args);
+            }
         }
-        // SAFETY: See above.
-        unsafe { CStr::from_char_ptr(name) }
-            .to_str()
-            .unwrap_or("btt")
     }
 
     /// C `btt_submit_bio()`: every segment, sector by sector, each segment under one lane.
@@ -256,11 +296,7 @@ impl BttDev {
         for mut seg in bio.segments() {
             let len = seg.len();
             if len > kernel::page::PAGE_SIZE || len < ss || len % ss != 0 {
-                pr_err!(
-                    "{}: unaligned bio segment (len: {})\n",
-                    Self::name_of(self.nd_btt),
-                    len
-                );
+                self.io_error(fmt!("unaligned bio segment (len: {})\n", len));
                 return Err(EIO);
             }
             let first = seg.sector() / (ss as u64 >> 9);
@@ -271,13 +307,12 @@ impl BttDev {
             };
             if let Err(e) = result {
                 let dir = if op == Op::Read { "READ" } else { "WRITE" };
-                pr_err!(
-                    "{}: io error in {} sector {}, len {}\n",
-                    Self::name_of(self.nd_btt),
+                self.io_error(fmt!(
+                    "io error in {} sector {}, len {}\n",
                     dir,
                     seg_sector(first, ss),
                     len
-                );
+                ));
                 return Err(e);
             }
         }

@@ -9,6 +9,7 @@ use kernel::prelude::*;
 
 mod bio;
 mod btt_dev;
+mod c_btt;
 mod cache_padded;
 mod debugfs;
 mod disk;
@@ -16,6 +17,7 @@ mod mutex;
 mod nd;
 mod ns_media;
 mod platform;
+mod ratelimit;
 mod region;
 mod rtt_kunit;
 
@@ -66,9 +68,9 @@ extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::
     // `nd_btt->btt` and dropped by `btt_rs_detach`, before the device goes.
     match unsafe { btt_dev::BttDev::attach(nd_btt, ndns) } {
         Ok(dev) => {
-            // SAFETY: `nd_btt` is live; `btt` is ours to set (C stores its
-            // `struct btt` there too).
-            unsafe { (*nd_btt).btt = dev.cast() };
+            // SAFETY: `nd_btt` is live; `btt` is ours to set. C code reads it
+            // as a `struct btt *` (see `c_btt.rs`), which `dev` starts with.
+            unsafe { (*nd_btt).btt = btt_dev::BttDev::c_btt(dev) };
             0
         }
         Err(e) => e.to_errno(),
@@ -81,7 +83,8 @@ extern "C" fn btt_rs_detach(nd_btt: *mut nd::nd_btt) -> kernel::ffi::c_int {
     // SAFETY: nd_pmem passes the live BTT device it attached.
     let raw = unsafe { core::mem::replace(&mut (*nd_btt).btt, core::ptr::null_mut()) };
     if !raw.is_null() {
-        // SAFETY: `raw` came from `KBox::into_raw` in `btt_rs_attach` and is
+        // SAFETY: `raw` is the first field of the `BttDev` that came from
+        // `KBox::into_raw` in `btt_rs_attach` (so the same address), and is
         // released once (the field was cleared above).
         drop(unsafe { KBox::from_raw(raw.cast::<btt_dev::BttDev>()) });
     }

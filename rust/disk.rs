@@ -64,6 +64,12 @@ impl Disk {
         Ok(())
     }
 
+    /// The `struct gendisk`, for C code that is given it (the C view of
+    /// `struct btt`, [`crate::c_btt::CBtt`]).
+    pub(crate) fn as_raw(&self) -> *mut bindings::gendisk {
+        self.raw.as_ptr()
+    }
+
     /// Sets the capacity in 512-byte sectors.
     pub(crate) fn set_capacity(&mut self, sectors: u64) {
         // SAFETY: `raw` is a live gendisk.

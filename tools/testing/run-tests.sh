@@ -273,6 +273,11 @@ guest_suites() {
 	guest_boot virtio-pmem-c --fresh --img "$BTT_TOP/build/vpmem.img" --virtio-pmem -- sh $st/virtio_pmem.sh c
 	# Lifecycle under fio load: disable-namespace, unbind, rmmod; 20 attach/detach cycles; leaks.
 	guest_boot lifecycle-rs --fresh --img "$BTT_TOP/build/lifecycle.img" -- sh $st/lifecycle.sh rs
+	# Every other way the kernel reaches an attached BTT (region read_only, region
+	# cycles with the disk closed and open, sector -> raw -> sector, destroy while
+	# attached), with each driver: nd_pmem reads nd_btt->btt as a C struct btt.
+	guest_boot kernel-paths-rs --fresh --img "$BTT_TOP/build/kpaths.img" -- sh $st/kernel_paths.sh rs
+	guest_boot kernel-paths-c --fresh --img "$BTT_TOP/build/kpaths.img" -- sh $st/kernel_paths.sh c
 	# Damaged images: btt_rs refuses (naming the field) or serves intact data, never
 	# writes; the C driver's outcome beside it (3 boots, two of them side by side).
 	ktap_script bad-images "$BTT_TOP/tools/testing/bad-images/run.sh" --out "$results/bad-images/work"
