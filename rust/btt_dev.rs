@@ -240,7 +240,11 @@ impl BttDev {
                     CoreError(e)
                 );
             } else if a.has_error_flag() {
-                dev_warn!(shared.dev, "arena {}: info block error flag: read-only\n", i);
+                dev_warn!(
+                    shared.dev,
+                    "arena {}: info block error flag: read-only\n",
+                    i
+                );
             }
         }
         Ok(dev)
