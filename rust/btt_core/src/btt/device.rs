@@ -200,7 +200,10 @@ impl<P: Platform> core::fmt::Debug for Lane<P> {
 pub(super) struct Arena {
     pub(super) info: ArenaInfo,
     /// Set when a flog or map write failed: the on-media state of a lane is
-    /// then unknown until the next open recovers it, so writes stop.
+    /// then unknown until the next open recovers it, so writes stop (with
+    /// `EIO`). Set under the map lock of the failed write and checked again
+    /// under it by every writer, so that no writer waiting on that lock goes
+    /// on to reuse a block the failed entry may have freed.
     pub(super) failed: AtomicBool,
     /// What open found wrong with the flog, if anything: the arena is then
     /// served read-only (its map is sound, its free blocks are not).
@@ -301,6 +304,16 @@ impl<M: Media, P: Platform> Btt<M, P> {
             }
             None => false,
         }
+    }
+
+    /// Whether a flog or map write of arena `index` failed since open: its
+    /// writes then fail with [`Error::Io`] until the BTT is opened again
+    /// (the kernel: the namespace disabled and enabled), which recovers the
+    /// interrupted write from the flog. Reads go on.
+    pub fn arena_write_failed(&self, index: usize) -> bool {
+        self.arenas
+            .get(index)
+            .is_some_and(|a| a.failed.load(Ordering::SeqCst))
     }
 
     /// What open found wrong with the flog of arena `index` (the field and

@@ -11,7 +11,8 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
     /// The media failed a read or a write, or a map entry carries the error
-    /// flag (C: `-EIO`).
+    /// flag, or an earlier flog or map write of the arena failed and it takes
+    /// no more writes until the next open (C: `-EIO`).
     Io,
     /// An allocation failed (C: `-ENOMEM`).
     NoMem,
@@ -19,8 +20,8 @@ pub enum Error {
     /// an unsupported sector size, a [`super::Lane`] of another BTT (C: `-EINVAL`).
     Invalid,
     /// The BTT was opened read-only, or the arena carries the error flag
-    /// (C `IB_FLAG_ERROR`), or an earlier metadata write failed and the arena
-    /// stopped taking writes (`-EROFS`).
+    /// (C `IB_FLAG_ERROR`), or open found its flog or metadata damaged and
+    /// serves it read-only (`-EROFS`).
     ReadOnly,
     /// The media is too small to hold a single arena (C: `ARENA_MIN_SIZE`,
     /// `nvdimm_namespace_attach_btt()` returns `-ENXIO`).
