@@ -39,6 +39,21 @@ pub enum Error {
         /// Byte offset of that field from the start of the BTT.
         offset: u64,
     },
+    /// The media failed to read BTT metadata at open: `what` names the
+    /// structure (`"map"`, `"flog"`, `"info block"`, `"backup info block"`)
+    /// and `offset` and `len` the byte range the BTT could not read, from
+    /// the start of the BTT, at the granularity it reads (4-byte map
+    /// entries, 64-byte log groups, 4096-byte info blocks), so a 512-byte
+    /// poisoned block under the map shows as 512 bytes. See
+    /// [`super::Btt::arena_media_error`] (C: `-EIO`).
+    Media {
+        /// The metadata structure the range belongs to.
+        what: &'static str,
+        /// Byte offset of the first unreadable byte.
+        offset: u64,
+        /// Number of bytes from `offset` to the end of the last unreadable unit.
+        len: u64,
+    },
     /// The map or the flog is inconsistent: `field` says what is wrong and
     /// `offset` is the byte offset of the map entry or flog entry at fault.
     /// Returned by open only; open never writes when it returns it
@@ -78,6 +93,7 @@ impl Error {
             Error::NotFound => ENODEV,
             Error::BadInfo { .. } => ENODEV,
             Error::Corrupt { .. } => ENXIO,
+            Error::Media { .. } => EIO,
         }
     }
 
@@ -102,6 +118,11 @@ impl fmt::Display for Error {
                 f,
                 "BTT: invalid info block: field {} at byte offset {:#x}",
                 field, offset
+            ),
+            Error::Media { what, offset, len } => write!(
+                f,
+                "BTT: media error in the {} at byte offset {:#x}, {} bytes",
+                what, offset, len
             ),
             Error::Corrupt { field, offset } => write!(
                 f,
