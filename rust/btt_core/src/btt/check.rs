@@ -67,6 +67,30 @@ fn for_each_map_entry<M: Media, P: Platform>(
     media: &M,
     a: &ArenaInfo,
     skip_unreadable: bool,
+    f: impl FnMut(u32, u32) -> Result<(), Error>,
+) -> Result<(), Error> {
+    if skip_unreadable {
+        for_each_readable_map_entry::<M, P>(media, a, |_| {}, f)
+    } else {
+        walk_map::<M, P>(media, a, None, f)
+    }
+}
+
+/// As [`for_each_map_entry`] with `skip_unreadable`, calling
+/// `unreadable(premap)` for each entry left out.
+fn for_each_readable_map_entry<M: Media, P: Platform>(
+    media: &M,
+    a: &ArenaInfo,
+    mut unreadable: impl FnMut(u32),
+    f: impl FnMut(u32, u32) -> Result<(), Error>,
+) -> Result<(), Error> {
+    walk_map::<M, P>(media, a, Some(&mut unreadable), f)
+}
+
+fn walk_map<M: Media, P: Platform>(
+    media: &M,
+    a: &ArenaInfo,
+    mut unreadable: Option<&mut dyn FnMut(u32)>,
     mut f: impl FnMut(u32, u32) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let mut raw = P::try_slice(MAP_CHUNK * MAP_ENT_SIZE as usize, |_| 0u8)?;
@@ -79,12 +103,15 @@ fn for_each_map_entry<M: Media, P: Platform>(
         let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
         let whole = match media.read(off, buf) {
             Ok(()) => true,
-            Err(e) if !skip_unreadable => return Err(e),
+            Err(e) if unreadable.is_none() => return Err(e),
             Err(_) => false,
         };
         for (i, ent) in buf.chunks_exact_mut(MAP_ENT_SIZE as usize).enumerate() {
             let p = premap + i as u32;
             if !whole && read_map_entry(media, a, p, ent).is_err() {
+                if let Some(u) = unreadable.as_mut() {
+                    u(p);
+                }
                 continue;
             }
             f(p, u32::from_le_bytes([ent[0], ent[1], ent[2], ent[3]]))?;
@@ -94,49 +121,83 @@ fn for_each_map_entry<M: Media, P: Platform>(
     Ok(())
 }
 
+/// What [`block_ownership`] found that leaves the arena readable but not
+/// writable.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Ownership {
+    /// A lane's newest flog entry is invalid, or its free block has another
+    /// owner ([`Error::Corrupt`]).
+    pub(super) flog: Option<Error>,
+    /// Map entries or log groups that did not read ([`Error::Media`]): the
+    /// blocks they own cannot be placed, so ownership is not proven.
+    pub(super) unreadable: Option<Error>,
+}
+
 /// Checks that every block of arena `a` has one owner, taking into account
 /// a map update that open will roll forward from the flog. Reads the whole
 /// map; needs a transient bitmap of `internal_nlba` bits.
 ///
 /// A map entry out of range or naming a block another entry names is an
 /// error: some sector would read another's data. A lane whose newest flog
-/// entry is invalid, or whose free block has another owner, is returned as
-/// `Ok(Some(..))`: every sector still reads its own data, only a write could
-/// overwrite live data, so the arena can still be served read-only.
+/// entry is invalid, or whose free block has another owner, is returned in
+/// [`Ownership::flog`]: every sector still reads its own data, only a write
+/// could overwrite live data, so the arena can still be served read-only.
+/// Map entries and log groups that fail to read (a media error) are left
+/// out and their range returned in [`Ownership::unreadable`], for the same
+/// reason: the sectors whose entries read are served, the rest fail.
 pub(super) fn block_ownership<M: Media, P: Platform>(
     media: &M,
     a: &ArenaInfo,
-) -> Result<Option<Error>, Error> {
+) -> Result<Ownership, Error> {
     let mut owned = Bitmap::<P>::new(a.internal_nlba)?;
-    for_each_map_entry::<M, P>(media, a, true, |p, ent| {
-        let post = map::Mapping::decode(p, ent).postmap;
-        // The offset only for the error: this runs once per block.
-        let at = || a.map_entry_offset(p).unwrap_or(0);
-        if post >= a.internal_nlba {
-            return Err(Error::Corrupt {
-                field: "map entry beyond internal_nlba",
-                offset: at(),
-            });
-        }
-        if !owned.claim(post) {
-            return Err(Error::Corrupt {
-                field: "map entry names a block already mapped",
-                offset: at(),
-            });
-        }
-        Ok(())
-    })?;
+    let mut out = Ownership::default();
+    let mut bad_map = super::open::Unreadable::default();
+    for_each_readable_map_entry::<M, P>(
+        media,
+        a,
+        |p| bad_map.add("map", a.map_entry_offset(p), MAP_ENT_SIZE),
+        |p, ent| {
+            let post = map::Mapping::decode(p, ent).postmap;
+            // The offset only for the error: this runs once per block.
+            let at = || a.map_entry_offset(p).unwrap_or(0);
+            if post >= a.internal_nlba {
+                return Err(Error::Corrupt {
+                    field: "map entry beyond internal_nlba",
+                    offset: at(),
+                });
+            }
+            if !owned.claim(post) {
+                return Err(Error::Corrupt {
+                    field: "map entry names a block already mapped",
+                    offset: at(),
+                });
+            }
+            Ok(())
+        },
+    )?;
+    let mut bad = bad_map;
     let idx = LogIndices(a.log_index);
     for lane in 0..a.nfree {
-        let log = read_group(media, a, lane)?;
+        let log = match read_group(media, a, lane) {
+            Ok(log) => log,
+            Err(Error::Io) => {
+                bad.add("flog", a.log_group_offset(lane), LOG_GRP_SIZE);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let ent = match newest_entry(a, idx, lane, &log) {
             Ok((_, ent)) => ent,
-            Err(e) => return Ok(Some(e)),
+            Err(e) => {
+                out.flog = Some(e);
+                break;
+            }
         };
         let old = map::ent_lba(ent.old_map);
         let new = map::ent_lba(ent.new_map);
         let Ok(raw) = read_map_raw(media, a, ent.lba) else {
             // Unreadable map entry: this lane's block cannot be placed.
+            bad.add("map", a.map_entry_offset(ent.lba), MAP_ENT_SIZE);
             continue;
         };
         let cur = map::Mapping::decode(ent.lba, raw).postmap;
@@ -144,13 +205,15 @@ pub(super) fn block_ownership<M: Media, P: Platform>(
         // free block once open rolls the map forward to `new`.
         let block = if old != new && cur == old { new } else { old };
         if !owned.claim(block) {
-            return Ok(Some(Error::Corrupt {
+            out.flog = Some(Error::Corrupt {
                 field: "flog free block is mapped or free in another lane",
                 offset: a.log_group_offset(lane).unwrap_or(0),
-            }));
+            });
+            break;
         }
     }
-    Ok(None)
+    out.unreadable = bad.error();
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------

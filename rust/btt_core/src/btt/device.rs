@@ -200,11 +200,17 @@ impl<P: Platform> core::fmt::Debug for Lane<P> {
 pub(super) struct Arena {
     pub(super) info: ArenaInfo,
     /// Set when a flog or map write failed: the on-media state of a lane is
-    /// then unknown until the next open recovers it, so writes stop.
+    /// then unknown until the next open recovers it, so writes stop (with
+    /// `EIO`). Set under the map lock of the failed write and checked again
+    /// under it by every writer, so that no writer waiting on that lock goes
+    /// on to reuse a block the failed entry may have freed.
     pub(super) failed: AtomicBool,
     /// What open found wrong with the flog, if anything: the arena is then
     /// served read-only (its map is sound, its free blocks are not).
     pub(super) flog_damage: Option<Error>,
+    /// The metadata open could not read ([`Error::Media`]), if any: the
+    /// arena is then served read-only and unrecovered.
+    pub(super) media_damage: Option<Error>,
 }
 
 /// An open BTT (C `struct btt` with its `arena_list`).
@@ -289,18 +295,29 @@ impl<M: Media, P: Platform> Btt<M, P> {
     }
 
     /// Whether arena `index` takes writes: not opened read-only, no
-    /// `IB_FLAG_ERROR` in its info block, no damaged flog, no failed
-    /// metadata write.
+    /// `IB_FLAG_ERROR` in its info block, no damaged flog, no metadata open
+    /// could not read, no failed metadata write.
     pub fn arena_writable(&self, index: usize) -> bool {
         match self.arenas.get(index) {
             Some(a) => {
                 !self.read_only
                     && !a.info.has_error_flag()
                     && a.flog_damage.is_none()
+                    && a.media_damage.is_none()
                     && !a.failed.load(Ordering::Acquire)
             }
             None => false,
         }
+    }
+
+    /// Whether a flog or map write of arena `index` failed since open: its
+    /// writes then fail with [`Error::Io`] until the BTT is opened again
+    /// (the kernel: the namespace disabled and enabled), which recovers the
+    /// interrupted write from the flog. Reads go on.
+    pub fn arena_write_failed(&self, index: usize) -> bool {
+        self.arenas
+            .get(index)
+            .is_some_and(|a| a.failed.load(Ordering::SeqCst))
     }
 
     /// What open found wrong with the flog of arena `index` (the field and
@@ -308,6 +325,41 @@ impl<M: Media, P: Platform> Btt<M, P> {
     /// flog is sound.
     pub fn arena_flog_damage(&self, index: usize) -> Option<Error> {
         self.arenas.get(index).and_then(|a| a.flog_damage)
+    }
+
+    /// The metadata of arena `index` that open could not read (a media
+    /// error, e.g. poison on pmem), as [`Error::Media`] naming the structure
+    /// and the byte range (from the start of the BTT); `None` if open read
+    /// all it needed.
+    ///
+    /// Such an arena is opened read-only instead of failing the whole open:
+    /// nothing in it is written (no recovery, no error clearing), writes
+    /// fail with [`Error::ReadOnly`], and every sector whose map entry and
+    /// data are readable reads its data; the others fail with [`Error::Io`].
+    /// An interrupted write whose map update open would have rolled forward
+    /// reads its old data. What is reported:
+    ///
+    /// - `"map"`: map entries that did not read, in the full check's walk
+    ///   of the map ([`Config::full_check`]; without it the map is not
+    ///   walked, and only the entry of a lane's interrupted write is read),
+    ///   or the map entry of an interrupted write. Their sectors fail with
+    ///   EIO; the blocks they name cannot be placed, so the free blocks
+    ///   cannot be proven unowned.
+    /// - `"flog"`: log groups that did not read. Their lanes have no free
+    ///   block; the padding scheme may be unknown.
+    ///
+    /// Only the first structure found (map before flog) is reported; the
+    /// range spans its unreadable units. An unreadable backup info block
+    /// does not matter while the primary is valid (it is not read); an
+    /// unreadable primary is treated like an invalid one (the arena is
+    /// opened from its backup, see [`InfoSource::Backup`]); both unreadable
+    /// fail the open with [`Error::Media`].
+    ///
+    /// The kernel prints one line per such arena, e.g.
+    /// `btt0.1: arena 0: BTT: media error in the map at byte offset
+    /// 0x1010000, 512 bytes: serving it read-only`.
+    pub fn arena_media_error(&self, index: usize) -> Option<Error> {
+        self.arenas.get(index).and_then(|a| a.media_damage)
     }
 
     /// The media the BTT lives on.

@@ -11,7 +11,8 @@ use core::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
     /// The media failed a read or a write, or a map entry carries the error
-    /// flag (C: `-EIO`).
+    /// flag, or an earlier flog or map write of the arena failed and it takes
+    /// no more writes until the next open (C: `-EIO`).
     Io,
     /// An allocation failed (C: `-ENOMEM`).
     NoMem,
@@ -19,8 +20,8 @@ pub enum Error {
     /// an unsupported sector size, a [`super::Lane`] of another BTT (C: `-EINVAL`).
     Invalid,
     /// The BTT was opened read-only, or the arena carries the error flag
-    /// (C `IB_FLAG_ERROR`), or an earlier metadata write failed and the arena
-    /// stopped taking writes (`-EROFS`).
+    /// (C `IB_FLAG_ERROR`), or open found its flog or metadata damaged and
+    /// serves it read-only (`-EROFS`).
     ReadOnly,
     /// The media is too small to hold a single arena (C: `ARENA_MIN_SIZE`,
     /// `nvdimm_namespace_attach_btt()` returns `-ENXIO`).
@@ -37,6 +38,21 @@ pub enum Error {
         field: &'static str,
         /// Byte offset of that field from the start of the BTT.
         offset: u64,
+    },
+    /// The media failed to read BTT metadata at open: `what` names the
+    /// structure (`"map"`, `"flog"`, `"info block"`, `"backup info block"`)
+    /// and `offset` and `len` the byte range the BTT could not read, from
+    /// the start of the BTT, at the granularity it reads (4-byte map
+    /// entries, 64-byte log groups, 4096-byte info blocks), so a 512-byte
+    /// poisoned block under the map shows as 512 bytes. See
+    /// [`super::Btt::arena_media_error`] (C: `-EIO`).
+    Media {
+        /// The metadata structure the range belongs to.
+        what: &'static str,
+        /// Byte offset of the first unreadable byte.
+        offset: u64,
+        /// Number of bytes from `offset` to the end of the last unreadable unit.
+        len: u64,
     },
     /// The map or the flog is inconsistent: `field` says what is wrong and
     /// `offset` is the byte offset of the map entry or flog entry at fault.
@@ -77,6 +93,7 @@ impl Error {
             Error::NotFound => ENODEV,
             Error::BadInfo { .. } => ENODEV,
             Error::Corrupt { .. } => ENXIO,
+            Error::Media { .. } => EIO,
         }
     }
 
@@ -101,6 +118,11 @@ impl fmt::Display for Error {
                 f,
                 "BTT: invalid info block: field {} at byte offset {:#x}",
                 field, offset
+            ),
+            Error::Media { what, offset, len } => write!(
+                f,
+                "BTT: media error in the {} at byte offset {:#x}, {} bytes",
+                what, offset, len
             ),
             Error::Corrupt { field, offset } => write!(
                 f,

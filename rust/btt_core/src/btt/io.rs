@@ -60,6 +60,14 @@ impl<M: Media, P: Platform> Btt<M, P> {
         }
     }
 
+    /// Fails with [`Error::Io`] once a flog or map write of `arena` failed.
+    fn check_not_failed(&self, arena: &Arena) -> Result<(), Error> {
+        if arena.failed.load(Ordering::SeqCst) {
+            return Err(Error::Io);
+        }
+        Ok(())
+    }
+
     fn rtt_slot(&self, arena: usize, lane: u32) -> Option<&core::sync::atomic::AtomicU32> {
         self.rtt.get(arena * self.nlanes as usize + lane as usize)
     }
@@ -150,6 +158,15 @@ impl<M: Media, P: Platform> Btt<M, P> {
             // concurrent write; here it only goes in if the entry still names
             // the bad block).
             let _map = self.map_lock(ai, premap);
+            // Not after a failed metadata write (checked again under the
+            // lock, where the flag is set): the arena writes nothing more
+            // until the next open. The E-flag write itself failing stops
+            // nothing: landed or not, the entry names the same block, so no
+            // block changes owner, and a later write of this sector reads
+            // the entry again under the lock.
+            if arena.failed.load(Ordering::SeqCst) {
+                return result;
+            }
             if let Ok(raw) = read_map_raw(&self.media, a, premap) {
                 let now = Mapping::decode(premap, raw);
                 if now.postmap == postmap && !now.zero && !now.error {
@@ -183,6 +200,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
         }
         let (ai, arena, premap) = self.lba_to_arena(lba)?;
         let a = &arena.info;
+        // An arena stopped by a failed metadata write: EIO, the device is
+        // broken until the next open recovers it, not read-only by design.
+        self.check_not_failed(arena)?;
         if !self.arena_writable(ai) {
             return Err(Error::ReadOnly);
         }
@@ -227,6 +247,13 @@ impl<M: Media, P: Platform> Btt<M, P> {
         }
 
         let map_guard = self.map_lock(ai, premap);
+        // Again under the lock: a writer of this stripe that failed a flog or
+        // map write while this one waited here set the flag before it let go
+        // of the lock. Its flog entry may have landed and name the block the
+        // map still names as its old block; taking that block as this lane's
+        // old block would give it two owners after the next open. Only the
+        // lane's own free block has been written so far: nothing to undo.
+        self.check_not_failed(arena)?;
         let old_raw = read_map_raw(&self.media, a, premap)?;
         let old = Mapping::decode(premap, old_raw);
         if old.postmap >= a.internal_nlba {
@@ -251,13 +278,20 @@ impl<M: Media, P: Platform> Btt<M, P> {
             let raw = map::encode(new_postmap, false, false).ok_or(Error::Invalid)?;
             write_map_raw(&self.media, a, premap, raw)
         });
-        drop(map_guard);
         if let Err(e) = logged {
-            // The lane's flog slot may or may not hold the entry: only the
-            // next open can tell, so the arena takes no more writes.
-            arena.failed.store(true, Ordering::Release);
+            // The lane's flog slot may or may not hold the entry (an error
+            // from the flush after the bytes landed, or a write cut between
+            // the halves): only the next open can tell, so the arena takes no
+            // more writes. The flag goes up before the map lock is released,
+            // so a writer waiting on this lock sees it (see above); writers
+            // of other stripes write other premap blocks, which the entry
+            // does not concern, and see it at their next check. The lane's
+            // free block stays as it was: it is not reused before the open.
+            arena.failed.store(true, Ordering::SeqCst);
+            drop(map_guard);
             return Err(e);
         }
+        drop(map_guard);
 
         // The old block is the lane's next free block (C `btt_flog_write()`).
         free.sub = 1 - free.sub;

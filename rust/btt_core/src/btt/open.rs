@@ -74,6 +74,46 @@ pub(super) struct Found {
     /// The flog's padding scheme could not be told (C `log_set_indices()`
     /// failed): the arena can only be read.
     pub(super) flog_damage: Option<Error>,
+    /// Log groups that did not read, so that the padding scheme could not be
+    /// told either ([`Error::Media`]): the arena can only be read.
+    pub(super) media_damage: Option<Error>,
+}
+
+/// The byte range of the metadata that failed to read, growing as more
+/// unreadable units of the same structure are found; units of another
+/// structure than the first are not recorded (one range is reported).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Unreadable(Option<(&'static str, u64, u64)>);
+
+impl Unreadable {
+    /// Records the `len` bytes at `offset` (if known) of structure `what`.
+    pub(super) fn add(&mut self, what: &'static str, offset: Option<u64>, len: u64) {
+        let Some(start) = offset else {
+            return;
+        };
+        let end = start.saturating_add(len);
+        self.0 = match self.0 {
+            None => Some((what, start, end)),
+            Some((w, s, e)) if w == what => Some((w, s.min(start), e.max(end))),
+            other => other,
+        };
+    }
+
+    /// Records the range of `e`, an [`Error::Media`] (anything else is ignored).
+    pub(super) fn merge(&mut self, e: Option<Error>) {
+        if let Some(Error::Media { what, offset, len }) = e {
+            self.add(what, Some(offset), len);
+        }
+    }
+
+    /// The range as an [`Error::Media`], if any unit failed to read.
+    pub(super) fn error(&self) -> Option<Error> {
+        self.0.map(|(what, start, end)| Error::Media {
+            what,
+            offset: start,
+            len: end - start,
+        })
+    }
 }
 
 fn bad(field: &'static str, arena_off: u64, field_off: usize) -> Error {
@@ -257,14 +297,31 @@ fn probe_arena<M: Media>(
 ) -> Result<Probe, Error> {
     let rawsize = media.size();
     let raw = &mut *scratch.primary;
-    media.read(arena_off, raw)?;
-    let primary = info_is_valid(raw, cfg);
+    // A primary that does not read is treated as an invalid one: the backup
+    // may still describe the arena. Nothing is written either way.
+    let primary = match media.read(arena_off, raw) {
+        Ok(()) => info_is_valid(raw, cfg),
+        Err(Error::Io) => Err("unreadable"),
+        Err(e) => return Err(e),
+    };
     if let Ok(sb) = primary {
         return Ok(Probe::Found(sb, InfoSource::Primary));
     }
     if let Some(off2) = backup_info_offset(arena_off, rawsize) {
         let raw2 = &mut *scratch.backup;
-        media.read(off2, raw2)?;
+        match media.read(off2, raw2) {
+            Ok(()) => {}
+            // Neither copy can be used, and blank media cannot be told from
+            // a BTT whose backup is unreadable: no new layout over it.
+            Err(Error::Io) => {
+                return Err(Error::Media {
+                    what: "backup info block",
+                    offset: off2,
+                    len: INFO_SIZE as u64,
+                })
+            }
+            Err(e) => return Err(e),
+        }
         if let Ok(sb2) = info_is_valid(raw2, cfg) {
             let ours = cfg.uuid == [0; 16] || sb2.uuid == cfg.uuid;
             if ours && arena_off + sb2.info2off == off2 {
@@ -279,6 +336,13 @@ fn probe_arena<M: Media>(
     // ndctl (btt-errors.sh re-creates a namespace over one) expect a new BTT.
     if primary == Err("signature") || primary == Err("parent_uuid") {
         return Ok(Probe::Blank);
+    }
+    if primary == Err("unreadable") {
+        return Err(Error::Media {
+            what: "info block",
+            offset: arena_off,
+            len: INFO_SIZE as u64,
+        });
     }
     let field = primary.err().unwrap_or("checksum");
     Err(bad(field, arena_off, field_offset(field)))
@@ -444,12 +508,29 @@ fn discover<M: Media, P: Platform>(
         };
         let mut a = parse_arena(&sb, off, rawsize, cfg, source)?;
         a.external_lba_start = nlba;
+        let mut media_damage = None;
         let flog_damage = match detect_indices(media, &a) {
             Ok(idx) => {
                 a.log_index = idx.0;
                 None
             }
             Err(e @ Error::Corrupt { .. }) => Some(e),
+            Err(Error::Io) => {
+                // A log group did not read: find them all for the report.
+                // The padding scheme stays unknown; reads need only the map.
+                let mut bad = Unreadable::default();
+                for lane in 0..a.nfree {
+                    if read_group(media, &a, lane).is_err() {
+                        bad.add("flog", a.log_group_offset(lane), LOG_GRP_SIZE);
+                    }
+                }
+                media_damage = bad.error().or(Some(Error::Media {
+                    what: "flog",
+                    offset: a.logoff,
+                    len: u64::from(a.nfree) * LOG_GRP_SIZE,
+                }));
+                None
+            }
             Err(e) => return Err(e),
         };
         let slot = found
@@ -458,6 +539,7 @@ fn discover<M: Media, P: Platform>(
         *slot = Found {
             info: a,
             flog_damage,
+            media_damage,
         };
         n += 1;
         nlba += u64::from(a.external_nlba);
@@ -496,7 +578,8 @@ impl<M: Media, P: Platform> Btt<M, P> {
     /// unknown, a lane's newest entry invalid, or with `full_check` a free
     /// block with a second owner) is
     /// opened read-only, unrecovered and unwritten: see
-    /// [`Btt::arena_flog_damage`].
+    /// [`Btt::arena_flog_damage`]. So is an arena whose map or flog open
+    /// could not read (a media error): see [`Btt::arena_media_error`].
     pub fn open(media: M, cfg: &Config) -> Result<(Self, LaneSet<P>), Error> {
         let sector_size = checked_sector_size(cfg.lbasize)?;
         if cfg.nlanes == 0 || cfg.nlanes > layout::BTT_DEFAULT_NFREE {
@@ -527,25 +610,63 @@ impl<M: Media, P: Platform> Btt<M, P> {
         // map at fault fails the open; a flog at fault only makes its arena
         // read-only: reads go through the map alone, and the data stays
         // reachable until `btt check --repair` mends the flog.
+        //
+        // Metadata that does not read (a media error) makes its arena
+        // read-only as well, instead of failing the open: the sectors whose
+        // map entry and data read are served, the others fail with EIO.
         let mut flog_damage = P::try_slice(n, |_| None)?;
-        for (f, damage) in found.iter().zip(flog_damage.iter_mut()) {
+        let mut media_damage = P::try_slice(n, |_| None)?;
+        for ((f, damage), unread) in found
+            .iter()
+            .zip(flog_damage.iter_mut())
+            .zip(media_damage.iter_mut())
+        {
             let a = &f.info;
             let idx = LogIndices(a.log_index);
             *damage = f.flog_damage;
+            let mut bad = Unreadable::default();
+            bad.merge(f.media_damage);
             for lane in 0..a.nfree {
-                if damage.is_some() {
+                if damage.is_some() || f.media_damage.is_some() {
                     break;
                 }
-                let log = read_group(&media, a, lane)?;
-                if let Err(e) = newest_entry(a, idx, lane, &log) {
-                    *damage = Some(e);
-                    break;
+                let log = match read_group(&media, a, lane) {
+                    Ok(log) => log,
+                    Err(Error::Io) => {
+                        bad.add("flog", a.log_group_offset(lane), LOG_GRP_SIZE);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                match newest_entry(a, idx, lane, &log) {
+                    Err(e) => {
+                        *damage = Some(e);
+                        break;
+                    }
+                    // The map entry recovery will read (and maybe roll
+                    // forward): read it here, where nothing has been written.
+                    Ok((_, ent)) if map::ent_lba(ent.old_map) != map::ent_lba(ent.new_map) => {
+                        match read_map_raw(&media, a, ent.lba) {
+                            Ok(_) => {}
+                            Err(Error::Io) => {
+                                bad.add("map", a.map_entry_offset(ent.lba), MAP_ENT_SIZE)
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Ok(_) => {}
                 }
             }
             if cfg.full_check {
                 let owners = check::block_ownership::<M, P>(&media, a)?;
-                *damage = damage.or(owners);
+                // With log groups unread the padding scheme is a guess, and
+                // so is what the ownership check says of the flog.
+                if f.media_damage.is_none() {
+                    *damage = damage.or(owners.flog);
+                }
+                bad.merge(owners.unreadable);
             }
+            *unread = bad.error();
         }
 
         let id = next_id();
@@ -553,8 +674,10 @@ impl<M: Media, P: Platform> Btt<M, P> {
             info: found.get(i).map(|f| f.info).unwrap_or_default(),
             failed: AtomicBool::new(false),
             flog_damage: flog_damage.get(i).copied().flatten(),
+            media_damage: media_damage.get(i).copied().flatten(),
         })?;
         drop(flog_damage);
+        drop(media_damage);
         let nlanes = cfg.nlanes;
         let mut lanes: P::Slice<Option<Lane<P>>> = P::try_slice(nlanes as usize, |_| None)?;
         for (i, slot) in lanes.iter_mut().enumerate() {
@@ -570,7 +693,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
         // Second pass: the free list, with recovery writes; none in an arena
         // whose flog is damaged (its lanes keep no free block).
         for (ai, arena) in arenas.iter().enumerate() {
-            if arena.flog_damage.is_some() {
+            if arena.flog_damage.is_some() || arena.media_damage.is_some() {
                 continue;
             }
             let a = &arena.info;

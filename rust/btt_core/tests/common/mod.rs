@@ -222,3 +222,59 @@ impl Media for Layered<'_> {
         self.size
     }
 }
+
+/// Memory media with poisoned byte ranges: reads overlapping one fail, a write
+/// covering a range clears it (as `nsio_rw_bytes()` clears poison).
+pub struct PoisonMedia {
+    pub inner: MemMedia,
+    bad: Mutex<Vec<(u64, u64)>>,
+}
+
+impl PoisonMedia {
+    pub fn new(inner: MemMedia) -> Self {
+        Self {
+            inner,
+            bad: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn poison(&self, off: u64, len: u64) {
+        self.bad.lock().unwrap().push((off, off + len));
+    }
+
+    pub fn poisoned(&self) -> usize {
+        self.bad.lock().unwrap().len()
+    }
+}
+
+pub fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+impl Media for PoisonMedia {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let r = (offset, offset + buf.len() as u64);
+        if self.bad.lock().unwrap().iter().any(|&b| overlaps(b, r)) {
+            return Err(Error::Io);
+        }
+        self.inner.read(offset, buf)
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        let r = (offset, offset + buf.len() as u64);
+        self.bad
+            .lock()
+            .unwrap()
+            .retain(|&b| !(r.0 <= b.0 && b.1 <= r.1));
+        self.inner.write(offset, buf)
+    }
+
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+
+    fn is_poisoned(&self, offset: u64, len: u64) -> bool {
+        let r = (offset, offset + len);
+        self.bad.lock().unwrap().iter().any(|&b| overlaps(b, r))
+    }
+}
