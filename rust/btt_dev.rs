@@ -232,7 +232,15 @@ impl BttDev {
             shared.disk.check_and_set_ro();
         }
         for (i, a) in shared.btt.arenas().enumerate() {
-            if let Some(e) = shared.btt.arena_flog_damage(i) {
+            if let Some(e) = shared.btt.arena_media_error(i) {
+                // One line naming the arena and the unreadable byte range.
+                dev_warn!(
+                    shared.dev,
+                    "arena {}: {}: serving it read-only\n",
+                    i,
+                    CoreError(e)
+                );
+            } else if let Some(e) = shared.btt.arena_flog_damage(i) {
                 dev_warn!(
                     shared.dev,
                     "arena {}: {}: serving it read-only\n",

@@ -13,7 +13,7 @@
 
 driver=${1:?usage: ndctl-tests.guest.sh c|rs [TEST.sh...]}
 shift
-tests=${*:-btt-check.sh btt-errors.sh btt-pad-compat.sh sector-mode.sh btt-errors-nofs.sh}
+tests=${*:-btt-check.sh btt-errors.sh btt-pad-compat.sh sector-mode.sh btt-errors-nofs.sh btt-poisoned-metadata.sh}
 T=/opt/ndctl/test
 # Our own adaptations of ndctl tests, run the same way (see their headers).
 OURS=$(dirname "$0")

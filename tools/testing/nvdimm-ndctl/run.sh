@@ -54,7 +54,7 @@ main() {
 	# The scripts run from copies (the guest's from the results directory, the
 	# runner from memory): shells read scripts as they go, and a run of several
 	# minutes must not pick up an edit made to the work tree meanwhile.
-	cp "$here/ndctl-tests.guest.sh" "$here/btt-errors-nofs.sh" "$out/scripts/"
+	cp "$here/ndctl-tests.guest.sh" "$here/btt-errors-nofs.sh" "$here/btt-poisoned-metadata.sh" "$out/scripts/"
 	# The guest's KTAP as it comes (the console is in $out/console.log).
 	tail -n +1 -F "$out/guest.log" 2>/dev/null &
 	tailpid=$!
