@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! btt info   IMAGE [--offset N] [--size N] [--lbasize N]
-//! btt check  IMAGE [--offset N] [--size N] [--lbasize N] [--repair [--rewrite-log-padding]]
+//! btt check  IMAGE [--offset N] [--size N] [--lbasize N] [--uuid U] [--parent-uuid U]
+//!                  [--repair [--rewrite-log-padding] [--trust-backup]]
 //! btt create IMAGE --size N --lbasize N [--offset N] [--version 1.1|2.0] [--old-padding]
 //! btt read   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]   (sector to stdout)
 //! btt write  IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]   (sector from stdin)
@@ -32,12 +33,15 @@ use btt_core::host::{FileMedia, StdPlatform};
 
 const USAGE: &str = "usage:
   btt info   IMAGE [--offset N] [--size N] [--lbasize N]
-  btt check  IMAGE [--offset N] [--size N] [--lbasize N] [--repair [--rewrite-log-padding]]
+  btt check  IMAGE [--offset N] [--size N] [--lbasize N] [--uuid U] [--parent-uuid U]
+                   [--repair [--rewrite-log-padding] [--trust-backup]]
   btt create IMAGE --size N --lbasize N [--offset N] [--version 1.1|2.0] [--old-padding]
   btt read   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]
   btt write  IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]
 --offset: byte offset of the BTT in IMAGE (4096 for info block v1.1, 0 for v2.0 / label-less)
---size: size of the BTT in bytes (default: the rest of IMAGE; a QEMU NVDIMM file ends with its label area)";
+--size: size of the BTT in bytes (default: the rest of IMAGE; a QEMU NVDIMM file ends with its label area)
+--uuid, --parent-uuid: the BTT's uuid and its namespace's, as expected (32 hex digits, dashes allowed)
+--trust-backup: restore a primary info block from its backup even when nothing shows it is this BTT's";
 
 /// Problems found are printed one per line; past this many, only counted.
 const MAX_PRINTED: usize = 200;
@@ -69,6 +73,9 @@ struct Opts {
     version: Option<(u16, u16)>,
     repair: bool,
     rewrite_log_padding: bool,
+    trust_backup: bool,
+    uuid: Option<[u8; 16]>,
+    parent_uuid: Option<[u8; 16]>,
     old_padding: bool,
     meta: bool,
 }
@@ -91,6 +98,26 @@ fn parse_num(s: &str) -> Result<u64, Fail> {
         Some(v) => Ok(v),
         None => usage(format!("not a number: {s}")),
     }
+}
+
+/// A uuid: 32 hex digits, dashes anywhere (`uuidgen`'s form or bare).
+fn parse_uuid(s: &str) -> Result<[u8; 16], Fail> {
+    let hex: Vec<u8> = s.bytes().filter(|&c| c != b'-').collect();
+    let mut u = [0u8; 16];
+    let ok = hex.len() == 32
+        && hex.chunks(2).zip(u.iter_mut()).all(|(pair, b)| {
+            let v = std::str::from_utf8(pair)
+                .ok()
+                .and_then(|p| u8::from_str_radix(p, 16).ok());
+            if let Some(v) = v {
+                *b = v;
+            }
+            v.is_some()
+        });
+    if !ok {
+        return usage(format!("not a uuid: {s}"));
+    }
+    Ok(u)
 }
 
 fn parse(args: &[String]) -> Result<Opts, Fail> {
@@ -133,6 +160,9 @@ fn parse(args: &[String]) -> Result<Opts, Fail> {
             }
             "--repair" => o.repair = true,
             "--rewrite-log-padding" => o.rewrite_log_padding = true,
+            "--trust-backup" => o.trust_backup = true,
+            "--uuid" => o.uuid = Some(parse_uuid(&value(a)?)?),
+            "--parent-uuid" => o.parent_uuid = Some(parse_uuid(&value(a)?)?),
             "--old-padding" => o.old_padding = true,
             "--meta" => o.meta = true,
             s if s.starts_with("--") => return usage(format!("unknown option {s}")),
@@ -153,10 +183,16 @@ fn parse(args: &[String]) -> Result<Opts, Fail> {
     }
     let allowed = match o.cmd.as_str() {
         "check" => true,
-        _ => !o.repair && !o.rewrite_log_padding,
+        _ => !o.repair && !o.rewrite_log_padding && !o.trust_backup,
     };
-    if !allowed || (o.rewrite_log_padding && !o.repair) {
-        return usage("--repair and --rewrite-log-padding go with check (--rewrite-log-padding needs --repair)");
+    if !allowed || ((o.rewrite_log_padding || o.trust_backup) && !o.repair) {
+        return usage(
+            "--repair, --rewrite-log-padding and --trust-backup go with check \
+             (--rewrite-log-padding and --trust-backup need --repair)",
+        );
+    }
+    if o.cmd == "create" && o.parent_uuid.is_some() {
+        return usage("--parent-uuid does not go with create");
     }
     if o.cmd != "create" && (o.version.is_some() || o.old_padding) {
         return usage("--version and --old-padding go with create");
@@ -223,15 +259,23 @@ fn config(o: &Opts, m: &FileMedia) -> Result<Config, Fail> {
             let known = layout::SUPPORTED_LBASIZES.contains(&sb.external_lbasize);
             (sb.signature_ok() && (known || o.lbasize.is_some())).then_some(sb)
         });
+    // What the user expects wins over what the media says: the check then
+    // rejects a backup info block of another BTT instead of using it.
     let mut cfg = match (sb, o.lbasize) {
         (Some(sb), lbasize) => Config::new(
             lbasize.unwrap_or(sb.external_lbasize),
-            sb.uuid,
-            sb.parent_uuid,
+            o.uuid.unwrap_or(sb.uuid),
+            o.parent_uuid.unwrap_or(sb.parent_uuid),
             sb.version_major,
             sb.version_minor,
         ),
-        (None, Some(lbasize)) => Config::new(lbasize, [0; 16], [0; 16], 2, 0),
+        (None, Some(lbasize)) => Config::new(
+            lbasize,
+            o.uuid.unwrap_or([0; 16]),
+            o.parent_uuid.unwrap_or([0; 16]),
+            2,
+            0,
+        ),
         (None, None) => {
             return fail(format!(
                 "{}: no valid info block at offset {} (nor its backup); is --offset right? \
@@ -415,6 +459,121 @@ fn print_findings(findings: &[Finding]) -> usize {
     problems
 }
 
+/// The arena a finding is about (info block findings only; else `usize::MAX`).
+fn f_arena(f: &Finding) -> usize {
+    match *f {
+        Finding::InfoBlock { arena, .. } | Finding::InfoMismatch { arena, .. } => arena,
+        _ => usize::MAX,
+    }
+}
+
+/// The raw info block at `at`, and whether its signature and checksum hold.
+fn raw_info(m: &FileMedia, at: u64) -> Option<([u8; INFO_SIZE], bool)> {
+    let mut raw = [0u8; INFO_SIZE];
+    m.read(at, &mut raw).ok()?;
+    let sb = InfoBlock::decode(&raw);
+    let ok = sb.signature_ok() && info::checksum_ok(&raw);
+    Some((raw, ok))
+}
+
+/// Where an expectation comes from, and the uuid and parent uuid it expects.
+type Known = (String, Option<[u8; 16]>, Option<[u8; 16]>);
+
+/// Whether the backup info block of arena `i` may be copied over its
+/// primary: `Err` says why not, in one line.
+///
+/// A backup can be another BTT's: ndctl clears only the primary when it
+/// destroys a BTT, and a new BTT that is smaller (or differently placed)
+/// leaves the old one's backup at the end of the namespace. Restoring it
+/// would bring back the old BTT over the new one's data. So the backup must
+/// (1) sit where its own `info2off` puts it, which is where C puts the backup
+/// of an arena of this size (else it belongs to a BTT of another size or
+/// offset: `--size`, `--offset`), and (2) carry the uuid and parent uuid this
+/// BTT is known by: `--uuid` / `--parent-uuid` if given, and the valid
+/// primaries of the other arenas; when neither exists, the damaged primary's
+/// own uuid fields if its signature survived (a bit flip elsewhere). A
+/// primary with no signature left (cleared, as ndctl clears it) in a
+/// single-arena BTT leaves nothing to compare with: that is refused unless
+/// `--uuid` or `--trust-backup` says otherwise, because a cleared primary is
+/// exactly what a deliberately destroyed BTT looks like. `--trust-backup`
+/// overrides both tests.
+fn backup_belongs(o: &Opts, m: &FileMedia, arenas: &[ArenaInfo], i: usize) -> Result<(), String> {
+    if o.trust_backup {
+        return Ok(());
+    }
+    let a = arenas.get(i).ok_or("arena not found")?;
+    let (b_raw, b_ok) = raw_info(m, a.info2off).ok_or("backup unreadable")?;
+    if !b_ok {
+        return Err("the backup is not valid".into());
+    }
+    let sb = InfoBlock::decode(&b_raw);
+    let want_at = m
+        .size()
+        .checked_sub(a.infooff)
+        .and_then(layout::arena0_info2off)
+        .map(|x| a.infooff + x);
+    if want_at != Some(a.info2off) {
+        return Err(format!(
+            "the backup at byte offset {:#x} does not fit this BTT's size (a backup of this arena \
+             would be at {}): is it an older BTT's? (check --size and --offset; --trust-backup to \
+             restore it anyway)",
+            a.info2off,
+            want_at.map_or("no offset".into(), |x| format!("{x:#x}"))
+        ));
+    }
+    // (source, uuid, parent uuid) this BTT is known by.
+    let mut known: Vec<Known> = Vec::new();
+    if o.uuid.is_some() || o.parent_uuid.is_some() {
+        known.push(("--uuid/--parent-uuid".into(), o.uuid, o.parent_uuid));
+    }
+    for (j, other) in arenas.iter().enumerate().filter(|(j, _)| *j != i) {
+        if let Some((raw, true)) = raw_info(m, other.infooff) {
+            let sb = InfoBlock::decode(&raw);
+            known.push((
+                format!("arena {j}'s primary info block"),
+                Some(sb.uuid),
+                Some(sb.parent_uuid),
+            ));
+        }
+    }
+    if known.is_empty() {
+        if let Some((raw, _)) = raw_info(m, a.infooff) {
+            let p = InfoBlock::decode(&raw);
+            if p.signature_ok() {
+                known.push((
+                    "the damaged primary's uuid fields".into(),
+                    Some(p.uuid),
+                    Some(p.parent_uuid),
+                ));
+            }
+        }
+    }
+    if known.is_empty() {
+        return Err(format!(
+            "the primary is cleared and nothing else names this BTT: the backup (uuid {}) may be \
+             a destroyed BTT's (give --uuid, or --trust-backup to restore it)",
+            uuid(&sb.uuid)
+        ));
+    }
+    for (src, u, pu) in &known {
+        if let Some(u) = u.filter(|u| *u != sb.uuid) {
+            return Err(format!(
+                "the backup's uuid {} is not {} ({src}): it belongs to another BTT",
+                uuid(&sb.uuid),
+                uuid(&u)
+            ));
+        }
+        if let Some(pu) = pu.filter(|pu| *pu != sb.parent_uuid) {
+            return Err(format!(
+                "the backup's parent_uuid {} is not {} ({src}): it belongs to another BTT",
+                uuid(&sb.parent_uuid),
+                uuid(&pu)
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn cmd_check(o: &Opts) -> Result<ExitCode, Fail> {
     let m = media(o, open_file(&o.image, o.repair)?, o.repair)?;
     let cfg = config(o, &m)?;
@@ -465,6 +624,12 @@ fn cmd_check(o: &Opts) -> Result<ExitCode, Fail> {
             },
             _ => continue,
         };
+        if to == arena(f_arena(f)).map_or(u64::MAX, |a| a.infooff) {
+            if let Err(why) = backup_belongs(o, &m, &arenas, f_arena(f)) {
+                println!("not repaired: {what}: refused: {why}");
+                continue;
+            }
+        }
         match check::copy_info_block(&m, from, to) {
             Ok(()) => {
                 repaired += 1;
@@ -609,7 +774,13 @@ fn cmd_create(o: &Opts) -> Result<ExitCode, Fail> {
     let (major, minor) = o
         .version
         .unwrap_or(if o.offset == 4096 { (1, 1) } else { (2, 0) });
-    let mut cfg = Config::new(lbasize, random_uuid(), [0; 16], major, minor);
+    let mut cfg = Config::new(
+        lbasize,
+        o.uuid.unwrap_or_else(random_uuid),
+        [0; 16],
+        major,
+        minor,
+    );
     cfg.nlanes = 1;
     let (btt, _lanes) = Btt::<_, StdPlatform>::open(&m, &cfg).or_else(|e| fail(format!("{e}")))?;
     if !btt.created() {
