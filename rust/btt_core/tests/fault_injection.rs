@@ -96,10 +96,9 @@ impl<M: Media> Media for FaultMedia<'_, M> {
     fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
         let i = self.count.fetch_add(1, Ordering::SeqCst);
         self.log.lock().unwrap().push((offset, buf.len()));
-        let Some((at, fault)) = self.at.filter(|(at, _)| *at == i) else {
+        let Some((_, fault)) = self.at.filter(|(at, _)| *at == i) else {
             return self.inner.write(offset, buf);
         };
-        let _ = at;
         let units = buf.len().div_ceil(8);
         let landed = |u: usize| match fault {
             Fault::Nothing => false,
