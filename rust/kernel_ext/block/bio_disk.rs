@@ -8,7 +8,10 @@ use kernel::bindings;
 use kernel::error::{from_err_ptr, to_result};
 use kernel::prelude::*;
 
-use crate::nd;
+use crate::kernel_ext::{
+    bindings as nd,
+    glue, //
+};
 
 /// A gendisk whose `submit_bio` is `btt_rs_submit_bio`. Dropping it removes it
 /// (`del_gendisk()`, which waits for bios in flight) and releases it (`put_disk()`).
@@ -30,7 +33,7 @@ impl Disk {
     pub(crate) fn new(sector_size: u32, meta_size: u32) -> Result<Self> {
         // SAFETY: Plain allocation; the private data is set before the disk is added.
         let raw = from_err_ptr(unsafe {
-            nd::btt_rs_alloc_disk(sector_size, meta_size, core::ptr::null_mut())
+            glue::btt_rs_alloc_disk(sector_size, meta_size, core::ptr::null_mut())
         })?;
         Ok(Self {
             raw: NonNull::new(raw).ok_or(ENOMEM)?,
@@ -39,7 +42,7 @@ impl Disk {
     }
 
     /// Sets the `private_data` that bios submitted to the disk carry (see
-    /// [`crate::bio::Bio::disk_private`]). `&mut self`: only before [`Disk::add`].
+    /// [`crate::kernel_ext::block::bio::Bio::disk_private`]). `&mut self`: only before [`Disk::add`].
     pub(crate) fn set_private(&mut self, private_data: *mut kernel::ffi::c_void) {
         // SAFETY: `raw` is a live gendisk that is not yet added, so nobody reads
         // `private_data` concurrently.

@@ -12,7 +12,7 @@ use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::prelude::*;
 
-use crate::nd;
+use crate::kernel_ext::glue;
 
 /// The operation of a bio, as far as BTT cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl Bio {
         // SAFETY: `ptr` is a live bio submitted to our disk (caller); the
         // other pointers are valid for writes.
         let private = unsafe {
-            nd::btt_rs_bio_begin(
+            glue::btt_rs_bio_begin(
                 ptr.as_ptr(),
                 &mut dir,
                 &mut integrity,
@@ -95,7 +95,7 @@ impl Bio {
         // SAFETY: `self.ptr` is a live bio (type invariant); `buf` is valid for
         // writes of its length. The integrity iterator is only used by us.
         kernel::error::to_result(unsafe {
-            nd::btt_rs_bio_integrity_copy(
+            glue::btt_rs_bio_integrity_copy(
                 self.ptr.as_ptr(),
                 buf.as_mut_ptr().cast(),
                 buf.len() as u32,
@@ -109,7 +109,7 @@ impl Bio {
     pub(crate) fn integrity_give(&self, buf: &[u8]) -> Result {
         // SAFETY: As in `integrity_take`; the C helper only reads `buf` here.
         kernel::error::to_result(unsafe {
-            nd::btt_rs_bio_integrity_copy(
+            glue::btt_rs_bio_integrity_copy(
                 self.ptr.as_ptr(),
                 buf.as_ptr().cast_mut().cast(),
                 buf.len() as u32,
@@ -141,11 +141,11 @@ impl Bio {
         let bio = self.ptr.as_ptr();
         if let Err(e) = status {
             // SAFETY: `bio` is live and not yet ended (type invariant).
-            unsafe { nd::btt_rs_bio_set_status(bio, e.to_errno()) };
+            unsafe { glue::btt_rs_bio_set_status(bio, e.to_errno()) };
         }
         if let Some(start) = self.acct {
             // SAFETY: Accounting was started on this bio in `from_raw`.
-            unsafe { nd::btt_rs_bio_end_acct(bio, start as kernel::ffi::c_ulong) };
+            unsafe { glue::btt_rs_bio_end_acct(bio, start as kernel::ffi::c_ulong) };
         }
         // SAFETY: `bio` is live and ended exactly once: here, from `end` (which
         // forgets `self`) or from `drop`.
@@ -184,7 +184,7 @@ impl Segment {
     pub(crate) fn map(&mut self) -> Mapping<'_> {
         // SAFETY: `page` is a page of a live bio (it came from the bio's bvec
         // table), and `kmap_local_page()` maps any page.
-        let addr = unsafe { nd::btt_rs_kmap_local(self.page) };
+        let addr = unsafe { glue::btt_rs_kmap_local(self.page) };
         Mapping {
             addr: addr.cast(),
             offset: self.offset,
@@ -225,7 +225,7 @@ impl Drop for Mapping<'_> {
     fn drop(&mut self) {
         // SAFETY: `addr` came from `kmap_local_page()` in `Segment::map` and is
         // unmapped once, here.
-        unsafe { nd::btt_rs_kunmap_local(self.addr.cast()) };
+        unsafe { glue::btt_rs_kunmap_local(self.addr.cast()) };
     }
 }
 
@@ -245,7 +245,7 @@ impl Iterator for Segments<'_> {
         // SAFETY: `bio` is live for `'a`, `iter` is our private copy of its
         // iterator, and `bv`/`sector` are valid for writes.
         let more = unsafe {
-            nd::btt_rs_bio_next_segment(self.bio.as_ptr(), &mut self.iter, &mut bv, &mut sector)
+            glue::btt_rs_bio_next_segment(self.bio.as_ptr(), &mut self.iter, &mut bv, &mut sector)
         };
         more.then_some(Segment {
             page: bv.bv_page,

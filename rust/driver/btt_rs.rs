@@ -7,23 +7,29 @@
 
 use kernel::prelude::*;
 
-mod bio;
+use crate::kernel_ext::{
+    bindings as nd,
+    block::bio,
+    glue, //
+};
+
+// The driver: module entry, attach/detach, the I/O path, the debugfs view.
 mod btt_dev;
 mod c_btt;
-mod cache_padded;
 mod debugfs;
-mod disk;
-mod mutex;
-mod nd;
+mod kernel_platform;
+mod lanes;
 mod ns_media;
-mod platform;
-mod ratelimit;
-mod region;
 mod rtt_kunit;
+
+/// Kernel abstractions the driver builds on (rust/kernel_ext/), each shaped as
+/// it would be under upstream `rust/kernel/`; nothing in them knows of BTT.
+#[path = "../kernel_ext/mod.rs"]
+mod kernel_ext;
 
 /// The BTT algorithm (rust/btt_core/src/btt/), shared with the host build; it
 /// uses nothing but `core`.
-#[path = "btt_core/src/btt/mod.rs"]
+#[path = "../btt_core/src/btt/mod.rs"]
 #[allow(dead_code, unreachable_pub, unused_imports)]
 mod btt_core;
 
@@ -63,7 +69,7 @@ impl Drop for BttRs {
 #[no_mangle]
 extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::c_int {
     // SAFETY: nd_pmem passes its live namespace, which `is_nd_btt(ndns->claim)`.
-    let nd_btt = unsafe { nd::btt_rs_ns_btt(ndns) };
+    let nd_btt = unsafe { glue::btt_rs_ns_btt(ndns) };
     // SAFETY: `ndns` and `nd_btt` are live; the `BttDev` is stored in
     // `nd_btt->btt` and dropped by `btt_rs_detach`, before the device goes.
     match unsafe { btt_dev::BttDev::attach(nd_btt, ndns) } {

@@ -64,7 +64,7 @@ impl<T> PinnedDrop for DestroyedMutex<T> {
 /// this call site, like `new_mutex!`.
 macro_rules! new_destroyed_mutex {
     ($value:expr, $name:literal) => {
-        $crate::mutex::DestroyedMutex::try_new(
+        $crate::kernel_ext::sync::destroyed_mutex::DestroyedMutex::try_new(
             $value,
             ::kernel::c_str!($name),
             ::kernel::static_lock_class!(),
