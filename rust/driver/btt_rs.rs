@@ -66,9 +66,16 @@ impl Drop for BttRs {
 
 /// Called by `nd_pmem` (through `nvdimm_namespace_attach_btt()`) for a namespace
 /// claimed by a BTT device.
+///
+/// # Safety
+///
+/// Called only by `nvdimm_namespace_attach_btt()` (rust/glue/btt_glue.c), from
+/// `nd_pmem`'s probe: `ndns` is a live namespace whose claim is a BTT device
+/// (`is_nd_btt(ndns->claim)`), bound to `nd_pmem` for the whole call.
 #[no_mangle]
-extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::c_int {
-    // SAFETY: nd_pmem passes its live namespace, which `is_nd_btt(ndns->claim)`.
+unsafe extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::c_int {
+    // SAFETY: By the function's safety requirements `ndns` is live and claimed
+    // by a BTT device.
     let nd_btt = unsafe { glue::btt_rs_ns_btt(ndns) };
     // SAFETY: `ndns` and `nd_btt` are live; the `BttDev` is stored in
     // `nd_btt->btt` and dropped by `btt_rs_detach`, before the device goes.
@@ -84,9 +91,16 @@ extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::
 }
 
 /// Called by `nd_pmem` (through `nvdimm_namespace_detach_btt()`) when the BTT device unbinds.
+///
+/// # Safety
+///
+/// Called only by `nvdimm_namespace_detach_btt()` (rust/glue/btt_glue.c), from
+/// `nd_pmem`'s remove: `nd_btt` is a live BTT device, not used concurrently by
+/// another attach or detach, whose `btt` field is null or was set by
+/// [`btt_rs_attach`].
 #[no_mangle]
-extern "C" fn btt_rs_detach(nd_btt: *mut nd::nd_btt) -> kernel::ffi::c_int {
-    // SAFETY: nd_pmem passes the live BTT device it attached.
+unsafe extern "C" fn btt_rs_detach(nd_btt: *mut nd::nd_btt) -> kernel::ffi::c_int {
+    // SAFETY: By the function's safety requirements `nd_btt` is live and ours.
     let raw = unsafe { core::mem::replace(&mut (*nd_btt).btt, core::ptr::null_mut()) };
     if !raw.is_null() {
         // SAFETY: `raw` is the first field of the `BttDev` that came from
@@ -98,10 +112,16 @@ extern "C" fn btt_rs_detach(nd_btt: *mut nd::nd_btt) -> kernel::ffi::c_int {
 }
 
 /// The `submit_bio` of every btt_rs disk.
+///
+/// # Safety
+///
+/// Called only by the block layer, through the `block_device_operations` of
+/// the disks `btt_rs_alloc_disk()` (rust/glue/btt_glue.c) makes: `bio` is a
+/// live bio for one of those disks, handed over to be ended once.
 #[no_mangle]
-extern "C" fn btt_rs_submit_bio(bio: *mut kernel::bindings::bio) {
-    // SAFETY: The block layer hands us a live bio for one of our disks, which
-    // we end exactly once (`Bio::end`).
+unsafe extern "C" fn btt_rs_submit_bio(bio: *mut kernel::bindings::bio) {
+    // SAFETY: By the function's safety requirements `bio` is a live bio for one
+    // of our disks, which we end exactly once (`Bio::end`).
     let Some(bio) = (unsafe { bio::Bio::from_raw(bio) }) else {
         return;
     };
