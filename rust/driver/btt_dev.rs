@@ -307,11 +307,10 @@ impl BttDev {
                 return Err(EIO);
             }
             let first = seg.sector() / (ss as u64 >> 9);
-            let mut map = seg.map();
-            let result = match op {
-                Op::Read => self.read_segment(bio, &mut map, first, meta_buf.as_deref_mut()),
-                _ => self.write_segment(bio, &map, first, meta_buf.as_deref_mut()),
-            };
+            let result = seg.with_mapped(|map| match op {
+                Op::Read => self.read_segment(bio, map, first, meta_buf.as_deref_mut()),
+                _ => self.write_segment(bio, map, first, meta_buf.as_deref_mut()),
+            });
             if let Err(e) = result {
                 let dir = if op == Op::Read { "READ" } else { "WRITE" };
                 self.io_error(fmt!(

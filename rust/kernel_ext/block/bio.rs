@@ -120,8 +120,8 @@ impl Bio {
 
     /// The bio's data, one single-page segment at a time (C:
     /// `bio_for_each_segment()`), from the bio's current position.
-    pub(crate) fn segments(&self) -> Segments<'_> {
-        Segments {
+    pub(crate) fn segments(&self) -> BioSegmentIterator<'_> {
+        BioSegmentIterator {
             bio: self.ptr,
             // SAFETY: `self.ptr` is a live bio (type invariant); `bi_iter` is a
             // plain value that we copy, as `bio_for_each_segment()` does.
@@ -159,15 +159,23 @@ impl Drop for Bio {
     }
 }
 
-/// One single-page segment of a bio.
-pub(crate) struct Segment {
+/// One single-page segment of a bio; it borrows the bio, so it cannot outlive
+/// the bio's end.
+///
+/// Named as in Andreas Hindborg's series "block: rust: introduce
+/// kernel::block::bio" (`Segment<'a>`, `BioSegmentIterator`). Unlike there, the
+/// data is reached only through [`Segment::with_mapped`] (a closure, like
+/// `Page::with_page_mapped`), as btt_rs copies to and from the media with
+/// slices, and the segment carries its device sector.
+pub(crate) struct Segment<'a> {
     page: *mut bindings::page,
     offset: usize,
     len: usize,
     sector: u64,
+    _bio: PhantomData<&'a Bio>,
 }
 
-impl Segment {
+impl Segment<'_> {
     /// Length in bytes (at most a page).
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -178,19 +186,21 @@ impl Segment {
         self.sector
     }
 
-    /// Maps the segment's data (`kmap_local_page()`); unmapped when the mapping
-    /// is dropped. Mappings must be dropped in the reverse order of creation,
-    /// which the borrow of `self` and the mapping's `!Send` ensure in practice.
-    pub(crate) fn map(&mut self) -> Mapping<'_> {
+    /// Runs `f` with the segment's data mapped (`kmap_local_page()`), and
+    /// unmaps it when `f` returns: mappings nest, so local kmaps are released
+    /// in the reverse order of creation, as they must be.
+    pub(crate) fn with_mapped<R>(&mut self, f: impl FnOnce(&mut Mapping<'_>) -> R) -> R {
         // SAFETY: `page` is a page of a live bio (it came from the bio's bvec
-        // table), and `kmap_local_page()` maps any page.
+        // table, and the segment borrows the bio), and `kmap_local_page()` maps
+        // any page.
         let addr = unsafe { glue::btt_rs_kmap_local(self.page) };
-        Mapping {
+        let mut map = Mapping {
             addr: addr.cast(),
             offset: self.offset,
             len: self.len,
             _segment: PhantomData,
-        }
+        };
+        f(&mut map)
     }
 }
 
@@ -199,7 +209,7 @@ pub(crate) struct Mapping<'a> {
     addr: *mut u8,
     offset: usize,
     len: usize,
-    _segment: PhantomData<&'a mut Segment>,
+    _segment: PhantomData<&'a mut Segment<'a>>,
 }
 
 impl Mapping<'_> {
@@ -223,23 +233,23 @@ impl Mapping<'_> {
 
 impl Drop for Mapping<'_> {
     fn drop(&mut self) {
-        // SAFETY: `addr` came from `kmap_local_page()` in `Segment::map` and is
+        // SAFETY: `addr` came from `kmap_local_page()` in `Segment::with_mapped` and is
         // unmapped once, here.
         unsafe { glue::btt_rs_kunmap_local(self.addr.cast()) };
     }
 }
 
 /// Iterator over the segments of a [`Bio`] (C: `bio_for_each_segment()`).
-pub(crate) struct Segments<'a> {
+pub(crate) struct BioSegmentIterator<'a> {
     bio: NonNull<bindings::bio>,
     iter: bindings::bvec_iter,
     _bio: PhantomData<&'a Bio>,
 }
 
-impl Iterator for Segments<'_> {
-    type Item = Segment;
+impl<'a> Iterator for BioSegmentIterator<'a> {
+    type Item = Segment<'a>;
 
-    fn next(&mut self) -> Option<Segment> {
+    fn next(&mut self) -> Option<Segment<'a>> {
         let mut bv = bindings::bio_vec::default();
         let mut sector: bindings::sector_t = 0;
         // SAFETY: `bio` is live for `'a`, `iter` is our private copy of its
@@ -252,6 +262,7 @@ impl Iterator for Segments<'_> {
             offset: bv.bv_offset as usize,
             len: bv.bv_len as usize,
             sector,
+            _bio: PhantomData,
         })
     }
 }
