@@ -11,7 +11,7 @@ use crate::btt_core::{self, Config};
 use crate::c_btt::{CBtt, CBttFields};
 use crate::debugfs::BttDebugfs;
 use crate::kernel_ext::block::bio::{Bio, Op};
-use crate::kernel_ext::block::bio_disk::Disk;
+use crate::kernel_ext::block::bio_disk::{self, Disk};
 use crate::kernel_ext::ratelimit::{RateLimit, Verdict};
 use crate::kernel_ext::{
     bindings as nd,
@@ -65,6 +65,15 @@ pub(crate) struct BttDev {
 
 // `nd_btt->btt` and a `*mut BttDev` are the same address (see `btt_rs.rs`).
 const _: () = assert!(core::mem::offset_of!(BttDev, c_btt) == 0);
+
+/// The disk's I/O: a bio comes from the abstraction (`bio_disk::submit_bio`),
+/// goes to [`BttDev::submit`] and on to the core.
+#[vtable]
+impl bio_disk::Operations for BttDev {
+    fn submit_bio(&self, bio: &Bio) -> Result {
+        self.submit(bio)
+    }
+}
 
 impl BttDev {
     /// C `nvdimm_namespace_attach_btt()` + `btt_init()`: opens (or creates)

@@ -9,7 +9,7 @@ use kernel::prelude::*;
 
 use crate::kernel_ext::{
     bindings as nd,
-    block::bio,
+    block::bio_disk,
     glue, //
 };
 
@@ -121,13 +121,8 @@ unsafe extern "C" fn btt_rs_detach(nd_btt: *mut nd::nd_btt) -> kernel::ffi::c_in
 #[no_mangle]
 unsafe extern "C" fn btt_rs_submit_bio(bio: *mut kernel::bindings::bio) {
     // SAFETY: By the function's safety requirements `bio` is a live bio for one
-    // of our disks, which we end exactly once (`Bio::end`).
-    let Some(bio) = (unsafe { bio::Bio::from_raw(bio) }) else {
-        return;
-    };
-    // SAFETY: Our disks' `private_data` is their `BttDev`, alive until
-    // `del_gendisk()` has returned, which waits for this bio.
-    let dev = unsafe { &*bio.disk_private().cast::<btt_dev::BttDev>() };
-    let result = dev.submit(&bio);
-    bio.end(result);
+    // of our disks, to be ended once; our disks' `private_data` is their
+    // `BttDev`, alive until `del_gendisk()` has returned, which waits for this
+    // bio.
+    unsafe { bio_disk::submit_bio::<btt_dev::BttDev>(bio) };
 }
