@@ -4,7 +4,7 @@
  *
  * - The two entry points that nd_pmem calls, exported under the names the C
  *   nd_btt.ko exports, so an unchanged nd_pmem attaches BTTs through btt_rs.
- *   They only forward to Rust (rust/btt_rs.rs).
+ *   They only forward to Rust (rust/driver/btt_rs.rs).
  * - Wrappers for static inline functions and macros of libnvdimm and the block
  *   layer (nvdimm_read_bytes(), blk_alloc_disk(), bio_for_each_segment(), ...).
  */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Interface between the C glue (btt_glue.c) and the Rust side of btt_rs.
- * The Rust declarations of the same functions are in rust/nd.rs.
+ * Kbuild generates their Rust declarations with bindgen (rust/kernel_ext/glue.rs).
  */
 #ifndef BTT_RS_GLUE_H
 #define BTT_RS_GLUE_H
@@ -17,7 +17,7 @@ struct nd_namespace_common;
 struct nd_region;
 struct page;
 
-/* Implemented in Rust (rust/btt_rs.rs, rust/disk.rs). */
+/* Implemented in Rust (rust/driver/btt_rs.rs). */
 int btt_rs_attach(struct nd_namespace_common *ndns);
 int btt_rs_detach(struct nd_btt *nd_btt);
 void btt_rs_submit_bio(struct bio *bio);

@@ -3,7 +3,7 @@
  * Input to bindgen (see Kbuild): the libnvdimm declarations btt_rs uses,
  * including the private drivers/nvdimm/nd.h of the kernel being built, and
  * btt.h for the layout of the `struct btt` that C code reads through
- * `nd_btt->btt` (rust/c_btt.rs).
+ * `nd_btt->btt` (rust/driver/c_btt.rs).
  */
 #include <linux/libnvdimm.h>
 #include <linux/nd.h>

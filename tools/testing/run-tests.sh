@@ -81,8 +81,8 @@ style_suite() {
 		f=$((f + 1)); failures+=("[style] cargo fmt --check: see $out"); fi
 	ksrc=$( (. "$BTT_TOP/scripts/lib.sh" && kernel_src_dir) 2>/dev/null)
 	if [ -f "$ksrc/.rustfmt.toml" ]; then
-		if rustfmt --edition 2021 --config-path "$ksrc/.rustfmt.toml" --check "$BTT_TOP"/rust/*.rs >>"$out" 2>&1; then
-			p=$((p + 1)); else f=$((f + 1)); failures+=("[style] rustfmt --check rust/*.rs (kernel config): see $out"); fi
+		if rustfmt --edition 2021 --config-path "$ksrc/.rustfmt.toml" --check "$BTT_TOP"/rust/driver/*.rs "$BTT_TOP"/rust/kernel_ext/*.rs "$BTT_TOP"/rust/kernel_ext/*/*.rs >>"$out" 2>&1; then
+			p=$((p + 1)); else f=$((f + 1)); failures+=("[style] rustfmt --check rust/driver, rust/kernel_ext (kernel config): see $out"); fi
 	else
 		i=$((i + 1)); log "style: no kernel source yet (make toolchain): kernel-side rustfmt not checked"
 	fi

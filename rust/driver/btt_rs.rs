@@ -7,23 +7,29 @@
 
 use kernel::prelude::*;
 
-mod bio;
+use crate::kernel_ext::{
+    bindings as nd,
+    block::bio_disk,
+    glue, //
+};
+
+// The driver: module entry, attach/detach, the I/O path, the debugfs view.
 mod btt_dev;
 mod c_btt;
-mod cache_padded;
 mod debugfs;
-mod disk;
-mod mutex;
-mod nd;
+mod kernel_platform;
+mod lanes;
 mod ns_media;
-mod platform;
-mod ratelimit;
-mod region;
 mod rtt_kunit;
+
+/// Kernel abstractions the driver builds on (rust/kernel_ext/), each shaped as
+/// it would be under upstream `rust/kernel/`; nothing in them knows of BTT.
+#[path = "../kernel_ext/mod.rs"]
+mod kernel_ext;
 
 /// The BTT algorithm (rust/btt_core/src/btt/), shared with the host build; it
 /// uses nothing but `core`.
-#[path = "btt_core/src/btt/mod.rs"]
+#[path = "../btt_core/src/btt/mod.rs"]
 #[allow(dead_code, unreachable_pub, unused_imports)]
 mod btt_core;
 
@@ -60,10 +66,17 @@ impl Drop for BttRs {
 
 /// Called by `nd_pmem` (through `nvdimm_namespace_attach_btt()`) for a namespace
 /// claimed by a BTT device.
+///
+/// # Safety
+///
+/// Called only by `nvdimm_namespace_attach_btt()` (rust/glue/btt_glue.c), from
+/// `nd_pmem`'s probe: `ndns` is a live namespace whose claim is a BTT device
+/// (`is_nd_btt(ndns->claim)`), bound to `nd_pmem` for the whole call.
 #[no_mangle]
-extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::c_int {
-    // SAFETY: nd_pmem passes its live namespace, which `is_nd_btt(ndns->claim)`.
-    let nd_btt = unsafe { nd::btt_rs_ns_btt(ndns) };
+unsafe extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::c_int {
+    // SAFETY: By the function's safety requirements `ndns` is live and claimed
+    // by a BTT device.
+    let nd_btt = unsafe { glue::btt_rs_ns_btt(ndns) };
     // SAFETY: `ndns` and `nd_btt` are live; the `BttDev` is stored in
     // `nd_btt->btt` and dropped by `btt_rs_detach`, before the device goes.
     match unsafe { btt_dev::BttDev::attach(nd_btt, ndns) } {
@@ -78,9 +91,16 @@ extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::
 }
 
 /// Called by `nd_pmem` (through `nvdimm_namespace_detach_btt()`) when the BTT device unbinds.
+///
+/// # Safety
+///
+/// Called only by `nvdimm_namespace_detach_btt()` (rust/glue/btt_glue.c), from
+/// `nd_pmem`'s remove: `nd_btt` is a live BTT device, not used concurrently by
+/// another attach or detach, whose `btt` field is null or was set by
+/// [`btt_rs_attach`].
 #[no_mangle]
-extern "C" fn btt_rs_detach(nd_btt: *mut nd::nd_btt) -> kernel::ffi::c_int {
-    // SAFETY: nd_pmem passes the live BTT device it attached.
+unsafe extern "C" fn btt_rs_detach(nd_btt: *mut nd::nd_btt) -> kernel::ffi::c_int {
+    // SAFETY: By the function's safety requirements `nd_btt` is live and ours.
     let raw = unsafe { core::mem::replace(&mut (*nd_btt).btt, core::ptr::null_mut()) };
     if !raw.is_null() {
         // SAFETY: `raw` is the first field of the `BttDev` that came from
@@ -92,16 +112,17 @@ extern "C" fn btt_rs_detach(nd_btt: *mut nd::nd_btt) -> kernel::ffi::c_int {
 }
 
 /// The `submit_bio` of every btt_rs disk.
+///
+/// # Safety
+///
+/// Called only by the block layer, through the `block_device_operations` of
+/// the disks `btt_rs_alloc_disk()` (rust/glue/btt_glue.c) makes: `bio` is a
+/// live bio for one of those disks, handed over to be ended once.
 #[no_mangle]
-extern "C" fn btt_rs_submit_bio(bio: *mut kernel::bindings::bio) {
-    // SAFETY: The block layer hands us a live bio for one of our disks, which
-    // we end exactly once (`Bio::end`).
-    let Some(bio) = (unsafe { bio::Bio::from_raw(bio) }) else {
-        return;
-    };
-    // SAFETY: Our disks' `private_data` is their `BttDev`, alive until
-    // `del_gendisk()` has returned, which waits for this bio.
-    let dev = unsafe { &*bio.disk_private().cast::<btt_dev::BttDev>() };
-    let result = dev.submit(&bio);
-    bio.end(result);
+unsafe extern "C" fn btt_rs_submit_bio(bio: *mut kernel::bindings::bio) {
+    // SAFETY: By the function's safety requirements `bio` is a live bio for one
+    // of our disks, to be ended once; our disks' `private_data` is their
+    // `BttDev`, alive until `del_gendisk()` has returned, which waits for this
+    // bio.
+    unsafe { bio_disk::submit_bio::<btt_dev::BttDev>(bio) };
 }

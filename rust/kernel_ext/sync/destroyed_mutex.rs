@@ -20,6 +20,23 @@ pub(crate) struct DestroyedMutex<T> {
 }
 
 impl<T> DestroyedMutex<T> {
+    /// Build-time check of what [`PinnedDrop::drop`] relies on: that a
+    /// `Mutex<T>` starts with its `struct mutex`. Linux 7.3 has no public way to
+    /// reach it (no `Mutex::as_raw()`); `Lock` is `#[repr(C)]` with the
+    /// `Opaque<bindings::mutex>` first (rust/kernel/sync/lock.rs), and
+    /// `Lock::<()>::from_raw()` documents that `Mutex<()>` has the layout of
+    /// `struct mutex`. Checked here: `Mutex<()>` has exactly the size and
+    /// alignment of `struct mutex` (a field added in front of the state, or a
+    /// change of backend, breaks them), and `Mutex<T>` is aligned at least as
+    /// much. Evaluated by [`DestroyedMutex::try_new`].
+    const LAYOUT_OK: () = {
+        use core::mem::{align_of, size_of};
+        assert!(size_of::<Mutex<()>>() == size_of::<bindings::mutex>());
+        assert!(align_of::<Mutex<()>>() == align_of::<bindings::mutex>());
+        assert!(align_of::<Mutex<T>>() >= align_of::<bindings::mutex>());
+        assert!(size_of::<Mutex<T>>() >= size_of::<bindings::mutex>());
+    };
+
     /// Initialiser of an unlocked mutex holding `value`; fails with the error
     /// in `value`, if any (so that values can be handed over fallibly).
     ///
@@ -29,6 +46,7 @@ impl<T> DestroyedMutex<T> {
         name: &'static CStr,
         key: Pin<&'static LockClassKey>,
     ) -> impl PinInit<Self, Error> {
+        let () = Self::LAYOUT_OK;
         try_pin_init!(Self {
             lock <- Mutex::new(value?, name, key),
         })
@@ -50,10 +68,10 @@ impl<T> DestroyedMutex<T> {
 impl<T> PinnedDrop for DestroyedMutex<T> {
     fn drop(self: Pin<&mut Self>) {
         let lock: *const Mutex<T> = &self.lock;
-        // `Lock` is `#[repr(C)]` and its first field is `state:
+        // SAFETY: `Lock` is `#[repr(C)]` and its first field is `state:
         // Opaque<bindings::mutex>` (rust/kernel/sync/lock.rs; `Lock::from_raw`
-        // relies on the same layout).
-        // SAFETY: So `lock` points to the `struct mutex` `Mutex::new` initialised.
+        // relies on the same layout; `LAYOUT_OK` checks it at build time), so
+        // `lock` points to the `struct mutex` `Mutex::new` initialised.
         // `Pin<&mut Self>`: no `MutexGuard` (which borrows the mutex) exists, so
         // the mutex is unlocked, and nothing uses it after this drop.
         unsafe { bindings::mutex_destroy(lock.cast_mut().cast::<bindings::mutex>()) };
@@ -64,7 +82,7 @@ impl<T> PinnedDrop for DestroyedMutex<T> {
 /// this call site, like `new_mutex!`.
 macro_rules! new_destroyed_mutex {
     ($value:expr, $name:literal) => {
-        $crate::mutex::DestroyedMutex::try_new(
+        $crate::kernel_ext::sync::destroyed_mutex::DestroyedMutex::try_new(
             $value,
             ::kernel::c_str!($name),
             ::kernel::static_lock_class!(),

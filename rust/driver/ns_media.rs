@@ -7,7 +7,10 @@ use kernel::ffi::c_ulong;
 
 use crate::btt_core::error::Error as CoreError;
 use crate::btt_core::media::Media;
-use crate::nd;
+use crate::kernel_ext::{
+    bindings as nd,
+    glue, //
+};
 
 /// The BTT's part of a namespace: `size` bytes from `nd_btt->initial_offset`.
 ///
@@ -74,7 +77,7 @@ impl Media for NsMedia {
         // `buf` is valid for writes of `buf.len()` bytes; the range was checked
         // against the BTT's size, which fits in the namespace.
         let rc = unsafe {
-            nd::btt_rs_ns_read(
+            glue::btt_rs_ns_read(
                 self.ndns.as_ptr(),
                 at,
                 buf.as_mut_ptr().cast(),
@@ -92,7 +95,7 @@ impl Media for NsMedia {
         let at = self.at(offset, buf.len())?;
         // SAFETY: As in `read`; `buf` is valid for reads of `buf.len()` bytes.
         let rc = unsafe {
-            nd::btt_rs_ns_write(self.ndns.as_ptr(), at, buf.as_ptr().cast(), buf.len(), 0)
+            glue::btt_rs_ns_write(self.ndns.as_ptr(), at, buf.as_ptr().cast(), buf.len(), 0)
         };
         if rc < 0 {
             return Err(CoreError::Io);

@@ -7,16 +7,19 @@ use kernel::device::Device;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
 
-use crate::bio::{Bio, Op};
 use crate::btt_core::{self, Config};
 use crate::c_btt::{CBtt, CBttFields};
 use crate::debugfs::BttDebugfs;
-use crate::disk::Disk;
-use crate::nd;
+use crate::kernel_ext::block::bio::{Bio, Op};
+use crate::kernel_ext::block::bio_disk::{self, Disk};
+use crate::kernel_ext::ratelimit::{RateLimit, Verdict};
+use crate::kernel_ext::{
+    bindings as nd,
+    glue, //
+};
+use crate::kernel_platform::KernelPlatform;
+use crate::lanes::NdRegion;
 use crate::ns_media::NsMedia;
-use crate::platform::KernelPlatform;
-use crate::ratelimit::{RateLimit, Verdict};
-use crate::region::NdRegion;
 
 /// The BTT algorithm over the namespace.
 pub(crate) type CoreBtt = btt_core::Btt<NsMedia, KernelPlatform>;
@@ -63,6 +66,15 @@ pub(crate) struct BttDev {
 // `nd_btt->btt` and a `*mut BttDev` are the same address (see `btt_rs.rs`).
 const _: () = assert!(core::mem::offset_of!(BttDev, c_btt) == 0);
 
+/// The disk's I/O: a bio comes from the abstraction (`bio_disk::submit_bio`),
+/// goes to [`BttDev::submit`] and on to the core.
+#[vtable]
+impl bio_disk::Operations for BttDev {
+    fn submit_bio(&self, bio: &Bio) -> Result {
+        self.submit(bio)
+    }
+}
+
 impl BttDev {
     /// C `nvdimm_namespace_attach_btt()` + `btt_init()`: opens (or creates)
     /// the BTT on `ndns`, claimed by `nd_btt`, and adds its disk.
@@ -85,7 +97,7 @@ impl BttDev {
         let dev = unsafe { Device::get_device(&raw mut (*nd_btt).dev) };
         let mut size = 0u64;
         // SAFETY: Both pointers are live (caller); `size` is valid for writes.
-        kernel::error::to_result(unsafe { nd::btt_rs_enable(nd_btt, ndns, &mut size) })?;
+        kernel::error::to_result(unsafe { glue::btt_rs_enable(nd_btt, ndns, &mut size) })?;
         // SAFETY: `nd_btt` is live and configured (checked by `btt_rs_enable`).
         let (lbasize, initial_offset, major, minor) = unsafe {
             let b = &*nd_btt;
@@ -105,9 +117,9 @@ impl BttDev {
         let mut parent_uuid = [0u8; 16];
         // SAFETY: `nd_btt` is live with a uuid and a namespace (checked by
         // `btt_rs_enable`); both buffers have 16 bytes.
-        unsafe { nd::btt_rs_uuids(nd_btt, uuid.as_mut_ptr(), parent_uuid.as_mut_ptr()) };
+        unsafe { glue::btt_rs_uuids(nd_btt, uuid.as_mut_ptr(), parent_uuid.as_mut_ptr()) };
         // SAFETY: `nd_btt` is live; its parent device is its region.
-        let region = unsafe { nd::btt_rs_btt_region(nd_btt) };
+        let region = unsafe { glue::btt_rs_btt_region(nd_btt) };
         // SAFETY: `region` is the live parent of `nd_btt`.
         let (num_lanes, ro) = unsafe {
             (
@@ -312,11 +324,10 @@ impl BttDev {
                 return Err(EIO);
             }
             let first = seg.sector() / (ss as u64 >> 9);
-            let mut map = seg.map();
-            let result = match op {
-                Op::Read => self.read_segment(bio, &mut map, first, meta_buf.as_deref_mut()),
-                _ => self.write_segment(bio, &map, first, meta_buf.as_deref_mut()),
-            };
+            let result = seg.with_mapped(|map| match op {
+                Op::Read => self.read_segment(bio, map, first, meta_buf.as_deref_mut()),
+                _ => self.write_segment(bio, map, first, meta_buf.as_deref_mut()),
+            });
             if let Err(e) = result {
                 let dir = if op == Op::Read { "READ" } else { "WRITE" };
                 self.io_error(fmt!(
@@ -334,7 +345,7 @@ impl BttDev {
     fn read_segment(
         &self,
         bio: &Bio,
-        map: &mut crate::bio::Mapping<'_>,
+        map: &mut crate::kernel_ext::block::bio::Mapping<'_>,
         first: u64,
         mut meta: Option<&mut [u8]>,
     ) -> Result {
@@ -359,7 +370,7 @@ impl BttDev {
     fn write_segment(
         &self,
         bio: &Bio,
-        map: &crate::bio::Mapping<'_>,
+        map: &crate::kernel_ext::block::bio::Mapping<'_>,
         first: u64,
         mut meta: Option<&mut [u8]>,
     ) -> Result {

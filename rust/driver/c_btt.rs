@@ -15,7 +15,7 @@
 use kernel::bindings;
 use kernel::prelude::*;
 
-use crate::nd;
+use crate::kernel_ext::bindings as nd;
 
 /// A C `struct btt` filled in for C readers; btt_rs itself never reads it.
 ///

@@ -10,15 +10,60 @@ use kernel::prelude::*;
 /// (which `struct nd_lane` uses), so that two elements of an array never share a
 /// line and contended locks in neighbouring elements do not false-share.
 ///
-/// The alignment is a literal (`repr(align)` takes no constant expression);
-/// [`CachePadded::LAYOUT_OK`] checks it against the kernel's `SMP_CACHE_BYTES`
-/// at build time, so an architecture with longer lines fails to compile rather
-/// than silently sharing lines.
+/// `repr(align)` takes only a literal, so the alignment is chosen per
+/// architecture from the kernel configuration (the `CONFIG_*` cfgs the kernel
+/// passes to rustc, `include/generated/rustc_cfg`), following each
+/// `arch/*/include/asm/cache.h` of Linux 7.3, where `SMP_CACHE_BYTES` is
+/// `L1_CACHE_BYTES` (`1 << L1_CACHE_SHIFT`; the default of
+/// `include/vdso/cache.h`, which none of these overrides):
+///
+/// - x86 and UML: `CONFIG_X86_L1_CACHE_SHIFT` (6 on x86_64, `X86_GENERIC`;
+///   7 on `MPENTIUM4`; 5 or 4 on old 32-bit CPUs);
+/// - arm: `CONFIG_ARM_L1_CACHE_SHIFT` (5, 6 or 7);
+/// - loongarch: `CONFIG_L1_CACHE_SHIFT` (6);
+/// - arm64 and riscv: 6 (a literal in their `cache.h`);
+/// - powerpc 64-bit: 7, except e500mc (`CONFIG_PPC_E500MC`): 6;
+/// - s390: 8.
+///
+/// [`CachePadded::LAYOUT_OK`] checks the result against the kernel's
+/// `SMP_CACHE_BYTES` at build time, so an architecture missing here (no
+/// `repr(align)` applies) or one whose line is longer than chosen fails to
+/// compile rather than silently sharing lines. Checked: the x86_64 build
+/// (`CONFIG_X86_L1_CACHE_SHIFT="6"` in its `rustc_cfg`, `SMP_CACHE_BYTES` 64);
+/// the other arms were read from the sources above, not built.
 ///
 /// The value is structurally pinned: a `CachePadded<Mutex<T>>` is built in place
 /// with [`CachePadded::pin_init`].
 #[pin_data]
-#[repr(C, align(64))]
+#[repr(C)]
+#[cfg_attr(
+    any(CONFIG_X86_L1_CACHE_SHIFT = "4", CONFIG_ARM_L1_CACHE_SHIFT = "4"),
+    repr(align(16))
+)]
+#[cfg_attr(
+    any(CONFIG_X86_L1_CACHE_SHIFT = "5", CONFIG_ARM_L1_CACHE_SHIFT = "5"),
+    repr(align(32))
+)]
+#[cfg_attr(
+    any(
+        CONFIG_X86_L1_CACHE_SHIFT = "6",
+        CONFIG_ARM_L1_CACHE_SHIFT = "6",
+        CONFIG_L1_CACHE_SHIFT = "6",
+        CONFIG_ARM64,
+        CONFIG_RISCV,
+        all(CONFIG_PPC64, CONFIG_PPC_E500MC)
+    ),
+    repr(align(64))
+)]
+#[cfg_attr(
+    any(
+        CONFIG_X86_L1_CACHE_SHIFT = "7",
+        CONFIG_ARM_L1_CACHE_SHIFT = "7",
+        all(CONFIG_PPC64, not(CONFIG_PPC_E500MC))
+    ),
+    repr(align(128))
+)]
+#[cfg_attr(CONFIG_S390, repr(align(256)))]
 pub(crate) struct CachePadded<T> {
     #[pin]
     value: T,
@@ -29,6 +74,7 @@ impl<T> CachePadded<T> {
     /// Evaluated (at build time) by every constructor.
     pub(crate) const LAYOUT_OK: () = {
         let line = SMP_CACHE_BYTES as usize;
+        // Also fails when no `repr(align)` above applies (alignment of `T`).
         assert!(core::mem::align_of::<Self>() % line == 0);
         assert!(core::mem::size_of::<Self>() % line == 0);
     };

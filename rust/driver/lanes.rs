@@ -20,9 +20,9 @@ use kernel::cpu::CpuId;
 use kernel::prelude::*;
 use kernel::sync::MutexGuard;
 
-use crate::cache_padded::CachePadded;
-use crate::mutex::{new_destroyed_mutex, DestroyedMutex};
-use crate::nd;
+use crate::kernel_ext::bindings as nd;
+use crate::kernel_ext::cache_padded::CachePadded;
+use crate::kernel_ext::sync::destroyed_mutex::{new_destroyed_mutex, DestroyedMutex};
 
 /// One lane: a mutex around the lane's state (destroyed on drop).
 type LaneLock<L> = DestroyedMutex<L>;

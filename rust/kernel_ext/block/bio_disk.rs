@@ -8,7 +8,47 @@ use kernel::bindings;
 use kernel::error::{from_err_ptr, to_result};
 use kernel::prelude::*;
 
-use crate::nd;
+use crate::kernel_ext::{
+    bindings as nd,
+    block::bio::Bio,
+    glue, //
+};
+
+/// The driver's side of a bio-based disk: what it does with a bio (like
+/// `kernel::block::mq::Operations` for request-based disks, which rnull
+/// implements). The abstraction turns the raw bio into a [`Bio`], finds the
+/// driver's state and ends the bio with the driver's result.
+///
+/// The state is the disk's `private_data` ([`Disk::set_private`]); it is still a
+/// raw pointer here, not a `ForeignOwnable` the disk owns (project issue 14,
+/// part 2), because the driver's state owns the disk today.
+#[vtable]
+pub(crate) trait Operations {
+    /// Handles one bio of the disk; the bio is ended with the result.
+    fn submit_bio(&self, bio: &Bio) -> Result;
+}
+
+/// The body of a disk's `submit_bio` (`block_device_operations::submit_bio`)
+/// for the driver `T`.
+///
+/// # Safety
+///
+/// `bio` must be a live bio, handed over to be ended once, for a disk whose
+/// `private_data` points to a `T` that stays alive until the bio is ended (a
+/// disk's `private_data` set with [`Disk::set_private`] to a live `T` that
+/// outlives the disk's removal, which waits for bios in flight).
+pub(crate) unsafe fn submit_bio<T: Operations>(bio: *mut bindings::bio) {
+    // SAFETY: `bio` is live and ours to end once (`Bio::end`), by the function's
+    // safety requirements.
+    let Some(bio) = (unsafe { Bio::from_raw(bio) }) else {
+        return;
+    };
+    // SAFETY: The disk's `private_data` is a live `T` until the bio is ended,
+    // by the function's safety requirements; only shared references are made.
+    let this = unsafe { &*bio.disk_private().cast::<T>() };
+    let result = this.submit_bio(&bio);
+    bio.end(result);
+}
 
 /// A gendisk whose `submit_bio` is `btt_rs_submit_bio`. Dropping it removes it
 /// (`del_gendisk()`, which waits for bios in flight) and releases it (`put_disk()`).
@@ -30,7 +70,7 @@ impl Disk {
     pub(crate) fn new(sector_size: u32, meta_size: u32) -> Result<Self> {
         // SAFETY: Plain allocation; the private data is set before the disk is added.
         let raw = from_err_ptr(unsafe {
-            nd::btt_rs_alloc_disk(sector_size, meta_size, core::ptr::null_mut())
+            glue::btt_rs_alloc_disk(sector_size, meta_size, core::ptr::null_mut())
         })?;
         Ok(Self {
             raw: NonNull::new(raw).ok_or(ENOMEM)?,
@@ -39,7 +79,7 @@ impl Disk {
     }
 
     /// Sets the `private_data` that bios submitted to the disk carry (see
-    /// [`crate::bio::Bio::disk_private`]). `&mut self`: only before [`Disk::add`].
+    /// [`crate::kernel_ext::block::bio::Bio::disk_private`]). `&mut self`: only before [`Disk::add`].
     pub(crate) fn set_private(&mut self, private_data: *mut kernel::ffi::c_void) {
         // SAFETY: `raw` is a live gendisk that is not yet added, so nobody reads
         // `private_data` concurrently.

@@ -7,8 +7,8 @@ use kernel::prelude::*;
 use kernel::processor::cpu_relax;
 use kernel::sync::MutexGuard;
 
-use crate::cache_padded::CachePadded;
-use crate::mutex::{new_destroyed_mutex, DestroyedMutex};
+use crate::kernel_ext::cache_padded::CachePadded;
+use crate::kernel_ext::sync::destroyed_mutex::{new_destroyed_mutex, DestroyedMutex};
 
 use crate::btt_core::error::Error as CoreError;
 use crate::btt_core::platform::{LockTable, Platform};
@@ -66,7 +66,7 @@ impl Platform for KernelPlatform {
         fence(Ordering::SeqCst);
         // SAFETY: `slot` is a live `u32`-sized atomic; the C side only reads it
         // with `READ_ONCE()` and uses its address as the wait key.
-        unsafe { crate::nd::btt_rs_rtt_wait(slot.as_ptr(), busy) };
+        unsafe { crate::kernel_ext::glue::btt_rs_rtt_wait(slot.as_ptr(), busy) };
         RTT_WAITERS.fetch_sub(1, Ordering::SeqCst);
     }
 
@@ -79,7 +79,7 @@ impl Platform for KernelPlatform {
             return;
         }
         // SAFETY: As in `rtt_wait`; the address is only used as the wait key.
-        unsafe { crate::nd::btt_rs_rtt_wake(slot.as_ptr()) };
+        unsafe { crate::kernel_ext::glue::btt_rs_rtt_wake(slot.as_ptr()) };
     }
 }
 

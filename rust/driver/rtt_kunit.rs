@@ -17,7 +17,7 @@ use kernel::sync::{new_mutex, Arc, Completion, Mutex};
 use kernel::time::Delta;
 
 use crate::btt_core::{self, Btt, Config, Media};
-use crate::platform::KernelPlatform;
+use crate::kernel_platform::KernelPlatform;
 
 const MEDIA_SIZE: usize = 16 << 20;
 const SS: usize = 4096;

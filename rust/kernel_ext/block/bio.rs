@@ -12,7 +12,7 @@ use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::prelude::*;
 
-use crate::nd;
+use crate::kernel_ext::glue;
 
 /// The operation of a bio, as far as BTT cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +51,7 @@ impl Bio {
         // SAFETY: `ptr` is a live bio submitted to our disk (caller); the
         // other pointers are valid for writes.
         let private = unsafe {
-            nd::btt_rs_bio_begin(
+            glue::btt_rs_bio_begin(
                 ptr.as_ptr(),
                 &mut dir,
                 &mut integrity,
@@ -95,7 +95,7 @@ impl Bio {
         // SAFETY: `self.ptr` is a live bio (type invariant); `buf` is valid for
         // writes of its length. The integrity iterator is only used by us.
         kernel::error::to_result(unsafe {
-            nd::btt_rs_bio_integrity_copy(
+            glue::btt_rs_bio_integrity_copy(
                 self.ptr.as_ptr(),
                 buf.as_mut_ptr().cast(),
                 buf.len() as u32,
@@ -109,7 +109,7 @@ impl Bio {
     pub(crate) fn integrity_give(&self, buf: &[u8]) -> Result {
         // SAFETY: As in `integrity_take`; the C helper only reads `buf` here.
         kernel::error::to_result(unsafe {
-            nd::btt_rs_bio_integrity_copy(
+            glue::btt_rs_bio_integrity_copy(
                 self.ptr.as_ptr(),
                 buf.as_ptr().cast_mut().cast(),
                 buf.len() as u32,
@@ -120,8 +120,8 @@ impl Bio {
 
     /// The bio's data, one single-page segment at a time (C:
     /// `bio_for_each_segment()`), from the bio's current position.
-    pub(crate) fn segments(&self) -> Segments<'_> {
-        Segments {
+    pub(crate) fn segments(&self) -> BioSegmentIterator<'_> {
+        BioSegmentIterator {
             bio: self.ptr,
             // SAFETY: `self.ptr` is a live bio (type invariant); `bi_iter` is a
             // plain value that we copy, as `bio_for_each_segment()` does.
@@ -141,11 +141,11 @@ impl Bio {
         let bio = self.ptr.as_ptr();
         if let Err(e) = status {
             // SAFETY: `bio` is live and not yet ended (type invariant).
-            unsafe { nd::btt_rs_bio_set_status(bio, e.to_errno()) };
+            unsafe { glue::btt_rs_bio_set_status(bio, e.to_errno()) };
         }
         if let Some(start) = self.acct {
             // SAFETY: Accounting was started on this bio in `from_raw`.
-            unsafe { nd::btt_rs_bio_end_acct(bio, start as kernel::ffi::c_ulong) };
+            unsafe { glue::btt_rs_bio_end_acct(bio, start as kernel::ffi::c_ulong) };
         }
         // SAFETY: `bio` is live and ended exactly once: here, from `end` (which
         // forgets `self`) or from `drop`.
@@ -159,15 +159,23 @@ impl Drop for Bio {
     }
 }
 
-/// One single-page segment of a bio.
-pub(crate) struct Segment {
+/// One single-page segment of a bio; it borrows the bio, so it cannot outlive
+/// the bio's end.
+///
+/// Named as in Andreas Hindborg's series "block: rust: introduce
+/// kernel::block::bio" (`Segment<'a>`, `BioSegmentIterator`). Unlike there, the
+/// data is reached only through [`Segment::with_mapped`] (a closure, like
+/// `Page::with_page_mapped`), as btt_rs copies to and from the media with
+/// slices, and the segment carries its device sector.
+pub(crate) struct Segment<'a> {
     page: *mut bindings::page,
     offset: usize,
     len: usize,
     sector: u64,
+    _bio: PhantomData<&'a Bio>,
 }
 
-impl Segment {
+impl Segment<'_> {
     /// Length in bytes (at most a page).
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -178,19 +186,21 @@ impl Segment {
         self.sector
     }
 
-    /// Maps the segment's data (`kmap_local_page()`); unmapped when the mapping
-    /// is dropped. Mappings must be dropped in the reverse order of creation,
-    /// which the borrow of `self` and the mapping's `!Send` ensure in practice.
-    pub(crate) fn map(&mut self) -> Mapping<'_> {
+    /// Runs `f` with the segment's data mapped (`kmap_local_page()`), and
+    /// unmaps it when `f` returns: mappings nest, so local kmaps are released
+    /// in the reverse order of creation, as they must be.
+    pub(crate) fn with_mapped<R>(&mut self, f: impl FnOnce(&mut Mapping<'_>) -> R) -> R {
         // SAFETY: `page` is a page of a live bio (it came from the bio's bvec
-        // table), and `kmap_local_page()` maps any page.
-        let addr = unsafe { nd::btt_rs_kmap_local(self.page) };
-        Mapping {
+        // table, and the segment borrows the bio), and `kmap_local_page()` maps
+        // any page.
+        let addr = unsafe { glue::btt_rs_kmap_local(self.page) };
+        let mut map = Mapping {
             addr: addr.cast(),
             offset: self.offset,
             len: self.len,
             _segment: PhantomData,
-        }
+        };
+        f(&mut map)
     }
 }
 
@@ -199,7 +209,7 @@ pub(crate) struct Mapping<'a> {
     addr: *mut u8,
     offset: usize,
     len: usize,
-    _segment: PhantomData<&'a mut Segment>,
+    _segment: PhantomData<&'a mut Segment<'a>>,
 }
 
 impl Mapping<'_> {
@@ -223,35 +233,36 @@ impl Mapping<'_> {
 
 impl Drop for Mapping<'_> {
     fn drop(&mut self) {
-        // SAFETY: `addr` came from `kmap_local_page()` in `Segment::map` and is
+        // SAFETY: `addr` came from `kmap_local_page()` in `Segment::with_mapped` and is
         // unmapped once, here.
-        unsafe { nd::btt_rs_kunmap_local(self.addr.cast()) };
+        unsafe { glue::btt_rs_kunmap_local(self.addr.cast()) };
     }
 }
 
 /// Iterator over the segments of a [`Bio`] (C: `bio_for_each_segment()`).
-pub(crate) struct Segments<'a> {
+pub(crate) struct BioSegmentIterator<'a> {
     bio: NonNull<bindings::bio>,
     iter: bindings::bvec_iter,
     _bio: PhantomData<&'a Bio>,
 }
 
-impl Iterator for Segments<'_> {
-    type Item = Segment;
+impl<'a> Iterator for BioSegmentIterator<'a> {
+    type Item = Segment<'a>;
 
-    fn next(&mut self) -> Option<Segment> {
+    fn next(&mut self) -> Option<Segment<'a>> {
         let mut bv = bindings::bio_vec::default();
         let mut sector: bindings::sector_t = 0;
         // SAFETY: `bio` is live for `'a`, `iter` is our private copy of its
         // iterator, and `bv`/`sector` are valid for writes.
         let more = unsafe {
-            nd::btt_rs_bio_next_segment(self.bio.as_ptr(), &mut self.iter, &mut bv, &mut sector)
+            glue::btt_rs_bio_next_segment(self.bio.as_ptr(), &mut self.iter, &mut bv, &mut sector)
         };
         more.then_some(Segment {
             page: bv.bv_page,
             offset: bv.bv_offset as usize,
             len: bv.bv_len as usize,
             sector,
+            _bio: PhantomData,
         })
     }
 }

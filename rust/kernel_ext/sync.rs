@@ -1,0 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Synchronisation primitives (upstream `rust/kernel/sync/`).
+
+pub(crate) mod destroyed_mutex;
