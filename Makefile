@@ -11,7 +11,7 @@
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
+.PHONY: stress-soak all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
 
 all: module
 
@@ -32,6 +32,12 @@ ndctl-test: toolchain
 
 soak: toolchain
 	$(CURDIR)/tools/testing/powercut/soak.sh --jobs $(or $(JOBS),2) --driver $(or $(BTT_DRIVER),rs) --iterations $(or $(CUTS),1000) $(POWERCUT_ARGS)
+
+# Long btt_stress.sh run: ROUNDS rounds (default 3000) in one 4-vCPU guest.
+stress-soak: toolchain module
+	$(SCRIPTS)/qemu-run.sh --quiet --fresh --img $(CURDIR)/build/btt-stress.img --cpus 4 --timeout $$(( $(or $(ROUNDS),3000) * 60 + 600 )) \
+		--out $(CURDIR)/build/stress-soak -- sh tools/testing/selftests/btt-rs/btt_stress.sh rs $(or $(ROUNDS),3000) $(or $(SECS),5); \
+		rc=$$?; grep -E '^# (rounds|totals)' $(CURDIR)/build/stress-soak/guest.log; exit $$rc
 
 toolchain:
 	$(SCRIPTS)/toolchain.sh

@@ -20,6 +20,8 @@ TOOLS_DIR=$BTT_CACHE/tools
 APT_DIR=$BTT_CACHE/apt
 SRC_DIR=$BTT_CACHE/src
 GUEST_PKG_DIR=$BTT_CACHE/guest-pkgs
+# QEMU 10.0 from bookworm-backports, unpacked by scripts/toolchain.sh.
+QEMU10_DIR=$TOOLS_DIR/qemu-10
 
 export LIBCLANG_PATH=$LLVM_DIR/lib
 export PATH=$TOOLS_DIR/bin:$HOME/.cargo/bin:$PATH

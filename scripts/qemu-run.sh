@@ -22,6 +22,11 @@
 #   --pidfile FILE         QEMU writes its pid there (for tests that kill it, e.g. power cuts)
 #   --append ARGS          more kernel command-line arguments (e.g. acpi=noirq: boots ~35 s faster)
 # Environment: BTT_KVM=1 uses KVM instead of TCG (guests fail under nested KVM here).
+#   BTT_QEMU=10 (default) runs QEMU 10.0 from bookworm-backports (scripts/toolchain.sh
+#   unpacks it), falling back to bookworm's 7.2 with a warning if it is missing;
+#   BTT_QEMU=7.2 picks 7.2. BTT_TCG_THREADS=multi|single: multi-threaded TCG (one
+#   host thread per vCPU) or one thread for all; default multi on QEMU 10 with more
+#   than one vCPU, single otherwise (7.2's MTTCG oopses now and then, see below).
 #   BTT_ICOUNT=N runs TCG with -icount shift=N,sleep=off: guest time advances 2^N ns
 #   per guest instruction, so timings count guest work, whatever else loads the host.
 . "$(dirname "$0")/lib.sh"
@@ -45,13 +50,29 @@ while [ $# -gt 0 ]; do
 	--pidfile) pidfile=$2; shift 2 ;;
 	--append) append=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
-	--help | -h) sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--help | -h) sed -n '3,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
 	*) die "unknown option '$1' (see --help)" ;;
 	esac
 done
 [ $shell = 1 ] || [ $# -gt 0 ] || die "no guest command given (see --help)"
-command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing: run scripts/toolchain.sh"
+qemu_ver=${BTT_QEMU:-10}
+case $qemu_ver in
+10)
+	qemu=$QEMU10_DIR/usr/bin/qemu-system-x86_64
+	qemu_firmware=(-L "$QEMU10_DIR/usr/share/qemu" -L "$QEMU10_DIR/usr/share/seabios")
+	if [ ! -x "$qemu" ]; then
+		log "warning: QEMU 10 is not in $QEMU10_DIR (run scripts/toolchain.sh); using bookworm's QEMU 7.2"
+		qemu_ver=7.2
+	fi
+	;;
+7.2) ;;
+*) die "BTT_QEMU=$qemu_ver: expected 10 or 7.2" ;;
+esac
+if [ "$qemu_ver" = 7.2 ]; then
+	qemu=qemu-system-x86_64 qemu_firmware=()
+	command -v "$qemu" >/dev/null || die "qemu-system-x86_64 missing: run scripts/toolchain.sh"
+fi
 
 kdir=$("$BTT_TOP/scripts/build-kernel.sh" "$flavour")
 initrd=$BTT_TOP/build/$flavour/initramfs.cpio
@@ -92,25 +113,34 @@ else
 	echo >>"$out/cmd"
 fi
 
-# Single-threaded TCG by default: with one host thread per vCPU, QEMU 7.2 now and
-# then runs a stale translation of kernel text that another vCPU just patched
-# (text_poke), and the guest dies with "Oops: int3". BTT_TCG_THREADS=multi asks
-# for multi-threaded TCG anyway (real parallelism, for stress runs).
+# Multi-threaded TCG (one host thread per vCPU, real parallelism) by default on
+# QEMU 10 for multi-vCPU guests. On QEMU 7.2 single-threaded TCG is the default:
+# with one thread per vCPU, 7.2 now and then runs a stale translation of kernel
+# text that another vCPU just patched (text_poke), and the guest dies with
+# "Oops: int3". BTT_TCG_THREADS=multi|single overrides either default.
 # Kernel arguments every boot gets (BTT_GUEST_APPEND replaces them): acpi=noirq
 # skips ~35 s of ACPI PCI-link AML under TCG (PCI interrupts come from the BIOS's
 # routing table instead); no_timer_check avoids the "IO-APIC + timer doesn't
 # work!" panic when a loaded host starves the guest during the timer check;
 # no5lvl keeps 4-level paging: with `-cpu max` the guest has LA57, and the
 # KASAN kernel then reports "wild-memory-access in do_raw_spin_lock" from an
-# interrupt during identify_cpu() in about half of its boots (3 of 6 here;
-# 0 of 8 with no5lvl), before any nvdimm code runs.
+# interrupt during identify_cpu() in about half of its boots (3 of 6 on QEMU
+# 7.2; 0 of 8 with no5lvl), before any nvdimm code runs.
 default_append=${BTT_GUEST_APPEND-acpi=noirq no_timer_check no5lvl}
+# Single-threaded TCG unless a suite asks for parallel vCPUs with
+# BTT_TCG_THREADS=multi (on QEMU 10; -icount needs single-threaded TCG).
 accel_opt=tcg,thread=${BTT_TCG_THREADS:-single}
+# QEMU 10's -cpu max offers LA57 (see no5lvl above: 2 of 3 QEMU 10 boots showed
+# the same KASAN report with it, none of 5 with la57=off). BTT_QEMU_CPU
+# replaces the CPU model.
+cpu_model=max
+[ "$qemu_ver" = 10 ] && cpu_model=max,la57=off
+cpu_model=${BTT_QEMU_CPU:-$cpu_model}
 [ "${BTT_KVM:-0}" = 1 ] && accel_opt=kvm
 icount=()
 [ -n "${BTT_ICOUNT:-}" ] && [ "${BTT_KVM:-0}" != 1 ] && icount=(-icount "shift=$BTT_ICOUNT,sleep=off")
 args=(
-	-machine pc,nvdimm=on -accel "$accel_opt" "${icount[@]}" -cpu max -smp "$cpus"
+	"${qemu_firmware[@]}" -machine pc,nvdimm=on -accel "$accel_opt" "${icount[@]}" -cpu "$cpu_model" -smp "$cpus"
 	-m "$mem,slots=$((${#extra[@]} + 4)),maxmem=${BTT_MAXMEM:-128G}"
 	-kernel "$kdir/arch/x86/boot/bzImage" -initrd "$initrd"
 	-append "console=ttyS0 panic=-1 loglevel=4 btt.flavour=$flavour $default_append${append:+ $append}"
@@ -138,14 +168,14 @@ fi
 
 console=$out/console.log
 if [ $shell = 1 ]; then
-	qemu-system-x86_64 "${args[@]}"
+	"$qemu" "${args[@]}"
 	exit 0
 fi
 set +e
 if [ $quiet = 1 ]; then
-	timeout -s KILL "$timeout" qemu-system-x86_64 "${args[@]}" </dev/null >"$console" 2>&1
+	timeout -s KILL "$timeout" "$qemu" "${args[@]}" </dev/null >"$console" 2>&1
 else
-	timeout -s KILL "$timeout" qemu-system-x86_64 "${args[@]}" </dev/null 2>&1 | tee "$console"
+	timeout -s KILL "$timeout" "$qemu" "${args[@]}" </dev/null 2>&1 | tee "$console"
 fi
 qrc=${PIPESTATUS[0]}
 set -e

@@ -4,6 +4,9 @@
 #   - bookworm packages (clang/lld/llvm 19, QEMU, busybox, ndctl, fio, build deps)
 #   - from trixie-backports through a private apt config: linux-source-7.3 and
 #     the rust-src whose version equals `rustc --version`
+#   - from bookworm-backports through its own private apt config: QEMU 10.0
+#     (qemu-system-x86 and the seabios it wants), unpacked into $BTT_CACHE/tools;
+#     bookworm's QEMU 7.2 stays installed as the fallback (BTT_QEMU=7.2)
 #   - bindgen-cli from crates.io
 # Idempotent: each step leaves a stamp under $BTT_CACHE and is skipped next time.
 . "$(dirname "$0")/lib.sh"
@@ -93,6 +96,47 @@ step_rust_src() {
 	touch "$dir/.unpacked"
 }
 
+# QEMU 10.0 from Debian's archive (bookworm-backports), built for bookworm: its
+# libraries are those bookworm's QEMU 7.2 already pulled in. Fetched with a
+# private apt config of its own (the trixie one above stays as it is) and
+# unpacked with dpkg-deb -x; scripts/qemu-run.sh runs it with -L for its firmware.
+QEMU10_PKGS=(qemu-system-x86 qemu-system-common qemu-system-data seabios)
+step_qemu10() {
+	local d=$APT_DIR/bookworm-backports tmp p ver
+	[ -f "$QEMU10_DIR/.unpacked" ] && return 0
+	mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
+	touch "$d/empty-status"
+	cat >"$d/sources.list" <<EOS
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main
+EOS
+	if [ -z "$(find "$d/lists" -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
+		log "updating private apt lists (bookworm-backports)"
+		if ! APT_DIR=$d private_apt apt-get update -q >/dev/null; then
+			log "warning: bookworm-backports unreachable; guests fall back to bookworm's QEMU 7.2"
+			return 0
+		fi
+	fi
+	tmp=$(mktemp -d)
+	for p in "${QEMU10_PKGS[@]}"; do
+		# Only backports versions: the archive's bookworm copies are 7.2 and 1.16.2.
+		ver=$(APT_DIR=$d private_apt apt-cache madison "$p" 2>/dev/null |
+			awk -F'|' '$3 ~ /bookworm-backports/ {gsub(/ /,"",$2); print $2}' | sort -rV | head -1)
+		if [ -z "$ver" ] || ! (cd "$tmp" && APT_DIR=$d private_apt apt-get download -q "$p=$ver" >/dev/null 2>&1); then
+			log "warning: could not fetch $p from bookworm-backports; guests fall back to bookworm's QEMU 7.2"
+			rm -rf "$tmp"
+			return 0
+		fi
+	done
+	log "unpacking QEMU $(dpkg-deb -f "$tmp"/qemu-system-x86_*.deb Version) into $QEMU10_DIR"
+	rm -rf "$QEMU10_DIR"
+	mkdir -p "$QEMU10_DIR"
+	for p in "$tmp"/*.deb; do dpkg-deb -x "$p" "$QEMU10_DIR" || die "could not unpack $p"; done
+	rm -rf "$tmp"
+	"$QEMU10_DIR/usr/bin/qemu-system-x86_64" --version >/dev/null ||
+		die "QEMU 10 from bookworm-backports does not run here (try BTT_QEMU=7.2)"
+	touch "$QEMU10_DIR/.unpacked"
+}
+
 step_bindgen() {
 	if [ -x "$TOOLS_DIR/bin/bindgen" ]; then
 		return 0
@@ -118,6 +162,7 @@ step_host_packages
 step_private_apt
 step_kernel_source
 step_rust_src
+step_qemu10
 step_bindgen
 step_rustavailable
 log "toolchain ready: kernel $(basename "$(kernel_src_dir)"), rustc $(rustc_version), $(bindgen --version 2>/dev/null | head -1)"

@@ -258,6 +258,8 @@ guest_suites() {
 	guest_boot sector-mode-rs-verify --state-from sector-mode-rs-create --img "$BTT_TOP/build/rs.img" -- sh $st/sector_mode.sh rs verify
 	# Many more writers than lanes (the load that exposed the C lane race).
 	guest_boot stress-rs --fresh --img "$BTT_TOP/build/stress.img" --cpus 4 -- sh $st/stress.sh rs
+	# Rounds of writers, readers and CPU hogs on 4 vCPUs (MTTCG on QEMU 10), 512/4096 sectors.
+	BTT_TCG_THREADS=multi guest_boot btt-stress-rs --fresh --img "$BTT_TOP/build/btt-stress.img" --cpus 4 -- sh $st/btt_stress.sh rs 4 5
 	# One format: what either driver writes, the other reads, in one boot.
 	guest_boot cross-driver-512 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 512
 	guest_boot cross-driver-4096 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 4096
