@@ -20,8 +20,10 @@ ktap_check "load the nvdimm stack with the $DRIVER BTT driver" nd_load "$DRIVER"
 diag "BTT driver: $(btt_driver_name); $CPUS CPUs (lanes), $JOBS writers, $JOBS readers, $CPUS hogs, $ROUNDS rounds of ${SECS}s"
 
 dev= ns= cur=
+# Reconfigures the label-less namespace in place: after destroy-namespace
+# ndctl refuses to make a sector namespace of it again ("--size= must be >=
+# 16MiB").
 mkns() { # sector size
-	ndctl destroy-namespace -f all >/dev/null 2>&1
 	json=$(ndctl create-namespace -f -e namespace0.0 -m sector -l "$1" 2>&1) || { echo "$json"; return 1; }
 	dev=$(echo "$json" | grep -o '"blockdev":"[^"]*"' | cut -d'"' -f4)
 	ns=$(echo "$json" | grep -o '"dev":"[^"]*"' | head -1 | cut -d'"' -f4)
