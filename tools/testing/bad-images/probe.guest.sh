@@ -3,7 +3,7 @@
 # Bad-image suite, one boot per driver: every region (one damaged image each) is
 # enabled on its own, so what the kernel prints while it probes, attaches, serves
 # the data check and detaches belongs to that namespace alone. For each one:
-#   OUTCOME nsuuid mode holder driver blockdev capacity data splats btt_rs_lines ro
+#   OUTCOME nsuuid mode holder driver blockdev capacity data splats btt_lines ro
 # mode: the namespace's sysfs mode ("safe" = claimed by a BTT, "raw");
 # holder: the BTT device claiming it ("-" if none); driver: what the BTT device
 # (or, for raw, the namespace) is bound to; capacity in 512-byte sectors;
@@ -11,7 +11,8 @@
 # "wrong:N/64" (N 4 KiB blocks differ), "unreadable", "refused" (a BTT claims the
 # namespace but no block device came up) or "raw" (no BTT: libnvdimm found none,
 # the raw namespace is not compared); splats: splat lines in its window;
-# btt_rs_lines: "btt_rs:" lines in its window (the Rust driver was called);
+# btt_lines: lines in its window that name a BTT device ("btt0.1: ..."; the
+# BTT driver was called: both drivers log through dev_err() and friends);
 # ro: the block device's read-only flag (/sys/block/DEV/ro, "-" without one).
 # Then "KMSG nsuuid LINE" for every kernel line of its window.
 # Usage: probe.guest.sh c|rs NVDIMMS
@@ -102,7 +103,7 @@ for r in $(ls $ND | grep '^region' | sort -V); do
 		nd_wait_probe
 		win=$(dmesg | tail -n +$((mark + 1)))
 		splats=$(echo "$win" | grep -cE "$DMESG_BAD")
-		rsl=$(echo "$win" | grep -c 'btt_rs:')
+		rsl=$(echo "$win" | grep -cE ' btt[0-9]+\.[0-9]+: ')
 		echo "OUTCOME $uuid $mode $holder $drv $dev $cap $data $splats $rsl $ro"
 		echo "$win" | grep -v '^$' | sed "s/^/KMSG $uuid /"
 	done

@@ -107,7 +107,7 @@ for drv in $drivers; do
 	for c in "${cases[@]}"; do
 		u=${uuid_of[$c]}
 		line=$(grep "^OUTCOME $u " "$run/guest.log" 2>/dev/null | head -1)
-		# mode holder driver dev capacity data splats btt_rs-lines ro written
+		# mode holder driver dev capacity data splats btt-lines ro written
 		set -- $line
 		written=no
 		[ "$(grep " $c.img$" <<<"$before")" = "$(grep " $c.img$" <<<"$after")" ] || written=yes
@@ -119,7 +119,7 @@ for drv in $drivers; do
 		grep "^KMSG $u " "$run/guest.log" 2>/dev/null | cut -d' ' -f3- >"$run/kmsg-$c.txt"
 		# What the driver said: btt_rs's own line, else the first line naming a
 		# BTT, namespace or pmem device (splat bodies left out).
-		s=$(grep -m1 'btt_rs: btt' "$run/kmsg-$c.txt")
+		s=$(grep -m1 -E ' btt[0-9]+\.[0-9]+: (cannot attach|arena [0-9]+:)' "$run/kmsg-$c.txt")
 		[ -n "$s" ] || s=$(grep -E 'btt[0-9]+\.[0-9]+|namespace[0-9]+\.[0-9]+|nd_btt|WARNING' "$run/kmsg-$c.txt" |
 			grep -vE 'Modules linked|^\[[ 0-9.]+\]  ' | head -2 | paste -sd'|')
 		s=$(sed -E 's/\[ *[0-9]+\.[0-9]+\] //g' <<<"$s")
@@ -154,13 +154,13 @@ if [ "$nrs" != 0 ]; then
 		case $want in
 		intact) ok=0; [ "$data" = intact ] && [ "$ro" = 0 ] && ok=1 ;;
 		intact-ro:*) ok=0; [ "$data" = intact ] && [ "$ro" = 1 ] &&
-			grep -q "btt_rs: .*${want#intact-ro:}.*read-only" "$out/rs/kmsg-$c.txt" && ok=1 ;;
+			grep -qE "btt[0-9]+\.[0-9]+: arena [0-9]+: .*${want#intact-ro:}.*read-only" "$out/rs/kmsg-$c.txt" && ok=1 ;;
 		raw) ok=0; [ "$data" = raw ] && [ "$holder" = - ] && [ "$rsl" = 0 ] && ok=1 ;;
-		refused:*) ok=0; [ "$data" = refused ] && grep -q "btt_rs: .*cannot attach: .*${want#refused:}" "$out/rs/kmsg-$c.txt" && ok=1 ;;
+		refused:*) ok=0; [ "$data" = refused ] && grep -qE "btt[0-9]+\.[0-9]+: cannot attach: .*${want#refused:}" "$out/rs/kmsg-$c.txt" && ok=1 ;;
 		*) ok=0 ;;
 		esac
 		if [ $ok = 1 ]; then point ok "rs $c: outcome $want"; else
-			echo "# rs $c: mode=$mode holder=$holder driver=$bdrv dev=$dev ro=$ro data=$data btt_rs-lines=$rsl; kernel: ${said[rs:$c]}"
+			echo "# rs $c: mode=$mode holder=$holder driver=$bdrv dev=$dev ro=$ro data=$data btt-lines=$rsl; kernel: ${said[rs:$c]}"
 			point not-ok "rs $c: outcome $want"
 		fi
 	done
