@@ -65,3 +65,17 @@ private_apt() {
 		-o APT::Default-Release= -o APT::Sandbox::User=root \
 		"$@"
 }
+
+# The Debian archive this machine's apt already uses (the first URI of its
+# sources naming suite bookworm), for the private apt configurations of newer
+# suites; BTT_DEBIAN_ARCHIVE overrides it.
+debian_archive() {
+	local uri
+	if [ -n "${BTT_DEBIAN_ARCHIVE:-}" ]; then echo "$BTT_DEBIAN_ARCHIVE"; return; fi
+	uri=$(awk '/^URIs:/ { u = $2 } /^Suites:.*bookworm/ && u { print u; exit }' \
+		/etc/apt/sources.list.d/*.sources 2>/dev/null)
+	[ -n "$uri" ] || uri=$(awk '$1 == "deb" && / bookworm / { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) { print $i; exit } }' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | head -1)
+	[ -n "$uri" ] || die "no Debian archive for bookworm in this machine's apt sources; set BTT_DEBIAN_ARCHIVE"
+	echo "$uri"
+}

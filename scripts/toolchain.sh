@@ -7,7 +7,7 @@
 #   - from bookworm-backports through its own private apt config: QEMU 10.0
 #     (qemu-system-x86 and the seabios it wants), unpacked into $BTT_CACHE/tools;
 #     bookworm's QEMU 7.2 stays installed as the fallback (BTT_QEMU=7.2)
-#   - bindgen-cli from crates.io
+#   - bindgen-cli from the Rust crate registry
 # Idempotent: each step leaves a stamp under $BTT_CACHE and is skipped next time.
 . "$(dirname "$0")/lib.sh"
 
@@ -33,11 +33,13 @@ step_host_packages() {
 }
 
 step_private_apt() {
+	local archive
+	archive=$(debian_archive) || exit 1
 	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
 	touch "$APT_DIR/empty-status"
 	cat >"$APT_DIR/sources.list" <<EOS
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $archive trixie main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $archive trixie-backports main
 EOS
 	if [ -z "$(find "$APT_DIR/lists" -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
 		log "updating private apt lists (trixie, trixie-backports)"
@@ -102,12 +104,13 @@ step_rust_src() {
 # unpacked with dpkg-deb -x; scripts/qemu-run.sh runs it with -L for its firmware.
 QEMU10_PKGS=(qemu-system-x86 qemu-system-common qemu-system-data seabios)
 step_qemu10() {
-	local d=$APT_DIR/bookworm-backports tmp p ver
+	local d=$APT_DIR/bookworm-backports tmp p ver archive
 	[ -f "$QEMU10_DIR/.unpacked" ] && return 0
 	mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
 	touch "$d/empty-status"
+	archive=$(debian_archive) || exit 1
 	cat >"$d/sources.list" <<EOS
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $archive bookworm-backports main
 EOS
 	if [ -z "$(find "$d/lists" -name '*Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
 		log "updating private apt lists (bookworm-backports)"
@@ -141,7 +144,7 @@ step_bindgen() {
 	if [ -x "$TOOLS_DIR/bin/bindgen" ]; then
 		return 0
 	fi
-	log "building bindgen-cli from crates.io (about 2 minutes)"
+	log "building bindgen-cli from the Rust crate registry (about 2 minutes)"
 	cargo install -q bindgen-cli --version '^0.72' --locked --root "$TOOLS_DIR" ||
 		die "cargo install bindgen-cli failed"
 }

@@ -42,9 +42,10 @@ src_apt() {
 }
 mkdir -p "$SRC_APT_DIR/lists/partial" "$SRC_APT_DIR/cache/archives/partial"
 touch "$SRC_APT_DIR/empty-status"
+archive=$(debian_archive) || exit 1
 cat >"$SRC_APT_DIR/sources.list.new" <<EOS
-deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main
-deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie-backports main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $archive trixie main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $archive trixie-backports main
 EOS
 if ! cmp -s "$SRC_APT_DIR/sources.list.new" "$SRC_APT_DIR/sources.list"; then
 	mv "$SRC_APT_DIR/sources.list.new" "$SRC_APT_DIR/sources.list"
