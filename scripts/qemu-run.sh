@@ -25,8 +25,8 @@
 #   BTT_QEMU=10 (default) runs QEMU 10.0 from bookworm-backports (scripts/toolchain.sh
 #   unpacks it), falling back to bookworm's 7.2 with a warning if it is missing;
 #   BTT_QEMU=7.2 picks 7.2. BTT_TCG_THREADS=multi|single: multi-threaded TCG (one
-#   host thread per vCPU) or one thread for all; default multi on QEMU 10 with more
-#   than one vCPU, single otherwise (7.2's MTTCG oopses now and then, see below).
+#   host thread per vCPU) or one thread for all; default single (suites that want
+#   parallel vCPUs ask for multi; 7.2's MTTCG oopses now and then, see below).
 #   BTT_ICOUNT=N runs TCG with -icount shift=N,sleep=off: guest time advances 2^N ns
 #   per guest instruction, so timings count guest work, whatever else loads the host.
 . "$(dirname "$0")/lib.sh"
@@ -113,11 +113,11 @@ else
 	echo >>"$out/cmd"
 fi
 
-# Multi-threaded TCG (one host thread per vCPU, real parallelism) by default on
-# QEMU 10 for multi-vCPU guests. On QEMU 7.2 single-threaded TCG is the default:
-# with one thread per vCPU, 7.2 now and then runs a stale translation of kernel
-# text that another vCPU just patched (text_poke), and the guest dies with
-# "Oops: int3". BTT_TCG_THREADS=multi|single overrides either default.
+# Multi-threaded TCG (one host thread per vCPU, real parallelism) only when asked
+# (BTT_TCG_THREADS=multi, on QEMU 10): two suites side by side then still fit two
+# cores. On QEMU 7.2 it is not safe: with one thread per vCPU, 7.2 now and then
+# runs a stale translation of kernel text that another vCPU just patched
+# (text_poke), and the guest dies with "Oops: int3".
 # Kernel arguments every boot gets (BTT_GUEST_APPEND replaces them): acpi=noirq
 # skips ~35 s of ACPI PCI-link AML under TCG (PCI interrupts come from the BIOS's
 # routing table instead); no_timer_check avoids the "IO-APIC + timer doesn't
