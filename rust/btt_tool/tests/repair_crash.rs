@@ -23,7 +23,7 @@
 mod common;
 
 use btt_core::btt::check::{self, Finding};
-use btt_core::btt::flog::{LogEntry, LogGroup, LOG_GRP_SIZE};
+use btt_core::btt::flog::{LogEntry, LogGroup, LogIndices, LOG_GRP_SIZE};
 use btt_core::btt::info::{self, INFO_SIZE, OFF_CHECKSUM, OFF_EXTERNAL_NLBA, OFF_PADDING};
 use btt_core::btt::map::Mapping;
 use btt_core::btt::{ArenaInfo, Btt, Config, Error, Media};
@@ -95,6 +95,27 @@ fn written_but(
         check::set_old_padding(&media, &a, |_, _| {}).unwrap();
     }
     (media, a, lbas)
+}
+
+/// Writes `lba` (generation `gen`) on lane `lane`.
+fn write_on(media: &MemMedia, a: &ArenaInfo, lane: usize, lba: u64, gen: u64) {
+    let mut cfg = Config::new(a.external_lbasize, UUID, [0; 16], 2, 0);
+    cfg.nlanes = 2;
+    let (btt, lanes) = Btt::<_, StdPlatform>::open(media, &cfg).unwrap();
+    let mut lane = lanes.into_iter().nth(lane).unwrap();
+    let ss = btt.sector_size() as usize;
+    let meta = vec![0x3c; btt.meta_size() as usize];
+    let meta = (!meta.is_empty()).then_some(&meta[..]);
+    btt.write(&mut lane, lba, &pattern(ss, lba, gen), meta)
+        .unwrap();
+}
+
+/// Lane `lane`'s newest entry only gets an `old_map` beyond the arena.
+fn bad_newest_lane(media: &MemMedia, a: &ArenaInfo, lane: u32) {
+    let (off, mut g) = log_group(media, a, lane);
+    let (sub, _) = LogIndices::NEW.newest(&g).unwrap();
+    g.ent[sub].old_map = a.internal_nlba + 5;
+    media.write(off, &g.encode()).unwrap();
 }
 
 /// A write cut short after its flog entry, before its map entry: the map
@@ -257,6 +278,23 @@ fn cases() -> Vec<Case> {
     bad_entry_lane(&m, &a, 1);
     v.push(case(
         "512: flog lanes 0 and 1 with an invalid entry, lba 0 never written",
+        m,
+        lbas,
+        none,
+        false,
+    ));
+
+    // Lane 1's last two writes are to lba 7: its older entry, were it the
+    // newest, would roll lba 7 back to the block of its previous data.
+    let (m, a, mut lbas) = written(512, false);
+    // (Three: lane 1 has written 9 times, its newest entry in slot 1.)
+    for gen in 1..=3 {
+        write_on(&m, &a, 1, 7, gen);
+    }
+    bad_newest_lane(&m, &a, 1);
+    lbas.push(7);
+    v.push(case(
+        "512: flog lane 1's newest entry damaged, its older one valid",
         m,
         lbas,
         none,
