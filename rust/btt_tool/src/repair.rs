@@ -293,8 +293,11 @@ pub struct Repaired {
 /// forward by a writable open); then a last check, whose problems it
 /// prints as `left: ...`. Each step is one or more [`Media::write`]s, each
 /// durable before the next, in an order a power failure at any of them
-/// leaves an image that reads as before, and that a second repair finishes
-/// (`tests/repair_crash.rs`).
+/// (even one torn at any 8-byte word) leaves an image that reads as before
+/// and opens no worse, and that a second repair finishes
+/// (`tests/repair_crash.rs`). One exception: cut in the middle of
+/// `rewrite_log_padding`, the flog has groups of both padding schemes, which
+/// btt_rs opens read-only and C refuses until the repair is run again.
 pub fn repair<M: Media>(
     m: &M,
     cfg: &Config,
