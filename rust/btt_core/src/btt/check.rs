@@ -8,7 +8,7 @@
 
 use super::device::{ArenaInfo, Config, InfoSource};
 use super::error::Error;
-use super::flog::{inc_seq, LogEntry, LogIndices, LOG_GRP_SIZE, LOG_SEQ_INIT};
+use super::flog::{inc_seq, LogEntry, LogIndices, LOG_ENT_SIZE, LOG_GRP_SIZE, LOG_SEQ_INIT};
 use super::info::{self, InfoBlock, INFO_SIZE};
 use super::layout::ARENA_MIN_SIZE;
 use super::map::{self, MAP_ENT_SIZE};
@@ -741,9 +741,22 @@ fn arena_ownership<M: Media, P: Platform>(
 /// writes included (the next writable open rolls them forward).
 ///
 /// The map must be sound (entries in range, no block named twice): with a
-/// sound map exactly as many blocks are unowned as lanes are rebuilt. The
-/// group is zeroed before its entry is written, so a repair cut short leaves
-/// the lane invalid, to be mended by the next run. Calls `done(lane, block,
+/// sound map exactly as many blocks are unowned as lanes are rebuilt.
+///
+/// A repair cut short at any write, even one torn at any 8-byte word, leaves
+/// every lane it rebuilds either as it was, invalid, or rebuilt, never with
+/// a valid entry that was not there (which a writable open would roll
+/// forward, pointing a sector at another's block), so the next run mends it.
+/// A lane's validity rests on its newest entry, and which entry is newest
+/// on the sequence numbers alone. So first every lane to rebuild gets an
+/// `lba` no arena has in slot 0 and in every live slot ([`LBA_INVALID`],
+/// with the `old_map` half: which slot is newest does not change, and
+/// whichever it is becomes invalid); only then are the groups rewritten,
+/// each slot's half with the sequence number zeroed before the other, and
+/// slot 0 written `new_map`/`seq` first, `lba`/`old_map` last. (Zeroing a
+/// group in one 64-byte write could leave slot 0 zero and slot 1 with
+/// `lba` = `old_map` = 0 and its old `new_map` and `seq`: a valid entry
+/// rolling sector 0 forward to that block.) Calls `done(lane, block,
 /// offset)` for each group rewritten; returns their number.
 pub fn repair_flog<M: Media, P: Platform>(
     media: &M,
@@ -776,9 +789,13 @@ pub fn repair_flog<M: Media, P: Platform>(
             *bad = !owned.claim(block);
         }
     }
+    // Every lane's new block, before anything is written.
+    let mut fresh = P::try_slice(a.nfree as usize, |_| None::<u32>)?;
     let mut next = 0u32;
-    let mut n = 0;
-    for (lane, _) in (0..a.nfree).zip(bad.iter()).filter(|(_, bad)| **bad) {
+    for ((lane, bad), fresh) in (0..a.nfree).zip(bad.iter()).zip(fresh.iter_mut()) {
+        if !*bad {
+            continue;
+        }
         while next < a.internal_nlba && !owned.claim(next) {
             next += 1;
         }
@@ -788,19 +805,64 @@ pub fn repair_flog<M: Media, P: Platform>(
                 offset: a.log_group_offset(lane).unwrap_or(0),
             });
         }
-        let off = a.log_group_offset(lane).ok_or(Error::Invalid)?;
-        media.write(off, &[0u8; LOG_GRP_SIZE as usize])?;
-        let ent = LogEntry {
-            lba: lane % a.external_nlba.max(1),
-            old_map: next,
-            new_map: next,
-            seq: LOG_SEQ_INIT,
+        *fresh = Some(next);
+    }
+    // Every lane to rebuild made invalid, whichever slot is its newest.
+    for (lane, _) in (0..a.nfree).zip(fresh.iter()).filter(|(_, f)| f.is_some()) {
+        let log = read_group(media, a, lane)?;
+        for slot in 0..4u32 {
+            let e = log.slot(slot);
+            if (slot == 0 || !e.is_padding()) && e.lba != LBA_INVALID {
+                write_log_half(media, a, lane, slot, 0, [LBA_INVALID, LBA_INVALID])?;
+            }
+        }
+    }
+    let mut n = 0;
+    for (lane, block) in (0..a.nfree).zip(fresh.iter()) {
+        let Some(block) = *block else {
+            continue;
         };
-        write_log_entry(media, a, lane, 0, &ent)?;
-        done(lane, next, off);
+        let off = a.log_group_offset(lane).ok_or(Error::Invalid)?;
+        let log = read_group(media, a, lane)?;
+        for slot in 1..4u32 {
+            if !log.slot(slot).is_padding() {
+                write_log_half(media, a, lane, slot, 1, [0, 0])?;
+                write_log_half(media, a, lane, slot, 0, [0, 0])?;
+            }
+        }
+        let lba = lane % a.external_nlba.max(1);
+        write_log_half(media, a, lane, 0, 1, [block, LOG_SEQ_INIT])?;
+        write_log_half(media, a, lane, 0, 0, [lba, block])?;
+        done(lane, block, off);
         n += 1;
     }
     Ok(n)
+}
+
+/// An `lba` beyond any arena (whose `external_nlba` is below 2^30): a flog
+/// entry that carries it is invalid whatever its sequence number, here and
+/// in C (whose map read of it fails).
+pub const LBA_INVALID: u32 = u32::MAX;
+
+/// Writes one half of slot `slot` of lane `lane`'s log group, one aligned
+/// 8-byte write (atomic): half 0 is `lba`, `old_map`; half 1 `new_map`,
+/// `seq` (little-endian, as [`LogEntry::encode`]).
+fn write_log_half<M: Media>(
+    media: &M,
+    a: &ArenaInfo,
+    lane: u32,
+    slot: u32,
+    half: u64,
+    words: [u32; 2],
+) -> Result<(), Error> {
+    let off = a
+        .log_group_offset(lane)
+        .and_then(|o| o.checked_add(u64::from(slot) * LOG_ENT_SIZE + half * 8))
+        .ok_or(Error::Invalid)?;
+    let mut raw = [0u8; 8];
+    raw[..4].copy_from_slice(&words[0].to_le_bytes());
+    raw[4..].copy_from_slice(&words[1].to_le_bytes());
+    media.write(off, &raw)
 }
 
 /// Copies the info block at `from` over the one at `to` (restoring a primary
@@ -822,12 +884,18 @@ pub fn copy_info_block<M: Media>(media: &M, from: u64, to: u64) -> Result<(), Er
 /// Rewrites the flog of arena `a` from the pre-4.15 (0, 2) padding to the
 /// (0, 1) padding: in each log group whose slot 2 is live, slot 2 is copied
 /// to slot 1, then slot 2 is zeroed (each 16-byte entry in two aligned
-/// 8-byte halves). Calls `done(lane, offset)` for each group changed.
+/// 8-byte halves; slot 2's half with the sequence number zeroed first).
+/// Calls `done(lane, offset)` for each group changed.
 ///
 /// Looks at each group's bytes only (not at the detected scheme), so it also
 /// finishes a run that was interrupted: a group caught between the copy and
 /// the zeroing has three live entries, which no kernel opens, until this is
-/// run again. Returns the number of groups changed.
+/// run again. A group caught within the copy or the zeroing has in slot 1
+/// and slot 2 two parts of one entry (each 8-byte half either zero or the
+/// entry's): that entry, not slot 2 as it is, is what goes to slot 1. (A
+/// torn slot 2 copied as it is could be `lba` = `old_map` = 0 with a live
+/// `new_map` and `seq`: a valid entry rolling sector 0 forward to that
+/// block.) Returns the number of groups changed.
 pub fn rewrite_log_padding<M: Media>(
     media: &M,
     a: &ArenaInfo,
@@ -844,10 +912,26 @@ pub fn rewrite_log_padding<M: Media>(
             logoff: a.logoff,
             ..ArenaInfo::default()
         };
-        if log.slot(1) != e2 {
-            write_log_entry(media, &info, lane, 1, &e2)?;
+        let (r1, r2) = (log.slot(1).encode(), e2.encode());
+        let parts = |h: usize| {
+            let (x, y) = (&r1[h * 8..h * 8 + 8], &r2[h * 8..h * 8 + 8]);
+            let zero = |v: &[u8]| v.iter().all(|b| *b == 0);
+            zero(x) || zero(y) || x == y
+        };
+        let mut ent = e2;
+        if parts(0) && parts(1) {
+            let mut raw = r2;
+            for (m, o) in raw.iter_mut().zip(r1) {
+                // Half by half the two agree or one is zero: take the other.
+                *m |= o;
+            }
+            ent = LogEntry::decode(&raw);
         }
-        write_log_entry(media, &info, lane, 2, &LogEntry::default())?;
+        if log.slot(1) != ent {
+            write_log_entry(media, &info, lane, 1, &ent)?;
+        }
+        write_log_half(media, &info, lane, 2, 1, [0, 0])?;
+        write_log_half(media, &info, lane, 2, 0, [0, 0])?;
         done(lane, a.log_group_offset(lane).unwrap_or(0));
         n += 1;
     }

@@ -162,7 +162,7 @@ impl Media for FileMedia {
         self.write_unsynced(offset, buf)?;
         // Media::write's contract: durable when it returns. The core orders
         // its writes on that (data before flog, flog before map, a repair's
-        // zeroed log group before its new entry), as C does with
+        // invalidated log groups before their new entries), as C does with
         // nvdimm_flush() after each arena_write_bytes().
         self.file.sync_data().map_err(|_| Error::Io)
     }
