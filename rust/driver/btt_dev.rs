@@ -1,21 +1,39 @@
 // SPDX-License-Identifier: GPL-2.0
-//! [`BttDev`]: one attached BTT, its lanes and its disk (C: `struct btt` with
-//! `btt_init()`, `btt_fini()` and `btt_submit_bio()`).
+//! [`BttDev`]: one attached BTT, its disk and its I/O state [`BttIo`] (C:
+//! `struct btt` with `btt_init()`, `btt_fini()` and `btt_submit_bio()`).
 
-use kernel::bindings;
 use kernel::device::Device;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
+use kernel::sync::{
+    Arc,
+    ArcBorrow, //
+};
 
 use crate::btt_core::{self, Config};
-use crate::c_btt::{CBtt, CBttFields};
+use crate::c_btt::{
+    CBtt,
+    CBttFields, //
+};
 use crate::debugfs::BttDebugfs;
-use crate::kernel_ext::block::bio::{Bio, Op};
-use crate::kernel_ext::block::bio_disk::{self, Disk};
-use crate::kernel_ext::ratelimit::{RateLimit, Verdict};
-use crate::kernel_ext::{
-    bindings as nd,
-    glue, //
+use crate::kernel_ext::block::bio::{
+    Bio,
+    Op, //
+};
+use crate::kernel_ext::block::bio_disk::{
+    self,
+    GenDisk,
+    GenDiskBuilder,
+    Geometry, //
+};
+use crate::kernel_ext::nvdimm::{
+    BttDevice,
+    CBttHead,
+    Namespace, //
+};
+use crate::kernel_ext::ratelimit::{
+    RateLimit,
+    Verdict, //
 };
 use crate::kernel_platform::KernelPlatform;
 use crate::lanes::NdRegion;
@@ -43,18 +61,10 @@ pub(crate) fn to_kernel(e: btt_core::Error) -> Error {
     Error::from_errno(-e.to_errno())
 }
 
-/// One attached BTT. Fields are dropped in declaration order: the C view
-/// first (plain data; `detach` has already cleared `nd_btt->btt`), the debugfs
-/// files, then the disk (`del_gendisk()` waits for every bio in flight), then
-/// the lanes (each mutex destroyed), then the BTT and its media.
-///
-/// `#[repr(C)]` with [`CBtt`] first: `nd_btt->btt` points to the start of a
-/// `BttDev`, which C reads as its `struct btt`.
-#[repr(C)]
-pub(crate) struct BttDev {
-    c_btt: CBtt,
-    debugfs: Option<BttDebugfs>,
-    disk: Disk,
+/// What every bio of a BTT's disk uses: the BTT over its media and the lanes.
+/// The disk owns one reference (its queue data) and drops it only after
+/// `del_gendisk()` returned; nothing in it is ever reached through `&mut`.
+pub(crate) struct BttIo {
     region: NdRegion<CoreLane>,
     btt: CoreBtt,
     /// The BTT device (`nd_btt->dev`), for messages; a reference is held.
@@ -63,86 +73,83 @@ pub(crate) struct BttDev {
     io_errors: RateLimit,
 }
 
-// `nd_btt->btt` and a `*mut BttDev` are the same address (see `btt_rs.rs`).
-const _: () = assert!(core::mem::offset_of!(BttDev, c_btt) == 0);
-
-/// The disk's I/O: a bio comes from the abstraction (`bio_disk::submit_bio`),
-/// goes to [`BttDev::submit`] and on to the core.
+/// The disk's I/O: a bio comes from the abstraction (`bio_disk`), goes to
+/// [`BttIo::submit`] and on to the core.
 #[vtable]
-impl bio_disk::Operations for BttDev {
-    fn submit_bio(&self, bio: &Bio) -> Result {
-        self.submit(bio)
+impl bio_disk::Operations for BttIo {
+    type QueueData = Arc<BttIo>;
+
+    fn submit_bio(io: ArcBorrow<'_, BttIo>, bio: &Bio) -> Result {
+        io.submit(bio)
+    }
+
+    /// The C driver's `btt_getgeo()`: 64 heads, 32 sectors per track.
+    fn geometry(capacity_sectors: u64) -> Geometry {
+        Geometry {
+            heads: 1 << 6,
+            sectors: 1 << 5,
+            cylinders: (capacity_sectors >> 11) as u16,
+        }
     }
 }
 
+/// One attached BTT, stored in `nd_btt->btt`. Fields are dropped in
+/// declaration order: the C view first (plain data; detach has already cleared
+/// `nd_btt->btt`), the debugfs files, then the disk (`del_gendisk()` waits for
+/// every bio in flight, then the disk drops its reference to the I/O state),
+/// then the last reference to the I/O state (lanes, each mutex destroyed; the
+/// BTT and its media).
+///
+/// `#[repr(C)]` with [`CBtt`] first: C reads `nd_btt->btt` as its `struct btt`.
+#[repr(C)]
+#[pin_data]
+pub(crate) struct BttDev {
+    #[pin]
+    c_btt: CBtt,
+    debugfs: BttDebugfs,
+    disk: GenDisk<BttIo>,
+    io: Arc<BttIo>,
+}
+
+// `nd_btt->btt` and the address of a `BttDev` are the same (see `CBttHead`).
+const _: () = assert!(core::mem::offset_of!(BttDev, c_btt) == 0);
+
+// SAFETY: `BttDev` is `#[repr(C)]` and starts with a `CBtt`, a transparent
+// `struct btt`, initialised before the value exists and never written after.
+unsafe impl CBttHead for BttDev {}
+
 impl BttDev {
     /// C `nvdimm_namespace_attach_btt()` + `btt_init()`: opens (or creates)
-    /// the BTT on `ndns`, claimed by `nd_btt`, and adds its disk.
-    ///
-    /// Returns the device as a raw pointer from [`KBox::into_raw`], which is
-    /// also the C `struct btt` to store in `nd_btt->btt` (its first field):
-    /// its disk is live and bios reach it through the disk's `private_data`.
+    /// the BTT on `ns`, claimed by `nd_btt`, and adds its disk.
     ///
     /// # Safety
     ///
-    /// `ndns` must be the live namespace nd_pmem probes, claimed by the live
-    /// BTT device `nd_btt`; the returned value must be freed with
-    /// [`KBox::from_raw`] before `nd_btt` is released (from `detach`).
-    pub(crate) unsafe fn attach(
-        nd_btt: *mut nd::nd_btt,
-        ndns: *mut nd::nd_namespace_common,
-    ) -> Result<*mut Self> {
-        // SAFETY: `nd_btt` is live (caller); `get_device()` takes a reference
-        // that `BttDev` holds until it is dropped.
-        let dev = unsafe { Device::get_device(&raw mut (*nd_btt).dev) };
-        let mut size = 0u64;
-        // SAFETY: Both pointers are live (caller); `size` is valid for writes.
-        kernel::error::to_result(unsafe { glue::btt_rs_enable(nd_btt, ndns, &mut size) })?;
-        // SAFETY: `nd_btt` is live and configured (checked by `btt_rs_enable`).
-        let (lbasize, initial_offset, major, minor) = unsafe {
-            let b = &*nd_btt;
-            (
-                b.lbasize,
-                b.initial_offset,
-                b.version_major,
-                b.version_minor,
-            )
-        };
-        let initial_offset = u64::try_from(initial_offset).map_err(|_| EINVAL)?;
-        let rawsize = size.checked_sub(initial_offset).ok_or(ENXIO)?;
-        if rawsize < btt_core::layout::ARENA_MIN_SIZE {
+    /// `ns` must be the namespace nd_pmem probes, claimed by `nd_btt`, and the
+    /// returned value must be dropped before `nd_btt` unbinds (by the detach
+    /// that nd_pmem's remove calls).
+    pub(crate) unsafe fn attach(nd_btt: &BttDevice, ns: &Namespace) -> Result<Pin<KBox<Self>>> {
+        let dev: ARef<Device> = nd_btt.as_device().into();
+        // SAFETY: `ns` is the namespace `nd_btt` claims, and the media is
+        // dropped with the returned value, before `nd_btt` unbinds (caller).
+        let (cfg, io) = unsafe { nd_btt.enable(ns) }?;
+        if io.size() < btt_core::layout::ARENA_MIN_SIZE {
             return Err(ENXIO);
         }
-        let mut uuid = [0u8; 16];
-        let mut parent_uuid = [0u8; 16];
-        // SAFETY: `nd_btt` is live with a uuid and a namespace (checked by
-        // `btt_rs_enable`); both buffers have 16 bytes.
-        unsafe { glue::btt_rs_uuids(nd_btt, uuid.as_mut_ptr(), parent_uuid.as_mut_ptr()) };
-        // SAFETY: `nd_btt` is live; its parent device is its region.
-        let region = unsafe { glue::btt_rs_btt_region(nd_btt) };
-        // SAFETY: `region` is the live parent of `nd_btt`.
-        let (num_lanes, ro) = unsafe {
-            (
-                NdRegion::<CoreLane>::lanes_in_use(region)?,
-                (*region).ro != 0,
-            )
-        };
-
-        let cfg = Config {
-            lbasize: u32::try_from(lbasize).map_err(|_| EINVAL)?,
-            uuid,
-            parent_uuid,
-            version_major: major,
-            version_minor: minor,
+        let rawsize = io.size();
+        let region = nd_btt.region();
+        let num_lanes = NdRegion::<CoreLane>::lanes_in_use(region)?;
+        let ro = region.read_only();
+        let core_cfg = Config {
+            lbasize: cfg.lbasize,
+            uuid: cfg.uuid,
+            parent_uuid: cfg.parent_uuid,
+            version_major: cfg.version.0,
+            version_minor: cfg.version.1,
             read_only: ro,
             nlanes: u32::try_from(num_lanes).map_err(|_| EINVAL)?,
             full_check: crate::module_parameters::full_check.value(),
         };
-        // SAFETY: The namespace was enabled by `btt_rs_enable` for the life of
-        // the BTT device (devres), which outlives the returned value (caller);
-        // `initial_offset + rawsize` is its capacity.
-        let media = unsafe { NsMedia::new(ndns, initial_offset, rawsize) }.ok_or(EINVAL)?;
-        let (btt, lanes) = CoreBtt::open(media, &cfg).map_err(|e| {
+        let (btt, lanes) = CoreBtt::open(NsMedia::new(io), &core_cfg).map_err(|e| {
             dev_err!(dev, "cannot attach: {}\n", CoreError(e));
             to_kernel(e)
         })?;
@@ -158,8 +165,8 @@ impl BttDev {
             dev_info!(
                 dev,
                 "new BTT {}.{}, {} arenas, {} x {}-byte sectors\n",
-                major,
-                minor,
+                cfg.version.0,
+                cfg.version.1,
                 btt.num_arenas(),
                 btt.nlba(),
                 btt.lbasize()
@@ -176,109 +183,77 @@ impl BttDev {
                 );
             }
         }
-        // SAFETY: `region` is the live parent of `nd_btt`.
-        let lanes = unsafe { NdRegion::new(region, lanes) }?;
-        let mut disk = Disk::new(btt.sector_size(), btt.meta_size())?;
-        // SAFETY: `ndns` is live (caller).
-        unsafe { disk.set_name(ndns) }?;
+        let region_lanes = NdRegion::new(region, lanes)?;
         let bytes = btt.nlba() * u64::from(btt.sector_size());
-        disk.set_capacity(bytes >> 9);
         // The BTT's own reasons for read-only (an arena's error flag, a damaged
         // flog, on a writable region) apply before the disk is added, so that
         // it is never seen writable.
         let btt_read_only = !ro && (0..btt.num_arenas()).any(|i| !btt.arena_writable(i));
-        if btt_read_only {
-            disk.set_read_only();
-        }
-        let c_fields = CBttFields {
-            disk: disk.as_raw(),
-            nd_btt,
-            nd_region: region,
-            nlba: btt.nlba(),
-            rawsize,
-            lbasize: btt.lbasize(),
-            sector_size: btt.sector_size(),
-            num_arenas: btt.num_arenas(),
-        };
-        let dev = KBox::new(
-            BttDev {
-                c_btt: CBtt::zeroed(),
-                debugfs: None,
-                disk,
-                region: lanes,
+        let name = ns.disk_name()?;
+        let io = Arc::new(
+            BttIo {
+                region: region_lanes,
                 btt,
-                dev,
+                dev: dev.clone(),
                 io_errors: RateLimit::new(),
             },
             GFP_KERNEL,
         )?;
-        // From here on the device is reached through a raw pointer only: once
-        // the disk is added, bios share it.
-        let dev = KBox::into_raw(dev);
-        // SAFETY: `dev` is valid and not shared yet. `nd_btt->dev` is registered,
-        // so its name is a NUL-terminated string; the arena infos live in the
-        // BTT's heap table until `dev` is dropped, and `debugfs` is dropped first.
-        unsafe {
-            (*dev).c_btt.fill(c_fields)?;
-            (*dev).disk.set_private(dev.cast());
-            (*dev).debugfs = Some(BttDebugfs::new(
-                bindings::dev_name(&raw const (*nd_btt).dev),
-                (*dev).btt.arenas(),
-            ));
-        }
-        // SAFETY: `dev` is valid until `detach` frees it; only shared access below.
-        let shared = unsafe { &*dev };
-        // SAFETY: `nd_btt->dev` is live and outlives the disk (caller).
-        if let Err(e) = unsafe { shared.disk.add(&raw mut (*nd_btt).dev) } {
-            dev_err!(shared.dev, "cannot add the disk: {:?}\n", e);
-            // SAFETY: The disk was not added, so nothing else holds `dev`.
-            drop(unsafe { KBox::from_raw(dev) });
-            return Err(e);
-        }
-        // SAFETY: `nd_btt` is live (caller). As C `btt_blk_init()`, only once
-        // the disk is added: a failed attach leaves it as it was.
-        unsafe { (*nd_btt).size = bytes };
+        let disk = GenDiskBuilder::new()
+            .logical_block_size(io.btt.sector_size())?
+            .max_hw_sectors(u32::MAX)
+            .metadata_size(io.btt.meta_size())
+            .capacity_sectors(bytes >> 9)
+            .synchronous(true)
+            .read_only(btt_read_only)
+            .build::<BttIo, crate::BttRs>(fmt!("{}", name.as_str()), &dev, io.clone())
+            .inspect_err(|e| dev_err!(dev, "cannot add the disk: {:?}\n", e))?;
         // As C: catch the disk up with the region's read-only state, which on a
         // writable region would undo `btt_read_only`.
         if !btt_read_only {
-            shared.disk.check_and_set_ro();
+            nd_btt.check_and_set_ro(&disk);
         }
-        for (i, a) in shared.btt.arenas().enumerate() {
-            if let Some(e) = shared.btt.arena_media_error(i) {
+        let c_fields = CBttFields {
+            disk: disk.as_raw(),
+            nd_btt: nd_btt.as_raw(),
+            nd_region: region.as_raw(),
+            nlba: io.btt.nlba(),
+            rawsize,
+            lbasize: io.btt.lbasize(),
+            sector_size: io.btt.sector_size(),
+            num_arenas: io.btt.num_arenas(),
+        };
+        let debugfs = BttDebugfs::new(dev.name(), io.clone());
+        for (i, a) in io.btt.arenas().enumerate() {
+            if let Some(e) = io.btt.arena_media_error(i) {
                 // One line naming the arena and the unreadable byte range.
-                dev_warn!(
-                    shared.dev,
-                    "arena {}: {}: serving it read-only\n",
-                    i,
-                    CoreError(e)
-                );
-            } else if let Some(e) = shared.btt.arena_flog_damage(i) {
-                dev_warn!(
-                    shared.dev,
-                    "arena {}: {}: serving it read-only\n",
-                    i,
-                    CoreError(e)
-                );
+                dev_warn!(dev, "arena {}: {}: serving it read-only\n", i, CoreError(e));
+            } else if let Some(e) = io.btt.arena_flog_damage(i) {
+                dev_warn!(dev, "arena {}: {}: serving it read-only\n", i, CoreError(e));
             } else if a.has_error_flag() {
-                dev_warn!(
-                    shared.dev,
-                    "arena {}: info block error flag: read-only\n",
-                    i
-                );
+                dev_warn!(dev, "arena {}: info block error flag: read-only\n", i);
             }
         }
-        Ok(dev)
+        let this = KBox::pin_init(
+            try_pin_init!(BttDev {
+                c_btt <- CBtt::new(c_fields),
+                debugfs,
+                disk,
+                io,
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        // As C `btt_blk_init()`, only once the disk is added: a failed attach
+        // leaves it as it was.
+        nd_btt.set_size(bytes);
+        Ok(this)
     }
+}
 
-    /// The C `struct btt` at the start of `this`, for `nd_btt->btt`.
-    ///
-    /// # Safety
-    ///
-    /// `this` must come from [`BttDev::attach`] and not be freed yet.
-    pub(crate) unsafe fn c_btt(this: *mut Self) -> *mut nd::btt {
-        // SAFETY: `this` is valid (caller); no reference to `c_btt` is live
-        // (nothing else takes one after `attach`).
-        unsafe { (*this).c_btt.as_raw() }
+impl BttIo {
+    /// The BTT.
+    pub(crate) fn btt(&self) -> &CoreBtt {
+        &self.btt
     }
 
     /// Logs an I/O path error against the BTT device, rate-limited as C's

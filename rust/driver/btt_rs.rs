@@ -9,8 +9,10 @@ use kernel::prelude::*;
 
 use crate::kernel_ext::{
     bindings as nd,
-    block::bio_disk,
-    glue, //
+    nvdimm::{
+        BttDevice,
+        Namespace, //
+    }, //
 };
 
 // The driver: module entry, attach/detach, the I/O path, the debugfs view.
@@ -70,20 +72,21 @@ impl Drop for BttRs {
 /// # Safety
 ///
 /// Called only by `nvdimm_namespace_attach_btt()` (rust/glue/btt_glue.c), from
-/// `nd_pmem`'s probe: `ndns` is a live namespace whose claim is a BTT device
-/// (`is_nd_btt(ndns->claim)`), bound to `nd_pmem` for the whole call.
+/// `nd_pmem`'s probe of the BTT device: `ndns` is a live namespace, bound to
+/// `nd_pmem` through its claim for the whole call, and nd_pmem's remove calls
+/// [`btt_rs_detach`] before the BTT device unbinds.
 #[no_mangle]
 unsafe extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::c_int {
-    // SAFETY: By the function's safety requirements `ndns` is live and claimed
-    // by a BTT device.
-    let nd_btt = unsafe { glue::btt_rs_ns_btt(ndns) };
-    // SAFETY: `ndns` and `nd_btt` are live; the `BttDev` is stored in
-    // `nd_btt->btt` and dropped by `btt_rs_detach`, before the device goes.
-    match unsafe { btt_dev::BttDev::attach(nd_btt, ndns) } {
+    // SAFETY: `ndns` is live for the call (function's safety requirements).
+    let ns = unsafe { Namespace::from_raw(ndns) };
+    let Some(nd_btt) = ns.btt_claim() else {
+        return ENODEV.to_errno();
+    };
+    // SAFETY: `ns` is the namespace `nd_btt` claims, and detach drops the
+    // device before `nd_btt` unbinds (function's safety requirements).
+    match unsafe { btt_dev::BttDev::attach(nd_btt, ns) } {
         Ok(dev) => {
-            // SAFETY: `nd_btt` is live; `btt` is ours to set. C code reads it
-            // as a `struct btt *` (see `c_btt.rs`), which `dev` starts with.
-            unsafe { (*nd_btt).btt = btt_dev::BttDev::c_btt(dev) };
+            nd_btt.set_btt(dev);
             0
         }
         Err(e) => e.to_errno(),
@@ -100,29 +103,10 @@ unsafe extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel
 /// [`btt_rs_attach`].
 #[no_mangle]
 unsafe extern "C" fn btt_rs_detach(nd_btt: *mut nd::nd_btt) -> kernel::ffi::c_int {
-    // SAFETY: By the function's safety requirements `nd_btt` is live and ours.
-    let raw = unsafe { core::mem::replace(&mut (*nd_btt).btt, core::ptr::null_mut()) };
-    if !raw.is_null() {
-        // SAFETY: `raw` is the first field of the `BttDev` that came from
-        // `KBox::into_raw` in `btt_rs_attach` (so the same address), and is
-        // released once (the field was cleared above).
-        drop(unsafe { KBox::from_raw(raw.cast::<btt_dev::BttDev>()) });
-    }
+    // SAFETY: `nd_btt` is live for the call (function's safety requirements).
+    let nd_btt = unsafe { BttDevice::from_raw(nd_btt) };
+    // SAFETY: `nd_btt->btt` is null or was set by `btt_rs_attach` with a
+    // `BttDev` (function's safety requirements).
+    drop(unsafe { nd_btt.take_btt::<btt_dev::BttDev>() });
     0
-}
-
-/// The `submit_bio` of every btt_rs disk.
-///
-/// # Safety
-///
-/// Called only by the block layer, through the `block_device_operations` of
-/// the disks `btt_rs_alloc_disk()` (rust/glue/btt_glue.c) makes: `bio` is a
-/// live bio for one of those disks, handed over to be ended once.
-#[no_mangle]
-unsafe extern "C" fn btt_rs_submit_bio(bio: *mut kernel::bindings::bio) {
-    // SAFETY: By the function's safety requirements `bio` is a live bio for one
-    // of our disks, to be ended once; our disks' `private_data` is their
-    // `BttDev`, alive until `del_gendisk()` has returned, which waits for this
-    // bio.
-    unsafe { bio_disk::submit_bio::<btt_dev::BttDev>(bio) };
 }

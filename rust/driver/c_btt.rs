@@ -14,6 +14,7 @@
 
 use kernel::bindings;
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 use crate::kernel_ext::bindings as nd;
 
@@ -23,10 +24,13 @@ use crate::kernel_ext::bindings as nd;
 /// `sector_size`, `num_arenas` and an empty `arena_list` (the arenas are the
 /// Rust core's, not C `struct arena_info`s). Left zero: `debugfs_dir`,
 /// `init_lock`, `init_state`, `phys_bb`; no C code outside btt.c reads them.
+///
+/// `Opaque`: C reads it while Rust holds references to its owner; pinned,
+/// because the empty `arena_list` points to itself.
 #[repr(transparent)]
-pub(crate) struct CBtt(nd::btt);
+pub(crate) struct CBtt(Opaque<nd::btt>);
 
-/// What [`CBtt::fill`] writes.
+/// What [`CBtt::new`] writes.
 pub(crate) struct CBttFields {
     pub(crate) disk: *mut bindings::gendisk,
     pub(crate) nd_btt: *mut nd::nd_btt,
@@ -38,44 +42,41 @@ pub(crate) struct CBttFields {
     pub(crate) num_arenas: usize,
 }
 
-// SAFETY: Written once before it is published in `nd_btt->btt`, then only read
-// (by C code holding the BTT device's lock); the pointers it holds are to
-// objects that may be used from any task.
+// SAFETY: Written once, in place, before it is published in `nd_btt->btt`,
+// then only read (by C code holding the BTT device's lock); the pointers it
+// holds are to objects that may be used from any task.
 unsafe impl Send for CBtt {}
-// SAFETY: See `Send`: shared access only reads.
+// SAFETY: See `Send`: nothing writes it after initialisation.
 unsafe impl Sync for CBtt {}
 
 impl CBtt {
-    /// An all-zero `struct btt`, to be filled with [`CBtt::fill`] once it is
-    /// at its final address.
-    pub(crate) fn zeroed() -> Self {
-        // SAFETY: `struct btt` is plain C data (pointers, integers, a list
-        // head and a mutex that no one uses); all zeroes is a valid value of
-        // the bindgen type.
-        Self(unsafe { core::mem::zeroed() })
-    }
-
-    /// Fills the fields C readers may use. `arena_list` points to itself
-    /// (an empty list), so `self` must not move afterwards: it is a field of
-    /// a boxed [`crate::btt_dev::BttDev`].
-    pub(crate) fn fill(&mut self, f: CBttFields) -> Result {
-        let b = &mut self.0;
-        b.btt_disk = f.disk;
-        b.nd_btt = f.nd_btt;
-        b.nd_region = f.nd_region;
-        b.nlba = f.nlba;
-        b.rawsize = f.rawsize;
-        b.lbasize = f.lbasize;
-        b.sector_size = f.sector_size;
-        b.num_arenas = i32::try_from(f.num_arenas).map_err(|_| EINVAL)?;
-        let head = &raw mut b.arena_list;
-        b.arena_list.next = head;
-        b.arena_list.prev = head;
-        Ok(())
-    }
-
-    /// The pointer to store in `nd_btt->btt`.
-    pub(crate) fn as_raw(&mut self) -> *mut nd::btt {
-        &raw mut self.0
+    /// A `struct btt` with the fields C readers may use, initialised in place.
+    pub(crate) fn new(f: CBttFields) -> impl PinInit<Self, Error> {
+        let init = move |slot: *mut Self| -> Result {
+            let num_arenas = i32::try_from(f.num_arenas).map_err(|_| EINVAL)?;
+            let b = Opaque::cast_into(slot.cast::<Opaque<nd::btt>>());
+            // SAFETY: `b` is valid for writes (pin-init's slot); all zeroes is
+            // a valid `struct btt` (pointers, integers, a list head and a mutex
+            // no one uses), then the fields are written.
+            unsafe {
+                b.write_bytes(0, 1);
+                (*b).btt_disk = f.disk;
+                (*b).nd_btt = f.nd_btt;
+                (*b).nd_region = f.nd_region;
+                (*b).nlba = f.nlba;
+                (*b).rawsize = f.rawsize;
+                (*b).lbasize = f.lbasize;
+                (*b).sector_size = f.sector_size;
+                (*b).num_arenas = num_arenas;
+                let head = &raw mut (*b).arena_list;
+                (*b).arena_list.next = head;
+                (*b).arena_list.prev = head;
+            }
+            Ok(())
+        };
+        // SAFETY: `init` initialises all of the slot (a transparent
+        // `Opaque<nd::btt>`) or fails before writing; the value is pinned, so
+        // `arena_list` keeps pointing to itself.
+        unsafe { pin_init::pin_init_from_closure(init) }
     }
 }

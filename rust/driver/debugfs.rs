@@ -8,10 +8,12 @@ use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use kernel::bindings;
-use kernel::ffi::c_char;
+use kernel::prelude::*;
 use kernel::str::CStrExt;
+use kernel::sync::Arc;
 
 use crate::btt_core::ArenaInfo;
+use crate::btt_dev::BttIo;
 
 /// The `btt` directory at the debugfs root, made at module load.
 static ROOT: AtomicPtr<bindings::dentry> = AtomicPtr::new(null_mut());
@@ -41,9 +43,11 @@ pub(crate) fn remove_root() {
     }
 }
 
-/// The debugfs directory of one BTT; removed (with its files) on drop.
+/// The debugfs directory of one BTT; removed (with its files) on drop, before
+/// the reference to the BTT whose arenas the files read is dropped.
 pub(crate) struct BttDebugfs {
     dir: *mut bindings::dentry,
+    _io: Arc<BttIo>,
 }
 
 // SAFETY: The dentry pointer is only passed to debugfs, which locks internally.
@@ -52,31 +56,25 @@ unsafe impl Send for BttDebugfs {}
 unsafe impl Sync for BttDebugfs {}
 
 impl BttDebugfs {
-    /// Creates `btt/<name>/arenaN/` for every arena.
-    ///
-    /// # Safety
-    ///
-    /// `name` must be NUL-terminated, and every `ArenaInfo` must stay at its
-    /// address until the returned value is dropped (the files read it).
-    pub(crate) unsafe fn new<'a>(
-        name: *const c_char,
-        arenas: impl Iterator<Item = &'a ArenaInfo>,
-    ) -> Self {
+    /// Creates `btt/<name>/arenaN/` for every arena of `io`, whose arena
+    /// infos the files read; `io` is held until the files are removed.
+    pub(crate) fn new(name: &CStr, io: Arc<BttIo>) -> Self {
         let root = ROOT.load(Ordering::Acquire);
         if root.is_null() {
-            return Self { dir: null_mut() };
+            return Self { dir: null_mut(), _io: io };
         }
-        // SAFETY: `name` is NUL-terminated (caller), `root` is live until
-        // module unload, which comes after every detach.
-        let dir = unsafe { bindings::debugfs_create_dir(name, root) };
+        // SAFETY: `name` is NUL-terminated, `root` is live until module
+        // unload, which comes after every detach.
+        let dir = unsafe { bindings::debugfs_create_dir(name.as_char_ptr(), root) };
         if !usable(dir) {
-            return Self { dir: null_mut() };
+            return Self { dir: null_mut(), _io: io };
         }
-        for (i, a) in arenas.enumerate() {
-            // SAFETY: `dir` is live; `a` outlives the files (caller).
+        for (i, a) in io.btt().arenas().enumerate() {
+            // SAFETY: `dir` is live; `a` is in the BTT that `io` keeps alive
+            // until the directory is removed (`Drop`, fields after it).
             unsafe { arena_files(dir, i, a) };
         }
-        Self { dir }
+        Self { dir, _io: io }
     }
 }
 

@@ -20,7 +20,7 @@ use kernel::cpu::CpuId;
 use kernel::prelude::*;
 use kernel::sync::MutexGuard;
 
-use crate::kernel_ext::bindings as nd;
+use crate::kernel_ext::nvdimm::Region;
 use crate::kernel_ext::cache_padded::CachePadded;
 use crate::kernel_ext::sync::destroyed_mutex::{new_destroyed_mutex, DestroyedMutex};
 
@@ -105,17 +105,6 @@ pub(crate) struct NdRegion<L> {
 }
 
 impl<L: Send> NdRegion<L> {
-    /// Number of lanes the region provides (`nd_region->num_lanes`).
-    ///
-    /// # Safety
-    ///
-    /// `region` must point to a live `struct nd_region`.
-    pub(crate) unsafe fn region_num_lanes(region: *mut nd::nd_region) -> Result<usize> {
-        // SAFETY: The caller guarantees `region` is valid for reads.
-        let n = unsafe { (*region).num_lanes };
-        usize::try_from(n).ok().filter(|&n| n > 0).ok_or(EINVAL)
-    }
-
     /// How many lanes a BTT on `region` gets: `nd_region->num_lanes` (256 on
     /// pmem), but no more than `nr_cpu_ids`. A lane is picked as `cpu %
     /// num_lanes` and every CPU id is below `nr_cpu_ids`, so the lanes from
@@ -123,29 +112,17 @@ impl<L: Send> NdRegion<L> {
     /// shortens what every write scans in the read tracking table (one slot
     /// per lane) from 256 slots to the number of CPUs. Their flog lanes stay on
     /// the media, recovered at open and idle, as with C.
-    ///
-    /// # Safety
-    ///
-    /// `region` must point to a live `struct nd_region`.
-    pub(crate) unsafe fn lanes_in_use(region: *mut nd::nd_region) -> Result<usize> {
-        // SAFETY: The caller guarantees `region` is valid for reads.
-        let n = unsafe { Self::region_num_lanes(region) }?;
-        Ok(n.min(kernel::cpu::nr_cpu_ids() as usize).max(1))
+    pub(crate) fn lanes_in_use(region: &Region) -> Result<usize> {
+        Ok(region
+            .num_lanes()?
+            .min(kernel::cpu::nr_cpu_ids() as usize)
+            .max(1))
     }
 
     /// One lane on `region` per element of `states`, which must have exactly
     /// `lanes_in_use(region)` elements.
-    ///
-    /// # Safety
-    ///
-    /// `region` must point to a live `struct nd_region` (only read here).
-    pub(crate) unsafe fn new(
-        region: *mut nd::nd_region,
-        states: impl ExactSizeIterator<Item = L>,
-    ) -> Result<Self> {
-        // SAFETY: The caller guarantees `region` is valid.
-        let want = unsafe { Self::lanes_in_use(region) }?;
-        if states.len() != want {
+    pub(crate) fn new(region: &Region, states: impl ExactSizeIterator<Item = L>) -> Result<Self> {
+        if states.len() != Self::lanes_in_use(region)? {
             return Err(EINVAL);
         }
         Ok(Self {

@@ -1,18 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 //! [`NsMedia`]: the namespace bytes that hold a BTT, as the core's [`Media`].
 
-use core::ptr::NonNull;
-
-use kernel::ffi::c_ulong;
-
 use crate::btt_core::error::Error as CoreError;
 use crate::btt_core::media::Media;
-use crate::kernel_ext::{
-    bindings as nd,
-    glue, //
+use crate::kernel_ext::nvdimm::{
+    IoContext,
+    NamespaceIo, //
 };
 
-/// The BTT's part of a namespace: `size` bytes from `nd_btt->initial_offset`.
+/// The BTT's part of a namespace: its bytes from `nd_btt->initial_offset` on.
 ///
 /// Reads and writes go through the namespace's `rw_bytes` (C:
 /// `arena_read_bytes()`/`arena_write_bytes()` -> `nvdimm_read_bytes()`/
@@ -29,81 +25,39 @@ use crate::kernel_ext::{
 /// 512-byte aligned (internal lbasize 576) neither can clear it, and the write
 /// fails with EIO in both drivers.
 pub(crate) struct NsMedia {
-    ndns: NonNull<nd::nd_namespace_common>,
-    initial_offset: u64,
-    size: u64,
+    io: NamespaceIo,
 }
 
-// SAFETY: `rw_bytes` may be called from any task, concurrently: the C driver
-// calls it from every lane at once. The namespace outlives `NsMedia` (see `new`).
-unsafe impl Send for NsMedia {}
-// SAFETY: See `Send`; `NsMedia` has no interior mutability of its own.
-unsafe impl Sync for NsMedia {}
-
 impl NsMedia {
-    /// The `size` bytes of `ndns` starting at `initial_offset`.
-    ///
-    /// # Safety
-    ///
-    /// `ndns` must point to an enabled namespace (`devm_namespace_enable()` done)
-    /// that stays enabled for the whole life of the returned value, and
-    /// `initial_offset + size` must not exceed its capacity.
-    pub(crate) unsafe fn new(
-        ndns: *mut nd::nd_namespace_common,
-        initial_offset: u64,
-        size: u64,
-    ) -> Option<Self> {
-        Some(Self {
-            ndns: NonNull::new(ndns)?,
-            initial_offset,
-            size,
-        })
+    /// The BTT's media: all of `io`.
+    pub(crate) fn new(io: NamespaceIo) -> Self {
+        Self { io }
     }
+}
 
-    /// The namespace offset of BTT byte `offset`, if `len` bytes from there fit.
-    fn at(&self, offset: u64, len: usize) -> Result<u64, CoreError> {
-        let end = offset.checked_add(len as u64).ok_or(CoreError::Invalid)?;
-        if end > self.size {
-            return Err(CoreError::Invalid);
-        }
-        Ok(self.initial_offset + offset)
+/// A range outside the BTT (`ERANGE`) is the core's bug, not the media's failure.
+fn media_error(e: kernel::error::Error) -> CoreError {
+    if e == kernel::error::code::ERANGE {
+        CoreError::Invalid
+    } else {
+        CoreError::Io
     }
 }
 
 impl Media for NsMedia {
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), CoreError> {
-        let at = self.at(offset, buf.len())?;
-        // SAFETY: `ndns` is an enabled namespace (type invariant from `new`), and
-        // `buf` is valid for writes of `buf.len()` bytes; the range was checked
-        // against the BTT's size, which fits in the namespace.
-        let rc = unsafe {
-            glue::btt_rs_ns_read(
-                self.ndns.as_ptr(),
-                at,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                nd::NVDIMM_IO_ATOMIC as c_ulong,
-            )
-        };
-        if rc < 0 {
-            return Err(CoreError::Io);
-        }
-        Ok(())
+        self.io
+            .read(offset, buf, IoContext::Atomic)
+            .map_err(media_error)
     }
 
     fn write(&self, offset: u64, buf: &[u8]) -> Result<(), CoreError> {
-        let at = self.at(offset, buf.len())?;
-        // SAFETY: As in `read`; `buf` is valid for reads of `buf.len()` bytes.
-        let rc = unsafe {
-            glue::btt_rs_ns_write(self.ndns.as_ptr(), at, buf.as_ptr().cast(), buf.len(), 0)
-        };
-        if rc < 0 {
-            return Err(CoreError::Io);
-        }
-        Ok(())
+        self.io
+            .write(offset, buf, IoContext::Process)
+            .map_err(media_error)
     }
 
     fn size(&self) -> u64 {
-        self.size
+        self.io.size()
     }
 }

@@ -6,14 +6,13 @@
  *   nd_btt.ko exports, so an unchanged nd_pmem attaches BTTs through btt_rs.
  *   They only forward to Rust (rust/driver/btt_rs.rs).
  * - Wrappers for static inline functions and macros of libnvdimm and the block
- *   layer (nvdimm_read_bytes(), blk_alloc_disk(), bio_for_each_segment(), ...).
+ *   layer (nvdimm_read_bytes(), bio_for_each_segment(), kmap_local_page(), ...).
  */
 #include <linux/module.h>
 #include <linux/blkdev.h>
 #include <linux/bio.h>
 #include <linux/bio-integrity.h>
 #include <linux/blk-integrity.h>
-#include <linux/hdreg.h>
 #include <linux/wait_bit.h>
 #include <linux/highmem.h>
 #include <linux/libnvdimm.h>
@@ -46,33 +45,6 @@ int btt_rs_ns_write(struct nd_namespace_common *ndns, u64 offset,
 {
 	return nvdimm_write_bytes(ndns, offset, (void *)buf, size, flags);
 }
-
-/* The parent region of the BTT device, as the C driver finds it. */
-struct nd_region *btt_rs_btt_region(struct nd_btt *nd_btt)
-{
-	return to_nd_region(nd_btt->dev.parent);
-}
-
-/* The BTT device that claims @ndns; nd_pmem checked is_nd_btt(). */
-struct nd_btt *btt_rs_ns_btt(struct nd_namespace_common *ndns)
-{
-	return to_nd_btt(ndns->claim);
-}
-
-/* The C driver's btt_getgeo(): some standard values. */
-static int btt_rs_getgeo(struct gendisk *disk, struct hd_geometry *geo)
-{
-	geo->heads = 1 << 6;
-	geo->sectors = 1 << 5;
-	geo->cylinders = get_capacity(disk) >> 11;
-	return 0;
-}
-
-static const struct block_device_operations btt_rs_fops = {
-	.owner = THIS_MODULE,
-	.submit_bio = btt_rs_submit_bio,
-	.getgeo = btt_rs_getgeo,
-};
 
 /*
  * The part of nvdimm_namespace_attach_btt() before btt_init(): the namespace
@@ -109,35 +81,6 @@ void btt_rs_uuids(struct nd_btt *nd_btt, u8 uuid[16], u8 parent_uuid[16])
 {
 	export_uuid(uuid, nd_btt->uuid);
 	export_uuid(parent_uuid, nd_dev_to_uuid(&nd_btt->ndns->dev));
-}
-
-/*
- * blk_alloc_disk() is a macro (it needs a static lockdep key per call site).
- * The limits are those of the C driver's btt_blk_init().
- */
-struct gendisk *btt_rs_alloc_disk(unsigned int sector_size,
-				  unsigned int meta_size, void *private_data)
-{
-	struct queue_limits lim = {
-		.logical_block_size	= sector_size,
-		.max_hw_sectors		= UINT_MAX,
-		.max_integrity_segments	= 1,
-		.features		= BLK_FEAT_SYNCHRONOUS,
-	};
-	struct gendisk *disk;
-
-	if (meta_size && IS_ENABLED(CONFIG_BLK_DEV_INTEGRITY)) {
-		lim.integrity.metadata_size = meta_size;
-		lim.integrity.tag_size = meta_size;
-	}
-
-	disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
-	if (IS_ERR(disk))
-		return disk;
-	disk->first_minor = 0;
-	disk->fops = &btt_rs_fops;
-	disk->private_data = private_data;
-	return disk;
 }
 
 /*
@@ -186,28 +129,6 @@ bool btt_rs_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
 	bio_advance_iter_single(bio, iter, bv->bv_len);
 	return true;
 }
-
-void btt_rs_bio_set_status(struct bio *bio, int errno)
-{
-	bio->bi_status = errno_to_blk_status(errno);
-}
-
-
-void btt_rs_bio_end_acct(struct bio *bio, unsigned long start)
-{
-	bio_end_io_acct(bio, start);
-}
-
-void *btt_rs_kmap_local(struct page *page)
-{
-	return kmap_local_page(page);
-}
-
-void btt_rs_kunmap_local(void *addr)
-{
-	kunmap_local(addr);
-}
-
 
 /*
  * Copies the next @len bytes of the bio's integrity metadata into @buf (for a

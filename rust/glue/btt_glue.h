@@ -11,26 +11,18 @@
 struct bio;
 struct bio_vec;
 struct bvec_iter;
-struct gendisk;
 struct nd_btt;
 struct nd_namespace_common;
-struct nd_region;
-struct page;
 
-/* Implemented in Rust (rust/driver/btt_rs.rs). */
+/* Implemented in Rust (rust/driver/btt_rs.rs), called by the two exports. */
 int btt_rs_attach(struct nd_namespace_common *ndns);
 int btt_rs_detach(struct nd_btt *nd_btt);
-void btt_rs_submit_bio(struct bio *bio);
 
 /* Implemented in C (btt_glue.c), called from Rust. */
 int btt_rs_ns_read(struct nd_namespace_common *ndns, u64 offset, void *buf,
 		   size_t size, unsigned long flags);
 int btt_rs_ns_write(struct nd_namespace_common *ndns, u64 offset,
 		    const void *buf, size_t size, unsigned long flags);
-struct nd_region *btt_rs_btt_region(struct nd_btt *nd_btt);
-struct nd_btt *btt_rs_ns_btt(struct nd_namespace_common *ndns);
-struct gendisk *btt_rs_alloc_disk(unsigned int sector_size,
-				  unsigned int meta_size, void *private_data);
 int btt_rs_enable(struct nd_btt *nd_btt, struct nd_namespace_common *ndns,
 		  u64 *size);
 void btt_rs_uuids(struct nd_btt *nd_btt, u8 uuid[16], u8 parent_uuid[16]);
@@ -40,10 +32,6 @@ void *btt_rs_bio_begin(struct bio *bio, int *dir, bool *integrity, bool *acct,
 		       unsigned long *start);
 bool btt_rs_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
 			     struct bio_vec *bv, sector_t *sector);
-void btt_rs_bio_set_status(struct bio *bio, int errno);
-void btt_rs_bio_end_acct(struct bio *bio, unsigned long start);
-void *btt_rs_kmap_local(struct page *page);
-void btt_rs_kunmap_local(void *addr);
 
 void btt_rs_rtt_wait(u32 *slot, u32 busy);
 void btt_rs_rtt_wake(u32 *slot);

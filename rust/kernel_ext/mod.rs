@@ -9,5 +9,6 @@ pub(crate) mod bindings;
 pub(crate) mod block;
 pub(crate) mod cache_padded;
 pub(crate) mod glue;
+pub(crate) mod nvdimm;
 pub(crate) mod ratelimit;
 pub(crate) mod sync;

@@ -140,12 +140,20 @@ impl Bio {
     fn finish(&self, status: Result) {
         let bio = self.ptr.as_ptr();
         if let Err(e) = status {
-            // SAFETY: `bio` is live and not yet ended (type invariant).
-            unsafe { glue::btt_rs_bio_set_status(bio, e.to_errno()) };
+            // SAFETY: `bio` is live and not yet ended (type invariant), so
+            // `bi_status` is ours to set (C: `errno_to_blk_status()`).
+            unsafe { (*bio).bi_status = bindings::errno_to_blk_status(e.to_errno()) };
         }
         if let Some(start) = self.acct {
-            // SAFETY: Accounting was started on this bio in `from_raw`.
-            unsafe { glue::btt_rs_bio_end_acct(bio, start as kernel::ffi::c_ulong) };
+            // SAFETY: Accounting was started on this live bio in `from_raw`;
+            // this is the static inline `bio_end_io_acct()`.
+            unsafe {
+                bindings::bio_end_io_acct_remapped(
+                    bio,
+                    start as kernel::ffi::c_ulong,
+                    (*bio).bi_bdev,
+                )
+            };
         }
         // SAFETY: `bio` is live and ended exactly once: here, from `end` (which
         // forgets `self`) or from `drop`.
@@ -193,7 +201,7 @@ impl Segment<'_> {
         // SAFETY: `page` is a page of a live bio (it came from the bio's bvec
         // table, and the segment borrows the bio), and `kmap_local_page()` maps
         // any page.
-        let addr = unsafe { glue::btt_rs_kmap_local(self.page) };
+        let addr = unsafe { bindings::kmap_local_page(self.page) };
         let mut map = Mapping {
             addr: addr.cast(),
             offset: self.offset,
@@ -235,7 +243,7 @@ impl Drop for Mapping<'_> {
     fn drop(&mut self) {
         // SAFETY: `addr` came from `kmap_local_page()` in `Segment::with_mapped` and is
         // unmapped once, here.
-        unsafe { glue::btt_rs_kunmap_local(self.addr.cast()) };
+        unsafe { bindings::kunmap_local(self.addr.cast()) };
     }
 }
 

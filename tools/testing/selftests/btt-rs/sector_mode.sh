@@ -58,6 +58,11 @@ exercise() {
 	echo "$tag $2 $CHUNK $count $seek $(file_sum /tmp/$tag.data)" >>$STATE
 }
 
+# A BTT's disk is named as C names it: pmem<region>[.<ns>]s, one "s".
+btt_disk_name_ok() {
+	echo "$1" | grep -Eq '^pmem[0-9]+(\.[0-9]+)?s$'
+}
+
 create_phase() {
 	ktap_header 25
 	ktap_check "load the nvdimm stack with the $DRIVER BTT driver" nd_load "$DRIVER"
@@ -67,7 +72,7 @@ create_phase() {
 	# Label-less: the region is one io namespace; the BTT is version 2.0 at offset 0.
 	json=$(ndctl create-namespace -f -e namespace0.0 -m sector -l 4096 2>&1)
 	dev=$(echo "$json" | ns_json_field blockdev)
-	if [ -n "$dev" ] && [ -b /dev/$dev ]; then ktap_ok "label-less create-namespace -m sector -l 4096 ($dev)"; else
+	if [ -n "$dev" ] && [ -b /dev/$dev ] && btt_disk_name_ok "$dev"; then ktap_ok "label-less create-namespace -m sector -l 4096 ($dev)"; else
 		echo "$json" | sed 's/^/# /'; ktap_not_ok "label-less create-namespace -m sector -l 4096"; fi
 	exercise namespace0.0 "$dev" 4096 nolabel
 	: >$STATE # a label-less BTT is not found again after a reboot: not kept
@@ -81,7 +86,7 @@ create_phase() {
 		json=$(ndctl create-namespace -r region0 -m sector -l $ss -s 96M 2>&1)
 		dev=$(echo "$json" | ns_json_field blockdev)
 		ns=$(echo "$json" | ns_json_field dev)
-		if [ -n "$dev" ] && [ -b /dev/$dev ]; then ktap_ok "labelled create-namespace -m sector -l $ss ($ns, $dev)"; else
+		if [ -n "$dev" ] && [ -b /dev/$dev ] && btt_disk_name_ok "$dev"; then ktap_ok "labelled create-namespace -m sector -l $ss ($ns, $dev)"; else
 			echo "$json" | sed 's/^/# /'; ktap_not_ok "labelled create-namespace -m sector -l $ss"; fi
 		exercise "$ns" "$dev" $ss "ss$ss"
 	done
