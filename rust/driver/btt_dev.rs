@@ -15,7 +15,10 @@ use crate::c_btt::{
     CBtt,
     CBttFields, //
 };
-use crate::debugfs::BttDebugfs;
+use crate::debugfs::{
+    self,
+    BttDebugfs, //
+};
 use crate::kernel_ext::block::bio::{
     Bio,
     Op, //
@@ -106,7 +109,7 @@ impl bio_disk::Operations for BttIo {
 pub(crate) struct BttDev {
     #[pin]
     c_btt: CBtt,
-    debugfs: BttDebugfs,
+    debugfs: Option<Pin<KBox<BttDebugfs>>>,
     disk: GenDisk<BttIo>,
     io: Arc<BttIo>,
 }
@@ -223,7 +226,7 @@ impl BttDev {
             sector_size: io.btt.sector_size(),
             num_arenas: io.btt.num_arenas(),
         };
-        let debugfs = BttDebugfs::new(dev.name(), io.clone());
+        let debugfs = debugfs::new(dev.name(), io.clone());
         for (i, a) in io.btt.arenas().enumerate() {
             if let Some(e) = io.btt.arena_media_error(i) {
                 // One line naming the arena and the unreadable byte range.

@@ -9,6 +9,7 @@ use kernel::sync::MutexGuard;
 
 use crate::kernel_ext::cache_padded::CachePadded;
 use crate::kernel_ext::sync::destroyed_mutex::{new_destroyed_mutex, DestroyedMutex};
+use crate::kernel_ext::sync::wait_var;
 
 use crate::btt_core::error::Error as CoreError;
 use crate::btt_core::platform::{LockTable, Platform};
@@ -60,13 +61,11 @@ impl Platform for KernelPlatform {
             return;
         }
         RTT_WAITERS.fetch_add(1, Ordering::SeqCst);
-        // Orders the count before the slot check in `btt_rs_rtt_wait()`; pairs
+        // Orders the count before the slot check in `wait_while_equal()`; pairs
         // with the fence in `rtt_released` (either the reader sees the count,
         // or this writer sees the emptied slot).
         fence(Ordering::SeqCst);
-        // SAFETY: `slot` is a live `u32`-sized atomic; the C side only reads it
-        // with `READ_ONCE()` and uses its address as the wait key.
-        unsafe { crate::kernel_ext::glue::btt_rs_rtt_wait(slot.as_ptr(), busy) };
+        wait_var::wait_while_equal(slot, busy);
         RTT_WAITERS.fetch_sub(1, Ordering::SeqCst);
     }
 
@@ -78,8 +77,7 @@ impl Platform for KernelPlatform {
         if RTT_WAITERS.load(Ordering::Relaxed) == 0 {
             return;
         }
-        // SAFETY: As in `rtt_wait`; the address is only used as the wait key.
-        unsafe { crate::kernel_ext::glue::btt_rs_rtt_wake(slot.as_ptr()) };
+        wait_var::wake_up(slot);
     }
 }
 

@@ -2,3 +2,4 @@
 //! Synchronisation primitives (upstream `rust/kernel/sync/`).
 
 pub(crate) mod destroyed_mutex;
+pub(crate) mod wait_var;

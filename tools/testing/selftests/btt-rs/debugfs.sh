@@ -58,5 +58,15 @@ user_view /tmp/rs.user
 sed 's/^/# user view: /' /tmp/rs.user
 if cmp -s /tmp/c.user /tmp/rs.user; then ktap_ok "disk sysfs, BTT device sysfs and ndctl list are the same as with C"; else
 	diff /tmp/c.user /tmp/rs.user | sed 's/^/# /'; ktap_not_ok "disk sysfs, BTT device sysfs and ndctl list are the same as with C"; fi
+# The root is the module's: gone when btt_rs unloads (every BTT detached
+# first), back with the same view when it loads again.
+unloaded_without_root() {
+	rmmod nd_pmem && rmmod btt_rs && [ ! -e "$DBG" ]
+}
+ktap_check "btt_rs's debugfs root is removed with the module" unloaded_without_root
+reloaded_same_view() {
+	nd_load_btt rs && insmod $MODDIR/nd_pmem.ko && nd_settle && snapshot /tmp/rs2.view && cmp -s /tmp/c.view /tmp/rs2.view
+}
+ktap_check "btt_rs reloaded: the same debugfs view again" reloaded_same_view
 ktap_check "dmesg free of WARN/BUG/lockdep/sleep-in-atomic" dmesg_clean
 ktap_finish
