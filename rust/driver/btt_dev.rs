@@ -10,7 +10,10 @@ use kernel::sync::{
     ArcBorrow, //
 };
 
-use crate::btt_core::{self, Config};
+use crate::btt_core::{
+    self,
+    Config, //
+};
 use crate::c_btt::{
     CBtt,
     CBttFields, //

@@ -32,7 +32,7 @@ mod kernel_ext;
 /// The BTT algorithm (rust/btt_core/src/btt/), shared with the host build; it
 /// uses nothing but `core`.
 #[path = "../btt_core/src/btt/mod.rs"]
-#[allow(dead_code, unreachable_pub, unused_imports)]
+#[expect(dead_code, unreachable_pub, unused_imports)]
 mod btt_core;
 
 module! {

@@ -1,18 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 //! [`KernelPlatform`]: the BTT core's allocation and locking primitives, in the kernel.
 
-use core::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    fence,
+    AtomicU32,
+    AtomicUsize,
+    Ordering, //
+};
 
 use kernel::prelude::*;
 use kernel::processor::cpu_relax;
 use kernel::sync::MutexGuard;
 
 use crate::kernel_ext::cache_padded::CachePadded;
-use crate::kernel_ext::sync::destroyed_mutex::{new_destroyed_mutex, DestroyedMutex};
+use crate::kernel_ext::sync::destroyed_mutex::{
+    new_destroyed_mutex,
+    DestroyedMutex, //
+};
 use crate::kernel_ext::sync::wait_var;
 
 use crate::btt_core::error::Error as CoreError;
-use crate::btt_core::platform::{LockTable, Platform};
+use crate::btt_core::platform::{
+    LockTable,
+    Platform, //
+};
 
 /// The kernel implementation of the core's [`Platform`].
 ///

@@ -13,16 +13,22 @@
 //! CPU modulo `nd_region->num_lanes` (256 on pmem); lanes no CPU can pick are
 //! not created (see [`NdRegion::lanes_in_use`]).
 
-use core::ops::{Deref, DerefMut};
+use core::ops::{
+    Deref,
+    DerefMut, //
+};
 
 use kernel::bindings;
 use kernel::cpu::CpuId;
 use kernel::prelude::*;
 use kernel::sync::MutexGuard;
 
-use crate::kernel_ext::nvdimm::Region;
 use crate::kernel_ext::cache_padded::CachePadded;
-use crate::kernel_ext::sync::destroyed_mutex::{new_destroyed_mutex, DestroyedMutex};
+use crate::kernel_ext::nvdimm::Region;
+use crate::kernel_ext::sync::destroyed_mutex::{
+    new_destroyed_mutex,
+    DestroyedMutex, //
+};
 
 /// One lane: a mutex around the lane's state (destroyed on drop).
 type LaneLock<L> = DestroyedMutex<L>;

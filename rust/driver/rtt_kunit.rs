@@ -10,13 +10,27 @@
 //! got the old contents of block 0 whole. The kernel platform waits in
 //! `wait_var_event()` (no CPU burnt); C spins with `cpu_relax()`.
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{
+    AtomicBool,
+    AtomicU64,
+    Ordering, //
+};
 
 use kernel::prelude::*;
-use kernel::sync::{new_mutex, Arc, Completion, Mutex};
+use kernel::sync::{
+    new_mutex,
+    Arc,
+    Completion,
+    Mutex, //
+};
 use kernel::time::Delta;
 
-use crate::btt_core::{self, Btt, Config, Media};
+use crate::btt_core::{
+    self,
+    Btt,
+    Config,
+    Media, //
+};
 use crate::kernel_platform::KernelPlatform;
 
 const MEDIA_SIZE: usize = 16 << 20;

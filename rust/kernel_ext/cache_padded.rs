@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! [`CachePadded`]: a value alone on its cache line(s).
 
-use core::ops::{Deref, DerefMut};
+use core::ops::{
+    Deref,
+    DerefMut, //
+};
 
 use kernel::bindings::SMP_CACHE_BYTES;
 use kernel::prelude::*;

@@ -336,7 +336,13 @@ impl NamespaceIo {
         // SAFETY: `ns` is enabled (type invariant); `buf` is valid for writes
         // of its length; the range was checked against the enabled size.
         let rc = unsafe {
-            glue::btt_rs_ns_read(self.ns.as_ptr(), at, buf.as_mut_ptr().cast(), buf.len(), ctx.flags())
+            glue::btt_rs_ns_read(
+                self.ns.as_ptr(),
+                at,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                ctx.flags(),
+            )
         };
         to_result(rc)
     }
@@ -346,9 +352,14 @@ impl NamespaceIo {
         let at = self.at(offset, buf.len())?;
         // SAFETY: As in `read`; `buf` is valid for reads of its length.
         let rc = unsafe {
-            glue::btt_rs_ns_write(self.ns.as_ptr(), at, buf.as_ptr().cast(), buf.len(), ctx.flags())
+            glue::btt_rs_ns_write(
+                self.ns.as_ptr(),
+                at,
+                buf.as_ptr().cast(),
+                buf.len(),
+                ctx.flags(),
+            )
         };
         to_result(rc)
     }
 }
-

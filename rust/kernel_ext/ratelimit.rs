@@ -6,9 +6,17 @@
 //! The kernel crate has no rate-limited printing. A failing medium can fail
 //! every bio, so the I/O path logs through this.
 
-use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use core::sync::atomic::{
+    AtomicI64,
+    AtomicU32,
+    Ordering, //
+};
 
-use kernel::time::{Delta, Instant, Monotonic};
+use kernel::time::{
+    Delta,
+    Instant,
+    Monotonic, //
+};
 
 /// Messages allowed per interval (C `DEFAULT_RATELIMIT_BURST`).
 const BURST: u32 = 10;

@@ -266,7 +266,9 @@ impl GenDiskBuilder {
             unsafe { bindings::set_disk_ro(gendisk.as_ptr(), true) };
         }
         // `Device` is a transparent wrapper of `struct device`.
-        let parent_raw = core::ptr::from_ref(parent).cast_mut().cast::<bindings::device>();
+        let parent_raw = core::ptr::from_ref(parent)
+            .cast_mut()
+            .cast::<bindings::device>();
         // SAFETY: `gendisk` is a live disk, not yet added; `parent_raw` is a
         // live device, which the returned `GenDisk` holds a reference to.
         to_result(unsafe {

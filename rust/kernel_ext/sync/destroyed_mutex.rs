@@ -4,7 +4,11 @@
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::str::CStr;
-use kernel::sync::{LockClassKey, Mutex, MutexGuard};
+use kernel::sync::{
+    LockClassKey,
+    Mutex,
+    MutexGuard, //
+};
 
 /// A kernel [`Mutex`] paired with `mutex_destroy()` on drop, as C pairs every
 /// `mutex_init()`.
@@ -30,7 +34,10 @@ impl<T> DestroyedMutex<T> {
     /// change of backend, breaks them), and `Mutex<T>` is aligned at least as
     /// much. Evaluated by [`DestroyedMutex::try_new`].
     const LAYOUT_OK: () = {
-        use core::mem::{align_of, size_of};
+        use core::mem::{
+            align_of,
+            size_of, //
+        };
         assert!(size_of::<Mutex<()>>() == size_of::<bindings::mutex>());
         assert!(align_of::<Mutex<()>>() == align_of::<bindings::mutex>());
         assert!(align_of::<Mutex<T>>() >= align_of::<bindings::mutex>());
@@ -58,7 +65,6 @@ impl<T> DestroyedMutex<T> {
     }
 
     /// Takes the mutex if it is free.
-    #[allow(dead_code)]
     pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
         self.lock.try_lock()
     }
