@@ -6,7 +6,7 @@
  *   nd_btt.ko exports, so an unchanged nd_pmem attaches BTTs through btt_rs.
  *   They only forward to Rust (rust/driver/btt_rs.rs).
  * - Wrappers for static inline functions and macros of libnvdimm and the block
- *   layer (nvdimm_read_bytes(), bio_for_each_segment(), kmap_local_page(), ...).
+ *   layer: bio_for_each_segment(), the integrity payload, wait_var_event().
  */
 #include <linux/module.h>
 #include <linux/blkdev.h>
@@ -32,56 +32,6 @@ int nvdimm_namespace_detach_btt(struct nd_btt *nd_btt)
 	return btt_rs_detach(nd_btt);
 }
 EXPORT_SYMBOL(nvdimm_namespace_detach_btt);
-
-/* nvdimm_read_bytes() / nvdimm_write_bytes() are static inline. */
-int btt_rs_ns_read(struct nd_namespace_common *ndns, u64 offset, void *buf,
-		   size_t size, unsigned long flags)
-{
-	return nvdimm_read_bytes(ndns, offset, buf, size, flags);
-}
-
-int btt_rs_ns_write(struct nd_namespace_common *ndns, u64 offset,
-		    const void *buf, size_t size, unsigned long flags)
-{
-	return nvdimm_write_bytes(ndns, offset, (void *)buf, size, flags);
-}
-
-/*
- * The part of nvdimm_namespace_attach_btt() before btt_init(): the namespace
- * enabled for I/O (devres of the BTT device), the info block version and
- * initial offset chosen from the claim class (nd_btt_version() fills
- * nd_btt->initial_offset and version_*; its return value only says whether a
- * valid info block is already there, as in C). Returns the namespace capacity
- * in *size.
- */
-int btt_rs_enable(struct nd_btt *nd_btt, struct nd_namespace_common *ndns,
-		  u64 *size)
-{
-	struct btt_sb *btt_sb;
-	int rc;
-
-	if (!nd_btt->uuid || !nd_btt->ndns || !nd_btt->lbasize) {
-		dev_dbg(&nd_btt->dev, "incomplete btt configuration\n");
-		return -ENODEV;
-	}
-	*size = nvdimm_namespace_capacity(ndns);
-	rc = devm_namespace_enable(&nd_btt->dev, ndns, *size);
-	if (rc)
-		return rc;
-	btt_sb = kzalloc(sizeof(*btt_sb), GFP_KERNEL);
-	if (!btt_sb)
-		return -ENOMEM;
-	nd_btt_version(nd_btt, ndns, btt_sb);
-	kfree(btt_sb);
-	return 0;
-}
-
-/* The BTT's uuid and its namespace's (parent) uuid, as export_uuid() stores them. */
-void btt_rs_uuids(struct nd_btt *nd_btt, u8 uuid[16], u8 parent_uuid[16])
-{
-	export_uuid(uuid, nd_btt->uuid);
-	export_uuid(parent_uuid, nd_dev_to_uuid(&nd_btt->ndns->dev));
-}
 
 /*
  * The start of btt_submit_bio(), in one call (each call from Rust costs as

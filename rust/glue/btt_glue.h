@@ -19,13 +19,6 @@ int btt_rs_attach(struct nd_namespace_common *ndns);
 int btt_rs_detach(struct nd_btt *nd_btt);
 
 /* Implemented in C (btt_glue.c), called from Rust. */
-int btt_rs_ns_read(struct nd_namespace_common *ndns, u64 offset, void *buf,
-		   size_t size, unsigned long flags);
-int btt_rs_ns_write(struct nd_namespace_common *ndns, u64 offset,
-		    const void *buf, size_t size, unsigned long flags);
-int btt_rs_enable(struct nd_btt *nd_btt, struct nd_namespace_common *ndns,
-		  u64 *size);
-void btt_rs_uuids(struct nd_btt *nd_btt, u8 uuid[16], u8 parent_uuid[16]);
 int btt_rs_bio_integrity_copy(struct bio *bio, void *buf, unsigned int len,
 			      bool to_buf);
 void *btt_rs_bio_begin(struct bio *bio, int *dir, bool *integrity, bool *acct,

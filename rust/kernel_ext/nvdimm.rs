@@ -13,9 +13,13 @@
 
 use core::ptr::NonNull;
 
+use kernel::bindings;
 use kernel::device::Device;
 use kernel::error::to_result;
-use kernel::ffi::c_ulong;
+use kernel::ffi::{
+    c_int,
+    c_ulong, //
+};
 use kernel::prelude::*;
 use kernel::types::{
     ForeignOwnable,
@@ -27,8 +31,7 @@ use crate::kernel_ext::{
     block::bio_disk::{
         GenDisk,
         Operations, //
-    },
-    glue, //
+    }, //
 };
 
 /// A region (C `struct nd_region`): the lanes and the read-only state its
@@ -177,19 +180,31 @@ impl BttDevice {
     /// detach call of the driver that called this in its attach).
     pub(crate) unsafe fn enable(&self, ns: &Namespace) -> Result<(BttConfig, NamespaceIo)> {
         let b = self.0.get();
-        let mut size = 0u64;
-        // SAFETY: Both are live; `size` is valid for writes.
-        to_result(unsafe { glue::btt_rs_enable(b, ns.as_raw(), &mut size) })?;
-        let mut uuid = [0u8; 16];
-        let mut parent_uuid = [0u8; 16];
-        // SAFETY: `b` is live with a uuid and a namespace (`btt_rs_enable`
-        // checked both); the buffers have 16 bytes.
-        unsafe { glue::btt_rs_uuids(b, uuid.as_mut_ptr(), parent_uuid.as_mut_ptr()) };
-        // SAFETY: `b` is live; these fields are set by sysfs writes and
-        // `nd_btt_version()` under the device lock that probe holds.
-        let (lbasize, initial_offset, version) = unsafe {
+        // SAFETY: `b` is live; these fields are set by sysfs writes under the
+        // device lock, which probe holds.
+        let (uuid, ndns, lbasize) = unsafe { ((*b).uuid, (*b).ndns, (*b).lbasize) };
+        if uuid.is_null() || ndns.is_null() || lbasize == 0 {
+            dev_dbg!(self.as_device(), "incomplete btt configuration\n");
+            return Err(ENODEV);
+        }
+        // SAFETY: `ns` is live.
+        let size = unsafe { nd::nvdimm_namespace_capacity(ns.as_raw()) };
+        // SAFETY: Both are live; the enabling is undone by devres of `b`.
+        to_result(unsafe { nd::devm_namespace_enable(&raw mut (*b).dev, ns.as_raw(), size) })?;
+        // `nd_btt_version()` fills `initial_offset` and `version_*` from the
+        // claim class; its return value only says whether a valid info block is
+        // already there, and the buffer is scratch space for reading it.
+        let mut scratch =
+            KBox::<core::mem::MaybeUninit<nd::btt_sb>>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
+        // SAFETY: `b` and `ns` are live; `scratch` is a zeroed `struct btt_sb`.
+        unsafe { nd::nd_btt_version(b, ns.as_raw(), scratch.as_mut_ptr().cast()) };
+        // SAFETY: `uuid` and `ndns` are live (checked non-null above; they live
+        // as long as the configured device); `uuid_t` is 16 bytes.
+        let (uuid, parent_uuid) =
+            unsafe { ((*uuid).b, (*nd::nd_dev_to_uuid(&raw mut (*ndns).dev)).b) };
+        // SAFETY: `b` is live; `nd_btt_version()` just set these.
+        let (initial_offset, version) = unsafe {
             (
-                (*b).lbasize,
                 (*b).initial_offset,
                 ((*b).version_major, (*b).version_minor),
             )
@@ -333,33 +348,40 @@ impl NamespaceIo {
     /// beyond [`NamespaceIo::size`] is refused with `ERANGE`.
     pub(crate) fn read(&self, offset: u64, buf: &mut [u8], ctx: IoContext) -> Result {
         let at = self.at(offset, buf.len())?;
-        // SAFETY: `ns` is enabled (type invariant); `buf` is valid for writes
-        // of its length; the range was checked against the enabled size.
-        let rc = unsafe {
-            glue::btt_rs_ns_read(
-                self.ns.as_ptr(),
-                at,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                ctx.flags(),
-            )
-        };
-        to_result(rc)
+        // SAFETY: `buf` is valid for writes of its length.
+        unsafe { self.rw_bytes(at, buf.as_mut_ptr(), buf.len(), bindings::READ, ctx) }
     }
 
     /// Writes `buf` at `offset` (C `nvdimm_write_bytes()`); durable on return.
     pub(crate) fn write(&self, offset: u64, buf: &[u8], ctx: IoContext) -> Result {
         let at = self.at(offset, buf.len())?;
-        // SAFETY: As in `read`; `buf` is valid for reads of its length.
-        let rc = unsafe {
-            glue::btt_rs_ns_write(
-                self.ns.as_ptr(),
-                at,
-                buf.as_ptr().cast(),
-                buf.len(),
-                ctx.flags(),
-            )
-        };
-        to_result(rc)
+        // SAFETY: `buf` is valid for reads of its length, and `rw_bytes` only
+        // reads it for a write (`nvdimm_write_bytes()` casts away the `const`
+        // the same way).
+        unsafe { self.rw_bytes(at, buf.as_ptr().cast_mut(), buf.len(), bindings::WRITE, ctx) }
+    }
+
+    /// `ndns->rw_bytes()`, which the static inline `nvdimm_read_bytes()` and
+    /// `nvdimm_write_bytes()` call.
+    ///
+    /// # Safety
+    ///
+    /// `buf` must be valid for `len` bytes of writes (`READ`) or reads
+    /// (`WRITE`), and `at + len` within the enabled namespace.
+    unsafe fn rw_bytes(
+        &self,
+        at: u64,
+        buf: *mut u8,
+        len: usize,
+        rw: u32,
+        ctx: IoContext,
+    ) -> Result {
+        let ns = self.ns.as_ptr();
+        // SAFETY: `ns` is enabled (type invariant), so its `rw_bytes` is set
+        // and may be called from any task.
+        let rw_bytes = unsafe { (*ns).rw_bytes }.ok_or(ENXIO)?;
+        let rw = c_int::try_from(rw).map_err(|_| EINVAL)?;
+        // SAFETY: `ns` is enabled; `buf` and the range are valid (caller).
+        to_result(unsafe { rw_bytes(ns, at, buf.cast(), len, rw, ctx.flags()) })
     }
 }
