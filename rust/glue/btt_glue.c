@@ -5,8 +5,9 @@
  * - The two entry points that nd_pmem calls, exported under the names the C
  *   nd_btt.ko exports, so an unchanged nd_pmem attaches BTTs through btt_rs.
  *   They only forward to Rust (rust/driver/btt_rs.rs).
- * - Wrappers for static inline functions and macros of libnvdimm and the block
- *   layer: bio_for_each_segment(), the integrity payload, wait_var_event().
+ * - Wrappers for static inline functions and macros of the block layer and
+ *   the scheduler: bio_for_each_segment(), the integrity payload,
+ *   wait_var_event().
  */
 #include <linux/module.h>
 #include <linux/blkdev.h>
@@ -15,10 +16,7 @@
 #include <linux/blk-integrity.h>
 #include <linux/wait_bit.h>
 #include <linux/highmem.h>
-#include <linux/libnvdimm.h>
-#include <linux/nd.h>
-#include "nd.h"
-#include "btt.h"
+#include "nd.h"		/* the prototypes of the two exports */
 #include "btt_glue.h"
 
 int nvdimm_namespace_attach_btt(struct nd_namespace_common *ndns)
