@@ -379,6 +379,6 @@ pub(super) fn checked_sector_size(lbasize: u32) -> Result<u32, Error> {
     if super::layout::SUPPORTED_LBASIZES.contains(&lbasize) {
         Ok(sector_size_for(lbasize))
     } else {
-        Err(Error::Invalid)
+        Err(Error::UnsupportedSectorSize(lbasize))
     }
 }

@@ -19,6 +19,12 @@ pub enum Error {
     /// A bad argument: an LBA beyond the device, a buffer of the wrong size,
     /// an unsupported sector size, a [`super::Lane`] of another BTT (C: `-EINVAL`).
     Invalid,
+    /// The configured sector size (`nd_btt->lbasize`: written to sysfs, or
+    /// taken by libnvdimm's probe from an existing info block's
+    /// `external_lbasize`) is not one BTT supports (C `btt_lbasize_supported`:
+    /// 512, 520, 528, 4096, 4104, 4160, 4224): `-EINVAL`, nothing read or
+    /// written.
+    UnsupportedSectorSize(u32),
     /// The BTT was opened read-only, or the arena carries the error flag
     /// (C `IB_FLAG_ERROR`), or open found its flog or metadata damaged and
     /// serves it read-only (`-EROFS`).
@@ -88,6 +94,7 @@ impl Error {
             Error::Io => EIO,
             Error::NoMem => ENOMEM,
             Error::Invalid => EINVAL,
+            Error::UnsupportedSectorSize(_) => EINVAL,
             Error::ReadOnly => EROFS,
             Error::NoSpace => ENXIO,
             Error::NotFound => ENODEV,
@@ -109,6 +116,11 @@ impl fmt::Display for Error {
             Error::Io => f.write_str("BTT: media I/O error or map entry with the error flag"),
             Error::NoMem => f.write_str("BTT: out of memory"),
             Error::Invalid => f.write_str("BTT: invalid argument"),
+            Error::UnsupportedSectorSize(n) => write!(
+                f,
+                "BTT: sector size {} (the BTT device's, from sysfs or an info block's external_lbasize) is not one BTT supports",
+                n
+            ),
             Error::ReadOnly => f.write_str("BTT: read-only (opened read-only or arena error flag)"),
             Error::NoSpace => f.write_str("BTT: media smaller than one arena (16 MiB)"),
             Error::NotFound => {
