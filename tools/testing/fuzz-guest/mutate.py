@@ -22,10 +22,13 @@ Classes (image i of seed S draws from random.Random(f"{S}:{i}")):
   random        1-16 random bytes (or bit flips) anywhere in the metadata
 
 Usage: mutate.py gen PRISTINE --seed S --first I --count M --dir DIR
+       mutate.py normalise PRISTINE   (fixed uuid: the same image every run)
+       mutate.py sector LBA N SIZE    (the pristine image's N-th write to LBA)
        mutate.py apply IMAGE PATCHFILE [--pristine PRISTINE]
        mutate.py layout PRISTINE
 """
 import argparse
+import hashlib
 import os
 import random
 import struct
@@ -245,9 +248,31 @@ def make(pristine, seed, index):
     raise RuntimeError(f"seed {seed} image {index}: no mutation changed a byte")
 
 
-def write_patch(path, cls, desc, runs, origin):
+# The pristine image's BTT uuid, fixed so that the image (and so every patch,
+# checksums included) is the same on every run.
+FIXED_UUID = bytes.fromhex("b7770000f0220000a0000000000000fa")
+
+
+def normalise(path):
+    """Sets the uuid of both info blocks to FIXED_UUID (checksums recomputed)."""
+    with open(path, "r+b") as f:
+        img = bytearray(f.read())
+        sb, _ = layout(img)
+        for off in (BTT, BTT + sb["info2off"]):
+            img[off + 16:off + 32] = FIXED_UUID
+            resum(img, off)
+        f.seek(0)
+        f.write(img)
+
+
+def sector(lba, n, size):
+    """The data the pristine image's N-th write puts in LBA."""
+    return random.Random(f"pristine:{lba}:{n}").randbytes(size)
+
+
+def write_patch(path, cls, desc, runs, origin, pristine_sum):
     with open(path + ".tmp", "w") as f:
-        f.write(f"# class: {cls}\n# desc: {desc}\n# origin: {origin}\n")
+        f.write(f"# class: {cls}\n# desc: {desc}\n# origin: {origin}\n# pristine: {pristine_sum}\n")
         for off, data in runs:
             f.write(f"PATCH {off} {data.hex()}\n")
     os.replace(path + ".tmp", path)
@@ -282,14 +307,28 @@ def main():
     a.add_argument("--pristine")
     lo = sub.add_parser("layout")
     lo.add_argument("pristine")
+    no = sub.add_parser("normalise")
+    no.add_argument("pristine")
+    se = sub.add_parser("sector")
+    se.add_argument("lba", type=int)
+    se.add_argument("n", type=int)
+    se.add_argument("size", type=int)
     o = ap.parse_args()
+    if o.cmd == "normalise":
+        return normalise(o.pristine)
+    if o.cmd == "sector":
+        return sys.stdout.buffer.write(sector(o.lba, o.n, o.size))
     if o.cmd == "gen":
         with open(o.pristine, "rb") as f:
             pristine = f.read()
         os.makedirs(o.dir, exist_ok=True)
+        # The whole file's sha256 (label area included), as run.sh prints it.
+        with open(o.pristine, "rb") as f:
+            psum = hashlib.sha256(f.read()).hexdigest()[:16]
         for i in range(o.first, o.first + o.count):
             cls, desc, runs = make(pristine, o.seed, i)
-            write_patch(os.path.join(o.dir, f"s{o.seed}-{i:05d}.patch"), cls, desc, runs, f"seed {o.seed} image {i}")
+            write_patch(os.path.join(o.dir, f"s{o.seed}-{i:05d}.patch"), cls, desc, runs, f"seed {o.seed} image {i}",
+                        psum)
     elif o.cmd == "apply":
         _, _, runs = read_patch(o.patch)
         with open(o.image, "r+b") as f:

@@ -32,6 +32,9 @@ while [ $# -gt 0 ]; do
 	*) die "unknown option $1" ;;
 	esac
 done
+# The rest is one compound command, parsed before it runs: editing this file
+# during a run (bash reads scripts as it goes) cannot break the run.
+{
 [ -f "$BTT_TOP/build/debug/btt_rs.ko" ] || "$BTT_TOP/scripts/build-module.sh" debug >/dev/null ||
 	die "no build/debug/btt_rs.ko and building it failed"
 (cd "$BTT_TOP/rust" && cargo build -q -p btt_tool) >&2 || die "building the btt tool failed"
@@ -49,11 +52,16 @@ pristine=$out/pristine.img
 truncate -s $((nsbytes + 131072)) "$pristine"
 "$btt" create "$pristine" --size $size --offset 4096 --lbasize 4096 --version 1.1 >/dev/null ||
 	die "btt create failed"
+k=0
 for lba in 0 1 2 3 5 8 13 21 100 1000 2000 7000 7919 1 1 2 13; do
-	head -c 4096 /dev/urandom | "$btt" write "$pristine" $lba --offset 4096 --size $size ||
+	k=$((k + 1))
+	python3 "$here/mutate.py" sector $lba $k 4096 | "$btt" write "$pristine" $lba --offset 4096 --size $size ||
 		die "btt write $lba failed"
 done
+# A fixed uuid: the same pristine image on every run, so a saved patch replays exactly.
+python3 "$here/mutate.py" normalise "$pristine" || die "mutate.py normalise failed"
 "$btt" check "$pristine" --offset 4096 --size $size >/dev/null || die "the pristine image is not clean"
+psum=$(sha256sum <"$pristine" | cut -c1-16)
 
 # Regression cases first, then the seeded mutations.
 : >"$out/all.list"
@@ -61,11 +69,15 @@ if [ $regress = 1 ]; then
 	ls "$here"/regressions/*.patch 2>/dev/null | sort >>"$out/all.list"
 fi
 nreg=$(wc -l <"$out/all.list")
+while read -r p; do
+	grep -q "^# pristine: $psum" "$p" ||
+		log "warning: $(basename "$p") was made against another pristine image (not $psum): it may not replay exactly"
+done <"$out/all.list"
 python3 "$here/mutate.py" gen "$pristine" --seed "$seed" --count "$count" --dir "$out/patches" ||
 	die "mutate.py gen failed"
 ls "$out"/patches/*.patch | sort >>"$out/all.list"
 total=$(wc -l <"$out/all.list")
-log "fuzz-guest: seed $seed, $count mutations + $nreg regression cases, $batch per boot ($(($(date +%s) - t0)) s to prepare)"
+log "fuzz-guest: seed $seed, $count mutations + $nreg regression cases, $batch per boot, pristine image sha256 $psum ($(($(date +%s) - t0)) s to prepare)"
 
 : >"$out/results.jsonl"
 boots=()
@@ -102,3 +114,4 @@ python3 "$here/host.py" report --results "$out/results.jsonl" --regressions "$he
 rc=$?
 echo "# fuzz-guest: seed $seed, $total images in $b boot(s), $(($(date +%s) - t0)) s"
 exit $rc
+}
