@@ -64,6 +64,17 @@ def btt_read(o, lba):
     return hashlib.sha256(p.stdout).hexdigest() if p.returncode == 0 else f"error: {p.stderr.decode()[:200]}"
 
 
+def btt_read_all(o):
+    """sha256 of every sector as the host's BTT core serves the image (unreadable
+    ones as zeroes, as the guest's dd conv=noerror,sync has them), or None if it
+    does not open the image."""
+    p = subprocess.run([o.btt, "read", o.img, "0", "--count", "0", "--offset", "4096", "--size", str(o.size)],
+                       capture_output=True)
+    if p.returncode != 0 and b"could not be read" not in p.stderr:
+        return None
+    return hashlib.sha256(p.stdout).hexdigest()
+
+
 def parse_done(path):
     d = {"writes": [], "kmsg": []}
     with open(path) as f:
@@ -71,7 +82,8 @@ def parse_done(path):
             w = line.rstrip("\n").split(" ")
             if w[0] == "OUTCOME" and len(w) >= 11:
                 d.update(outcome=w[2], dev=w[3], cap=w[4], ro=w[5], readerrs=w[6], readsum=w[7],
-                         rowrite=w[8], splats=int(w[9]), bttlines=int(w[10]))
+                         rowrite=w[8], splats=int(w[9]), bttlines=int(w[10]),
+                         finalsum=w[11] if len(w) > 11 else "-")
             elif w[0] == "W" and len(w) == 5:
                 d["writes"].append({"lba": int(w[1]), "ss": int(w[2]), "sum": w[3], "readback": w[4]})
             elif w[0] == "KMSG":
@@ -133,6 +145,14 @@ def serve(o):
             r["written"] = after != before
         if out == "ro" and d.get("rowrite") != "refused":
             fail.append("a read-only disk accepted a write")
+        # The data served against the host's BTT core on the same bytes (the
+        # final image for a writable one: what the disk served after the writes).
+        if out in ("ro", "rw"):
+            want = btt_read_all(o)
+            got = d.get("readsum") if out == "ro" else d.get("finalsum")
+            r["oracle"] = "none" if want is None else ("same" if want == got else "differs")
+            if want is not None and want != got:
+                fail.append(f"the data served differs from `btt read` of the {'final ' if out == 'rw' else ''}image")
         if out == "rw":
             for w in d["writes"]:
                 if w["readback"] != "ok":

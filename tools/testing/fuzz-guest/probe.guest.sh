@@ -7,10 +7,11 @@
 #   wait for /out/fz/go-i (or /out/fz/end), enable region0 (nd_pmem probes the
 #   namespace; libnvdimm finds the info block or not; btt_rs attaches or
 #   refuses), classify, read every sector served (O_DIRECT, 4 KiB at a time,
-#   errors skipped and counted), write 3 sectors if writable (read back),
+#   errors skipped and counted; readsum), write 3 sectors if writable (read
+#   back) and read every sector again (finalsum),
 #   try one write if read-only, disable region0 (detach), and leave
 #   /out/fz/done-i:
-#     OUTCOME i outcome dev capacity ro readerrs readsum rowrite splats bttlines
+#     OUTCOME i outcome dev capacity ro readerrs readsum rowrite splats bttlines finalsum
 #     W lba sectorsize sha256 ok|bad       (one per sector written)
 #     KMSG line                            (btt lines and splats of its window)
 #   outcome: raw (libnvdimm saw no BTT: no BTT device), refused (a BTT device,
@@ -68,7 +69,7 @@ while :; do
 		fi
 		dev=$(blockdev_of "$ND/$holder")
 	fi
-	cap=- ro=- readerrs=- readsum=- rowrite=- : >/tmp/w
+	cap=- ro=- readerrs=- readsum=- rowrite=- finalsum=- : >/tmp/w
 	if [ "$dev" != - ]; then
 		cap=$(attr /sys/block/$dev/size)
 		ro=$(attr /sys/block/$dev/ro)
@@ -76,7 +77,7 @@ while :; do
 		if [ "$ro" = 1 ]; then outcome=ro; else outcome=rw; fi
 		# Every sector, 4 KiB at a time; a failed read is skipped (zeroes kept in
 		# its place) and counted.
-		readsum=$(dd if=/dev/$dev bs=4096 iflag=direct conv=noerror,sync 2>/tmp/dderr | sha256sum | cut -c1-16)
+		readsum=$(dd if=/dev/$dev bs=4096 iflag=direct conv=noerror,sync 2>/tmp/dderr | sha256sum | cut -d' ' -f1)
 		readerrs=$(grep -ci 'error' /tmp/dderr)
 		if [ "$ro" = 1 ]; then
 			if dd if=/dev/zero of=/dev/$dev bs=$ss count=1 oflag=direct conv=notrunc 2>/dev/null; then
@@ -92,6 +93,8 @@ while :; do
 				if [ "$(read_sum /dev/$dev "$ss" 1 $lba)" = "$s" ]; then r=ok; else r=bad; fi
 				echo "W $lba $ss $s $r" >>/tmp/w
 			done
+			# What the disk serves now, for the host to hold against the final image.
+			finalsum=$(dd if=/dev/$dev bs=4096 iflag=direct conv=noerror,sync 2>/dev/null | sha256sum | cut -d' ' -f1)
 		fi
 	fi
 	ndctl disable-region region0 >/dev/null 2>&1
@@ -100,7 +103,7 @@ while :; do
 	splats=$(echo "$win" | grep -cE "$DMESG_BAD")
 	rsl=$(echo "$win" | grep -cE ' btt[0-9]+\.[0-9]+: ')
 	{
-		echo "OUTCOME $i $outcome $dev $cap $ro $readerrs $readsum $rowrite $splats $rsl"
+		echo "OUTCOME $i $outcome $dev $cap $ro $readerrs $readsum $rowrite $splats $rsl $finalsum"
 		cat /tmp/w
 		echo "$win" | grep -E " btt[0-9]+\.[0-9]+: |$DMESG_BAD" | head -40 | sed 's/^/KMSG /'
 		[ "$splats" = 0 ] || echo "$win" | head -200 | sed 's/^/KMSG /'
