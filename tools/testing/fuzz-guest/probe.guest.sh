@@ -17,6 +17,9 @@
 #   outcome: raw (libnvdimm saw no BTT: no BTT device), refused (a BTT device,
 #   no disk), ro (disk served read-only), rw (served writable).
 # Usage: probe.guest.sh
+# One compound command, parsed before it runs (the script is read from the
+# host's tree, which may change during a long run).
+{
 . /btt/tools/testing/guest/lib.sh
 ND=/sys/bus/nd/devices
 F=/out/fz
@@ -112,3 +115,4 @@ while :; do
 done
 echo "FUZZ-IMAGES $((i - 1))"
 echo "SPLATS $(dmesg | grep -cE "$DMESG_BAD")"
+}
