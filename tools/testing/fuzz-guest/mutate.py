@@ -173,9 +173,15 @@ def m_map(rng, img, sb, regions):
         at = base + lba * 4
         (old,) = struct.unpack_from("<I", img, at)
         pre = old & 0x3FFFFFFF if old & 0xC0000000 else lba
-        k = rng.randrange(6)
+        k = rng.randrange(7)
         if k == 0:
             new = old ^ rng.choice([MAP_ERROR, MAP_ZERO, MAP_ERROR | MAP_ZERO])
+        elif k == 6:
+            # The same block, other flags: error (reads fail), zero (reads
+            # return zeroes), both (a plain mapping), none.
+            new = rng.choice([MAP_ERROR, MAP_ZERO, MAP_ERROR | MAP_ZERO, 0]) | pre
+            if new == old:
+                new = MAP_ERROR | pre
         elif k == 1:
             new = (old & 0xC0000000 or 0xC0000000) | rng.randrange(sb["internal_nlba"])
         elif k == 2:
