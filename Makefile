@@ -6,12 +6,12 @@
 #
 # Other targets: bench (btt_rs vs C vs raw pmem), core-bench (the BTT core on memory vs memcpy), ndctl-test (ndctl's BTT tests on
 # nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts in JOBS=2 series side by side; BTT_DRIVER=c|rs, CUTS=N,
-# POWERCUT_ARGS='--sector-size 512 ...'), toolchain, kernel, kernel-plain, module, host-test, shell, clean.
+# POWERCUT_ARGS='--sector-size 512 ...'), fuzz-soak (COUNT=10000 mutated BTT images in btt_rs guests, SEED=N), toolchain, kernel, kernel-plain, module, host-test, shell, clean.
 # The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: stress-soak all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
+.PHONY: fuzz-soak stress-soak all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
 
 all: module
 
@@ -38,6 +38,12 @@ stress-soak: toolchain module
 	$(SCRIPTS)/qemu-run.sh --quiet --fresh --img $(CURDIR)/build/btt-stress.img --cpus 4 --timeout $$(( $(or $(ROUNDS),3000) * 60 + 600 )) \
 		--out $(CURDIR)/build/stress-soak -- sh tools/testing/selftests/btt-rs/btt_stress.sh rs $(or $(ROUNDS),3000) $(or $(SECS),5); \
 		rc=$$?; grep -E '^# (rounds|totals)' $(CURDIR)/build/stress-soak/guest.log; exit $$rc
+
+# Guest fuzz soak: COUNT (default 10000) mutated images, 500 per boot; hours.
+fuzz-soak: toolchain module
+	{ $(CURDIR)/tools/testing/fuzz-guest/run.sh --count $(or $(COUNT),10000) --seed $(or $(SEED),$$(date +%s)) \
+		--batch $(or $(BATCH),500) --out $(CURDIR)/build/fuzz-soak; echo $$? >$(CURDIR)/build/fuzz-soak.rc; } | \
+		tee $(CURDIR)/build/fuzz-soak.tap | grep -vE '^ok [0-9]+'; exit $$(cat $(CURDIR)/build/fuzz-soak.rc)
 
 toolchain:
 	$(SCRIPTS)/toolchain.sh

@@ -283,6 +283,11 @@ guest_suites() {
 	# Damaged images: btt_rs refuses (naming the field) or serves intact data, never
 	# writes; the C driver's outcome beside it (3 boots, two of them side by side).
 	ktap_script bad-images "$BTT_TOP/tools/testing/bad-images/run.sh" --out "$results/bad-images/work"
+	# Seeded mutations of a BTT image (info blocks, flog, map, random metadata bytes)
+	# attached by btt_rs in one boot, plus every saved regression case: refused
+	# images never written, served ones `btt check`-clean afterwards, no splat.
+	ktap_script fuzz-guest "$BTT_TOP/tools/testing/fuzz-guest/run.sh" --seed "${BTT_FUZZ_SEED:-$(date +%Y%m%d)}" \
+		--count 30 --out "$results/fuzz-guest/work"
 	# The C driver: the reference the Rust driver is held to.
 	guest_boot sector-mode-c-create --fresh --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c create
 	guest_boot sector-mode-c-verify --state-from sector-mode-c-create --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c verify

@@ -7,7 +7,8 @@
 //! btt check  IMAGE [--offset N] [--size N] [--lbasize N] [--uuid U] [--parent-uuid U]
 //!                  [--repair [--rewrite-log-padding] [--trust-backup]]
 //! btt create IMAGE --size N --lbasize N [--offset N] [--version 1.1|2.0] [--old-padding]
-//! btt read   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]   (sector to stdout)
+//! btt read   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta] [--count N]
+//!            (sector, or N sectors from LBA, 0: to the last, to stdout)
 //! btt write  IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]   (sector from stdin)
 //! ```
 //!
@@ -40,12 +41,13 @@ const USAGE: &str = "usage:
   btt check  IMAGE [--offset N] [--size N] [--lbasize N] [--uuid U] [--parent-uuid U]
                    [--repair [--rewrite-log-padding] [--trust-backup]]
   btt create IMAGE --size N --lbasize N [--offset N] [--version 1.1|2.0] [--old-padding]
-  btt read   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]
+  btt read   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta] [--count N]
   btt write  IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]
 --offset: byte offset of the BTT in IMAGE (4096 for info block v1.1, 0 for v2.0 / label-less)
 --size: size of the BTT in bytes (default: the rest of IMAGE; a QEMU NVDIMM file ends with its label area)
 --uuid, --parent-uuid: the BTT's uuid and its namespace's, as expected (32 hex digits, dashes allowed)
---trust-backup: restore a primary info block from its backup even when nothing shows it is this BTT's";
+--trust-backup: restore a primary info block from its backup even when nothing shows it is this BTT's
+--count: read N sectors from LBA (0: to the last); unreadable ones come out as zeroes, exit status 1";
 
 /// Why the tool stops.
 enum Fail {
@@ -79,6 +81,7 @@ struct Opts {
     parent_uuid: Option<[u8; 16]>,
     old_padding: bool,
     meta: bool,
+    count: Option<u64>,
 }
 
 impl Opts {
@@ -177,6 +180,7 @@ fn parse(args: &[String]) -> Result<Opts, Fail> {
             "--parent-uuid" => o.parent_uuid = Some(parse_uuid(&value(a)?)?),
             "--old-padding" => o.old_padding = true,
             "--meta" => o.meta = true,
+            "--count" => o.count = Some(parse_num(&value(a)?)?),
             s if s.starts_with("--") => return usage(format!("unknown option {s}")),
             _ => positional.push(a.clone()),
         }
@@ -211,6 +215,9 @@ fn parse(args: &[String]) -> Result<Opts, Fail> {
     }
     if !matches!(o.cmd.as_str(), "read" | "write") && o.meta {
         return usage("--meta goes with read and write");
+    }
+    if o.cmd != "read" && o.count.is_some() {
+        return usage("--count goes with read");
     }
     Ok(o)
 }
@@ -525,6 +532,30 @@ fn cmd_rw(o: &Opts, write: bool) -> Result<ExitCode, Fail> {
         });
         btt.write(&mut lane, lba, data, meta)
             .or_else(|e| fail(format!("write LBA {lba}: {e}")))?;
+    } else if let Some(count) = o.count {
+        // Sectors LBA.. (0: to the last one); a sector that cannot be read is
+        // written as zeroes, named on stderr, and makes the exit status 1.
+        let end = match count {
+            0 => btt.nlba(),
+            n => lba.saturating_add(n).min(btt.nlba()),
+        };
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut failed = 0u64;
+        for l in lba..end {
+            let (data, meta) = buf.split_at_mut(ss);
+            let meta = (o.meta && ms > 0).then_some(meta);
+            if let Err(e) = btt.read(&mut lane, l, data, meta) {
+                eprintln!("read LBA {l}: {e}");
+                buf.fill(0);
+                failed += 1;
+            }
+            out.write_all(&buf)
+                .or_else(|e| fail(format!("stdout: {e}")))?;
+        }
+        out.flush().or_else(|e| fail(format!("stdout: {e}")))?;
+        if failed > 0 {
+            return fail(format!("{failed} sector(s) could not be read"));
+        }
     } else {
         btt.read(&mut lane, lba, data, meta)
             .or_else(|e| fail(format!("read LBA {lba}: {e}")))?;

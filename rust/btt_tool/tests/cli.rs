@@ -350,6 +350,30 @@ fn all_sectors(bytes: &[u8], off: u64, lbasize: u32) -> Vec<u8> {
     out
 }
 
+#[test]
+fn read_count_gives_every_sector_as_the_core_reads_it() {
+    for (name, off, lbasize) in FIXTURES {
+        let bytes = fixture(name);
+        let img = tmp(&format!("count-{name}"));
+        std::fs::write(&img, &bytes).unwrap();
+        let offs = off.to_string();
+        let all = all_sectors(&bytes, off, lbasize);
+        let o = run(&["read", s(&img), "0", "--count", "0", "--offset", &offs]);
+        expect(&o, 0, &[], name);
+        assert!(o.bytes == all, "{name}: --count 0 is not every sector");
+        let ss = if lbasize >= 4096 { 4096 } else { 512 };
+        let o = run(&["read", s(&img), "2", "--count", "3", "--offset", &offs]);
+        expect(&o, 0, &[], name);
+        assert!(
+            o.bytes == all[2 * ss..5 * ss],
+            "{name}: --count 3 from LBA 2"
+        );
+    }
+    let img = tmp("count-usage");
+    std::fs::write(&img, b"").unwrap();
+    assert_eq!(run(&["check", s(&img), "--count", "1"]).code, 2);
+}
+
 /// A named way to damage an image.
 type Damage<'a> = (&'a str, &'a dyn Fn(&mut Vec<u8>));
 
