@@ -12,7 +12,7 @@
 # Usage: scripts/make-patches.sh [OUTDIR]
 . "$(dirname "$0")/lib.sh"
 
-out=${1:-$BTT_TOP/build/patches}
+out=$(realpath -m "${1:-$BTT_TOP/build/patches}")
 ksrc=$(kernel_src_dir)
 [ -f "$ksrc/MAINTAINERS" ] || die "no kernel source at $ksrc (run scripts/toolchain.sh)"
 xf=$BTT_TOP/scripts/patches/transform.py
@@ -46,6 +46,16 @@ commit() {
 	local step=$1 subject=$2 body=$3
 	python3 "$xf" "$step" "$BTT_TOP" "$kt"
 	g add -A
+	# rustfmt with the kernel's configuration, as `make rustfmtcheck` wants:
+	# the new files only (a crate root it would read whole), and the
+	# driver's root, which brings in its modules.
+	local f
+	for f in $(g diff --cached --name-only --diff-filter=A -- '*.rs'); do
+		case $f in drivers/nvdimm/btt_rs/btt_rs.rs | rust/kernel/*)
+			rustfmt --edition 2021 --config-path "$ksrc/.rustfmt.toml" "$kt/$f" ;;
+		esac
+	done
+	g add -A
 	n=$((n + 1))
 	GIT_AUTHOR_DATE="2026-01-01T00:$(printf %02d $n):00Z" GIT_COMMITTER_DATE="2026-01-01T00:$(printf %02d $n):00Z" \
 		g commit -q --author="$author" -F - <<-MSG
@@ -69,7 +79,8 @@ Add kernel::block::bio with:
   (Bio::end); dropping it ends it with an I/O error. Taking charge of it
   prepares integrity and starts accounting in one C call.
 - BioSegmentIterator and Segment<'a>: bio_for_each_segment() as an
-  iterator of single-page segments that borrow the bio, so none outlives it.
+  iterator of single-page segments that borrow the bio, so none outlives
+  it.
 - Mapping: the data of a segment, reached only inside
   Segment::with_mapped(), which maps the page with kmap_local_page() for
   the length of a closure, so local mappings are released in order.
@@ -115,8 +126,8 @@ sources. A KUnit test checks the layout."
 
 commit destroyed_mutex "rust: sync: add DestroyedMutex" \
 "The kernel crate's Mutex never calls mutex_destroy(). Without
-CONFIG_DEBUG_MUTEXES that is a no-op; with it, mutex_destroy() warns about a
-mutex freed while locked and poisons it, so that a use after free is
+CONFIG_DEBUG_MUTEXES that is a no-op; with it, mutex_destroy() warns about
+a mutex freed while locked and poisons it, so that a use after free is
 reported.
 
 Add kernel::sync::destroyed_mutex::DestroyedMutex<T>, a Mutex<T> that is
@@ -129,16 +140,16 @@ A Mutex::as_raw() in the kernel crate would let this be a Drop of Mutex
 itself; this keeps the change additive."
 
 commit ratelimit "rust: add a lock-free rate limiter" \
-"The kernel crate has no rate-limited printing. Add kernel::ratelimit::RateLimit,
-which allows DEFAULT_RATELIMIT_BURST (10) messages per
-DEFAULT_RATELIMIT_INTERVAL (5 s) as ___ratelimit() does, with atomics
+"The kernel crate has no rate-limited printing. Add
+kernel::ratelimit::RateLimit, which allows DEFAULT_RATELIMIT_BURST (10)
+messages per DEFAULT_RATELIMIT_INTERVAL (5 s) as ___ratelimit() does, with atomics
 instead of a spinlock, and reports how many messages were suppressed in the
 previous interval. A driver whose failing medium fails every I/O logs
 through it. A KUnit test checks the burst."
 
 commit wait_bit "rust: helpers: add wait_var_event() and wake_up_var() helpers" \
-"wait_var_event() is a macro, and wake_up_var() needs a full barrier after the
-store that the waiter checks. Add two helpers for a u32 variable:
+"wait_var_event() is a macro, and wake_up_var() needs a full barrier after
+the store that the waiter checks. Add two helpers for a u32 variable:
 wait_var_event_u32_ne() sleeps until the variable differs from a value, and
 smp_mb_wake_up_var() orders the caller's store before waking its waiters."
 
@@ -173,9 +184,9 @@ an alternative to nd_btt (drivers/nvdimm/btt.c).
 
 It keeps the on-media format bit for bit (a namespace written by either
 driver opens in the other: info block versions 1.1 and 2.0, every sector
-size nd_btt supports, several arenas, the pre-4.15 flog padding) and exports
-nvdimm_namespace_attach_btt() and nvdimm_namespace_detach_btt() from a
-small C file, as nd_btt does, so nd_pmem and ndctl use it unchanged.
+size nd_btt supports, several arenas, the pre-4.15 flog padding) and
+exports nvdimm_namespace_attach_btt() and nvdimm_namespace_detach_btt()
+from a small C file, as nd_btt does, so nd_pmem and ndctl use it unchanged.
 
 Differences from nd_btt:
 

@@ -137,17 +137,25 @@ def glue_functions(glue_c):
 
 def realign(sig_and_body, old, new_first):
     """Renames the function `old` to `new_first` (the whole text before its
-    '('), re-aligning the continuation lines of its parameter list."""
+    '('), refilling its parameter list to 80 columns, continuation lines
+    aligned with the '('."""
     head, rest = sig_and_body.split("(", 1)
     if not head.endswith(old):
         die(f"glue: {old} not where expected")
     params, body = rest.split(")\n{", 1)
-    lines = params.split("\n")
-    col = len(new_first) + 1
-    out = [new_first + "(" + lines[0]]
-    for ln in lines[1:]:
-        out.append("\t" * (col // 8) + " " * (col % 8) + ln.strip())
-    return "\n".join(out) + ")\n{" + body
+    args = [a.strip() for a in " ".join(params.split()).split(",")]
+    col = len(new_first.expandtabs()) + 1
+    indent = "\t" * (col // 8) + " " * (col % 8)
+    lines, cur = [], new_first + "("
+    for i, a in enumerate(args):
+        piece = a + ("," if i < len(args) - 1 else ")")
+        if cur.endswith("(") or len((cur + " " + piece).expandtabs()) <= 80:
+            cur = cur + ("" if cur.endswith("(") else " ") + piece
+        else:
+            lines.append(cur)
+            cur = indent + piece
+    lines.append(cur)
+    return "\n".join(lines) + "\n{" + body
 
 
 def helper_c(glue_c, group):
@@ -160,7 +168,10 @@ def helper_c(glue_c, group):
             die(f"glue: {old}() not found in btt_glue.c")
         comment, fn = funcs[old]
         ret = fn.split(old + "(", 1)[0]
-        parts.append(comment + realign(fn, old, f"__rust_helper {ret}rust_helper_{new}"))
+        fn = realign(fn, old, f"__rust_helper {ret}rust_helper_{new}")
+        # 7.3's typed allocation helper, as checkpatch asks of new code.
+        fn = re.sub(r"kzalloc\(sizeof\((\*\w+)\), GFP_KERNEL\)", r"kzalloc_obj(\1)", fn)
+        parts.append(comment + fn)
     return "\n".join(parts)
 
 
@@ -265,8 +276,8 @@ def main():
         edit("rust/helpers/helpers.c",
              lambda t: insert_before(t, '#include "of.c"', '#include "nvdimm.c"\n', "helpers.c"))
         edit("rust/bindings/bindings_helper.h",
-             lambda t: insert_before(t, '#include "../../drivers/android/binder/rust_binder.h"',
-                                     '#include "../../drivers/nvdimm/nd.h"\n#include "../../drivers/nvdimm/btt.h"\n',
+             lambda t: insert_before(t, "#if IS_ENABLED(CONFIG_ANDROID_BINDER_IPC_RUST)",
+                                     '#include "../../drivers/nvdimm/nd.h"\n#include "../../drivers/nvdimm/btt.h"\n\n',
                                      "bindings_helper.h"))
     elif step == "driver":
         d = os.path.join(repo, "rust/driver")
@@ -288,9 +299,16 @@ def main():
               " * under the names nd_btt.ko exports, so an unchanged nd_pmem attaches BTTs\n"
               " * through btt_rs. A Rust module cannot export symbols itself: they only\n"
               " * forward to Rust (btt_rs.rs).\n */\n"
-              "#include <linux/export.h>\n#include \"../nd.h\"\n\n"
+              "#include <linux/export.h>\n#include \"../nd.h\"\n#include \"btt_rs.h\"\n\n"
+              + "\n".join(export_c(glue_c)))
+        write(kfile("drivers/nvdimm/btt_rs/btt_rs.h"),
+              "/* SPDX-License-Identifier: GPL-2.0 */\n"
+              "#ifndef __ND_BTT_RS_H__\n#define __ND_BTT_RS_H__\n\n"
+              "struct nd_btt;\nstruct nd_namespace_common;\n\n"
+              "/* Implemented in Rust (btt_rs.rs), called by the two exports. */\n"
               "int btt_rs_attach(struct nd_namespace_common *ndns);\n"
-              "int btt_rs_detach(struct nd_btt *nd_btt);\n\n" + "\n".join(export_c(glue_c)))
+              "int btt_rs_detach(struct nd_btt *nd_btt);\n\n"
+              "#endif /* __ND_BTT_RS_H__ */\n")
 
         def kc(t):
             t = sub(t, "\tselect ND_BTT if BTT\n", "\tselect ND_BTT if BTT && ND_BTT_RUST=n\n", "Kconfig")

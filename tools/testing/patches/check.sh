@@ -72,10 +72,10 @@ if [ "$applied" = 1 ]; then point ok "series applies (${#series[@]} patches, $(t
 for p in "${series[@]}"; do
 	name=$(basename "$p" .patch)
 	out=$res/checkpatch-$name.txt
-	perl "$ksrc/scripts/checkpatch.pl" --strict --no-color --root="$ksrc" "$p" >"$out" 2>&1 || true
+	perl "$ksrc/scripts/checkpatch.pl" --strict --no-color --root="$ksrc" "$p" >"$out" 2>"$out.stderr" || true
 	sum=$(grep -E '^total: ' "$out" | tail -1)
 	errs=$(sed -nE 's/^total: ([0-9]+) errors.*/\1/p' "$out" | tail -1)
-	grep -E '^(ERROR|WARNING|CHECK):' "$out" | sort | uniq -c | sed 's/^/# /'
+	{ grep -E '^(ERROR|WARNING|CHECK):' "$out" || true; } | sort | uniq -c | sed 's/^/# /'
 	if [ "${errs:-1}" = 0 ]; then point ok "checkpatch $name: $sum"; else point not-ok "checkpatch $name: ${sum:-no result}"; fi
 done
 log "checkpatch done ($(took))"
@@ -88,16 +88,18 @@ blog=$res/build.log
 build_rc=0
 if [ "$applied" = 1 ]; then
 	unshare --mount --propagation private bash -euo pipefail -c '
-		mount --bind "$1" "$3"; mount --bind "$2" "$4"; cd "$4"
-		m() { nice -n 10 make -C "$3" O="$4" LLVM="$5" RUST_LIB_SRC="$6" CLIPPY=1 -j2 "$@"; }
-		shift 6
-		"$3"/scripts/config --file .config --enable LIBNVDIMM --disable ND_BTT --module ND_BTT_RUST
-		make -C "$3" O="$PWD" LLVM="$5" olddefconfig
+		src=$1 obj=$2 ksrc=$3 kobj=$4 llvm=$5 rsrc=$6 ko=$7
+		mount --bind "$src" "$ksrc"
+		mount --bind "$obj" "$kobj"
+		cd "$kobj"
+		m() { nice -n 10 make -C "$ksrc" O="$kobj" LLVM="$llvm" RUST_LIB_SRC="$rsrc" CLIPPY=1 -j2 "$@"; }
+		"$ksrc"/scripts/config --file .config --enable LIBNVDIMM --disable ND_BTT --module ND_BTT_RUST
+		m olddefconfig
 		grep -E "^CONFIG_(LIBNVDIMM|ND_BTT|ND_BTT_RUST|BLK_DEV_PMEM|RUST)=" .config
 		grep -q "^CONFIG_ND_BTT_RUST=m" .config || { echo "CONFIG_ND_BTT_RUST did not survive olddefconfig"; exit 1; }
-		m vmlinux
-		m drivers/nvdimm/btt_rs.ko
-		cp drivers/nvdimm/btt_rs.ko "$7"
+		s=$SECONDS; m vmlinux; echo "# vmlinux: $((SECONDS - s))s"
+		s=$SECONDS; m drivers/nvdimm/btt_rs.ko; echo "# btt_rs.ko: $((SECONDS - s))s"
+		cp drivers/nvdimm/btt_rs.ko "$ko"
 	' _ "$work/src" "$work/obj" "$ksrc" "$kobj" "$LLVM_SUFFIX" "$rsrc" "$work/btt_rs.ko" >"$blog" 2>&1 || build_rc=$?
 fi
 btime=$(took)
