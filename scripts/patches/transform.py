@@ -74,9 +74,9 @@ def insert_before(text, anchor, line, what):
     return sub(text, anchor + "\n", line + anchor + "\n", what)
 
 
-def helper_calls(text, what, prefix):
+def helper_calls(text, what, prefix, to="bindings::"):
     for old, (_, new) in HELPERS.items():
-        text = text.replace(f"{prefix}{old}(", f"bindings::{new}(")
+        text = text.replace(f"{prefix}{old}(", f"{to}{new}(")
         text = re.sub(rf"`{old}`", f"`{new}`", text)
     if "btt_rs_" in re.sub(r"kunit_tests\(btt_rs_\w+\)", "", text):
         leftover = sorted(set(re.findall(r"\bbtt_rs_\w+", text)))
@@ -114,6 +114,32 @@ def fix_bio_disk(t):
         "",
         "bio_disk.rs: hd_geometry cast",
     )
+
+
+def fix_bio(t):
+    # Clippy (len_without_is_empty), now that `len` is public API.
+    return sub(t, """    pub fn len(&self) -> usize {
+        self.len
+    }
+""", """    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the segment has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+""", "bio.rs: Segment::len")
+
+
+def fix_ratelimit(t):
+    # missing_docs and Clippy's new_without_default, now that these are public.
+    t = sub(t, "    Print { suppressed: u32 },\n",
+            "    Print {\n        /// Messages dropped in the interval before this one.\n"
+            "        suppressed: u32,\n    },\n", "ratelimit.rs: Print")
+    return sub(t, "\nimpl RateLimit {\n",
+               "\nimpl Default for RateLimit {\n    fn default() -> Self {\n        Self::new()\n    }\n}\n"
+               "\nimpl RateLimit {\n", "ratelimit.rs: impl")
 
 
 def fix_destroyed_mutex(t):
@@ -191,7 +217,7 @@ def export_c(glue_c):
 
 
 def driver_rs(text, what):
-    t = helper_calls(text, what, "crate::kernel_ext::glue::")
+    t = helper_calls(text, what, "crate::kernel_ext::glue::", "kernel::bindings::")
     t = t.replace("use crate::kernel_ext::{", "use kernel::{")
     t = t.replace("crate::kernel_ext::", "kernel::")
     t = t.replace("rust/glue/btt_glue.c", "btt_rs_exports.c")
@@ -231,6 +257,10 @@ def main():
                 t = fix_bio_disk(t)
             if step == "destroyed_mutex":
                 t = fix_destroyed_mutex(t)
+            if step == "bio":
+                t = fix_bio(t)
+            if step == "ratelimit":
+                t = fix_ratelimit(t)
             write(kfile("rust/kernel/" + rel), t)
 
     if step == "bio":
