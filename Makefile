@@ -7,7 +7,8 @@
 # Other targets: bench (btt_rs vs C vs raw pmem), core-bench (the BTT core on memory vs memcpy), ndctl-test (ndctl's BTT tests on
 # nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts in JOBS=2 series side by side; BTT_DRIVER=c|rs, CUTS=N,
 # POWERCUT_ARGS='--sector-size 512 ...'), toolchain, kernel, kernel-plain, module, host-test, shell, clean,
-# patches (the upstream series in build/patches/), patches-check (apply it to 7.3, checkpatch, in-tree CLIPPY=1 build).
+# patches (the upstream series in build/patches/), patches-check (make test's suite "patches" alone: apply it to 7.3,
+# checkpatch --strict, in-tree CLIPPY=1 build).
 # The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
 
 SCRIPTS := $(CURDIR)/scripts

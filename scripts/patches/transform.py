@@ -345,7 +345,7 @@ def main():
             t = sub(t, "config BLK_DEV_PMEM\n\ttristate \"PMEM: Persistent memory block device support\"\n",
                     "config BLK_DEV_PMEM\n\ttristate \"PMEM: Persistent memory block device support\"\n"
                     "\tdepends on ND_BTT_RUST || ND_BTT_RUST=n\n", "Kconfig")
-            return insert_before(t, "config BTT", KCONFIG, "Kconfig")
+            return insert_before(t, "config ND_PFN", KCONFIG, "Kconfig")
         edit("drivers/nvdimm/Kconfig", kc)
 
         def mk(t):
