@@ -142,10 +142,10 @@ itself; this keeps the change additive."
 commit ratelimit "rust: add a lock-free rate limiter" \
 "The kernel crate has no rate-limited printing. Add
 kernel::ratelimit::RateLimit, which allows DEFAULT_RATELIMIT_BURST (10)
-messages per DEFAULT_RATELIMIT_INTERVAL (5 s) as ___ratelimit() does, with atomics
-instead of a spinlock, and reports how many messages were suppressed in the
-previous interval. A driver whose failing medium fails every I/O logs
-through it. A KUnit test checks the burst."
+messages per DEFAULT_RATELIMIT_INTERVAL (5 s) as ___ratelimit() does, with
+atomics instead of a spinlock, and reports how many messages were
+suppressed in the previous interval. A driver whose failing medium fails
+every I/O logs through it. A KUnit test checks the burst."
 
 commit wait_bit "rust: helpers: add wait_var_event() and wake_up_var() helpers" \
 "wait_var_event() is a macro, and wake_up_var() needs a full barrier after

@@ -197,6 +197,8 @@ def helper_c(glue_c, group):
         fn = realign(fn, old, f"__rust_helper {ret}rust_helper_{new}")
         # 7.3's typed allocation helper, as checkpatch asks of new code.
         fn = re.sub(r"kzalloc\(sizeof\((\*\w+)\), GFP_KERNEL\)", r"kzalloc_obj(\1)", fn)
+        # checkpatch --strict: "Comparison to NULL could be written ...".
+        fn = re.sub(r"= (\w+\(\w+\)) != NULL;", r"= !!\1;", fn)
         parts.append(comment + fn)
     return "\n".join(parts)
 
