@@ -36,7 +36,9 @@ mkdir -p "$res"
 work=$BTT_TOP/build/patches-check
 t0=$SECONDS
 step_t=$SECONDS
-took() { local d=$((SECONDS - step_t)); step_t=$SECONDS; echo "${d}s"; }
+# lap: sets $lap to the seconds since the previous lap (not in a $(...) subshell,
+# which would lose step_t).
+lap() { lap=$((SECONDS - step_t))s; step_t=$SECONDS; }
 
 if [ "$generate" = 1 ]; then
 	"$BTT_TOP/scripts/make-patches.sh" "$patches" >/dev/null
@@ -72,7 +74,8 @@ if [ "$applied" = 1 ] && ! [ -f "$work/src/drivers/nvdimm/btt_rs/btt_rs.rs" ]; t
 	echo "# the series applied but drivers/nvdimm/btt_rs/btt_rs.rs is missing"
 	applied=0
 fi
-if [ "$applied" = 1 ]; then point ok "series applies (${#series[@]} patches, $(took))"; else point not-ok "series applies"; fi
+lap
+if [ "$applied" = 1 ]; then point ok "series applies (${#series[@]} patches, copy and apply $lap)"; else point not-ok "series applies"; fi
 
 # 2..: checkpatch --strict per patch, run from the pristine tree.
 for p in "${series[@]}"; do
@@ -85,12 +88,14 @@ for p in "${series[@]}"; do
 	if grep -q "No module named 'ply'" "$out.stderr"; then echo "# (checkpatch's SPDX check did not run: python3 has no ply module)"; fi
 	if [ "${errs:-1}" = 0 ]; then point ok "checkpatch $name: $sum"; else point not-ok "checkpatch $name: ${sum:-no result}"; fi
 done
-log "checkpatch done ($(took))"
+lap
+log "checkpatch done ($lap)"
 
 # The in-tree build, in a private mount namespace.
 log "copying the object tree"
 cp -a "$kobj" "$work/obj"
-took >/dev/null
+lap
+log "object tree copied ($lap)"
 blog=$res/build.log
 build_rc=0
 if [ "$applied" = 1 ]; then
@@ -109,7 +114,8 @@ if [ "$applied" = 1 ]; then
 		cp drivers/nvdimm/btt_rs.ko "$ko"
 	' _ "$work/src" "$work/obj" "$ksrc" "$kobj" "$LLVM_SUFFIX" "$rsrc" "$work/btt_rs.ko" >"$blog" 2>&1 || build_rc=$?
 fi
-btime=$(took)
+lap
+btime=$lap
 if [ "$build_rc" = 0 ] && [ "$applied" = 1 ]; then
 	point ok "in-tree build with CLIPPY=1 (vmlinux, drivers/nvdimm/btt_rs.ko): $btime"
 else
