@@ -6,12 +6,15 @@
 #
 # Other targets: bench (btt_rs vs C vs raw pmem), core-bench (the BTT core on memory vs memcpy), ndctl-test (ndctl's BTT tests on
 # nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts in JOBS=2 series side by side; BTT_DRIVER=c|rs, CUTS=N,
-# POWERCUT_ARGS='--sector-size 512 ...'), fuzz-soak (COUNT=10000 mutated BTT images in btt_rs guests, SEED=N), toolchain, kernel, kernel-plain, module, host-test, shell, clean.
+# POWERCUT_ARGS='--sector-size 512 ...'), fuzz-soak (COUNT=10000 mutated BTT images in btt_rs guests, SEED=N),
+# toolchain, kernel, kernel-plain, module, host-test, shell, clean,
+# patches (the upstream series in build/patches/), patches-check (make test's suite "patches" alone: apply it to 7.3,
+# checkpatch --strict, in-tree CLIPPY=1 build).
 # The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: fuzz-soak stress-soak all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
+.PHONY: fuzz-soak patches patches-check stress-soak all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
 
 all: module
 
@@ -20,6 +23,14 @@ run:
 
 test: toolchain
 	$(CURDIR)/tools/testing/run-tests.sh
+
+# The upstream form: a git format-patch series against Linux 7.3 in build/patches/.
+patches:
+	$(SCRIPTS)/make-patches.sh
+
+# Applies the series to a copy of the cached tree, runs checkpatch --strict and builds it in-tree.
+patches-check: toolchain
+	$(CURDIR)/tools/testing/patches/check.sh
 
 bench:
 	$(SCRIPTS)/bench.sh
