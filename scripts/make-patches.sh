@@ -147,11 +147,15 @@ atomics instead of a spinlock, and reports how many messages were
 suppressed in the previous interval. A driver whose failing medium fails
 every I/O logs through it. A KUnit test checks the burst."
 
-commit wait_bit "rust: helpers: add wait_var_event() and wake_up_var() helpers" \
-"wait_var_event() is a macro, and wake_up_var() needs a full barrier after
-the store that the waiter checks. Add two helpers for a u32 variable:
-wait_var_event_u32_ne() sleeps until the variable differs from a value, and
-smp_mb_wake_up_var() orders the caller's store before waking its waiters."
+commit wait_bit "rust: sync: add wait_var, sleeping until a variable changes" \
+"Add kernel::sync::wait_var: wait_while_equal() sleeps until an AtomicU32
+no longer holds a value (wait_var_event(var, READ_ONCE(*var) != value)),
+and wake_up() wakes its sleepers after a full barrier that orders the
+caller's store before the wait queue check (smp_mb(); wake_up_var()).
+
+wait_var_event() is a macro, and wake_up_var() needs the barrier spelled
+out, so two helpers in rust/helpers/wait_bit.c wrap them for a u32:
+wait_var_event_u32_ne() and smp_mb_wake_up_var()."
 
 commit nvdimm "rust: nvdimm: add BTT device, namespace and region abstractions" \
 "Add kernel::nvdimm, the libnvdimm objects a BTT driver uses, each a
@@ -170,9 +174,9 @@ transparent wrapper of the C object in Opaque, reached by reference only:
 
 libnvdimm's types are private to drivers/nvdimm (nd.h, and btt.h for
 struct btt), so bindings_helper.h includes them by relative path, as it
-already does for drivers/base/base.h and the binder headers. The
-helpers in rust/helpers/nvdimm.c wrap the static inline
-nvdimm_read_bytes()/nvdimm_write_bytes() and the enable and uuid steps.
+already does for drivers/base/base.h and the binder headers. No helper
+is needed: the static inline nvdimm_read_bytes()/nvdimm_write_bytes()
+are the namespace's rw_bytes pointer, called from Rust.
 
 The abstraction calls libnvdimm functions from the kernel crate, which is
 built in, so it is only built when libnvdimm is

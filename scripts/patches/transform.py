@@ -20,10 +20,6 @@ HELPERS = {
     "btt_rs_bio_begin": ("bio", "bio_submit_begin"),
     "btt_rs_bio_next_segment": ("bio", "bio_iter_next_segment"),
     "btt_rs_bio_integrity_copy": ("bio", "bio_integrity_copy_buf"),
-    "btt_rs_ns_read": ("nvdimm", "nvdimm_read_bytes"),
-    "btt_rs_ns_write": ("nvdimm", "nvdimm_write_bytes"),
-    "btt_rs_enable": ("nvdimm", "nd_btt_enable_namespace"),
-    "btt_rs_uuids": ("nvdimm", "nd_btt_uuids"),
     "btt_rs_rtt_wait": ("wait_bit", "wait_var_event_u32_ne"),
     "btt_rs_rtt_wake": ("wait_bit", "smp_mb_wake_up_var"),
 }
@@ -35,6 +31,7 @@ KERNEL_FILES = {
     "cache_padded": ["cache_padded.rs"],
     "destroyed_mutex": ["sync/destroyed_mutex.rs"],
     "ratelimit": ["ratelimit.rs"],
+    "wait_bit": ["sync/wait_var.rs"],
     "nvdimm": ["nvdimm.rs"],
 }
 
@@ -143,8 +140,6 @@ def fix_ratelimit(t):
 
 
 def fix_destroyed_mutex(t):
-    t = sub(t, "    #[allow(dead_code)]\n    pub fn try_lock", "    pub fn try_lock",
-            "destroyed_mutex.rs: try_lock")
     t = sub(t, "macro_rules! new_destroyed_mutex {",
             "#[macro_export]\nmacro_rules! new_destroyed_mutex {",
             "destroyed_mutex.rs: macro")
@@ -296,17 +291,9 @@ def main():
               + helper_c(glue_c, "wait_bit"))
         edit("rust/helpers/helpers.c",
              lambda t: insert_before(t, '#include "workqueue.c"', '#include "wait_bit.c"\n', "helpers.c"))
+        edit("rust/kernel/sync.rs", lambda t: insert_before(t, "pub mod lock;", "pub mod wait_var;\n", "sync.rs"))
     elif step == "nvdimm":
         edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod of;", NVDIMM_CFG + "\npub mod nvdimm;\n", "lib.rs"))
-        write(kfile("rust/helpers/nvdimm.c"),
-              "// SPDX-License-Identifier: GPL-2.0\n\n"
-              "#include <linux/libnvdimm.h>\n#include <linux/nd.h>\n#include <linux/slab.h>\n"
-              '#include "../../drivers/nvdimm/nd.h"\n#include "../../drivers/nvdimm/btt.h"\n\n'
-              "/* Calls into libnvdimm: only when it is built in (rust/kernel/nvdimm.rs). */\n"
-              "#if IS_BUILTIN(CONFIG_LIBNVDIMM) && IS_ENABLED(CONFIG_BTT)\n\n"
-              + helper_c(glue_c, "nvdimm") + "\n#endif\n")
-        edit("rust/helpers/helpers.c",
-             lambda t: insert_before(t, '#include "of.c"', '#include "nvdimm.c"\n', "helpers.c"))
         edit("rust/bindings/bindings_helper.h",
              lambda t: insert_before(t, "#if IS_ENABLED(CONFIG_ANDROID_BINDER_IPC_RUST)",
                                      '#include "../../drivers/nvdimm/nd.h"\n#include "../../drivers/nvdimm/btt.h"\n\n',
@@ -390,7 +377,6 @@ L:	nvdimm@lists.linux.dev
 L:	rust-for-linux@vger.kernel.org
 S:	Maintained
 F:	drivers/nvdimm/btt_rs/
-F:	rust/helpers/nvdimm.c
 F:	rust/kernel/nvdimm.rs
 
 """

@@ -2,8 +2,8 @@
 //! Sleeping until a variable changes: C `wait_var_event()` and `wake_up_var()`.
 //!
 //! The waiter sleeps on a wait queue hashed from the variable's address; the
-//! writer that changes the variable wakes that queue. The C macros are wrapped
-//! by `btt_rs_rtt_wait()`/`btt_rs_rtt_wake()` in `rust/glue/btt_glue.c`.
+//! writer that changes the variable wakes that queue. Both are macros or need
+//! a barrier spelled out in C, so C helpers wrap them.
 
 use core::sync::atomic::AtomicU32;
 
