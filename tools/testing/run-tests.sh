@@ -301,6 +301,11 @@ guest_suites() {
 	# ndctl's own BTT tests (btt-check, btt-errors, btt-pad-compat, sector-mode)
 	# on nfit_test, against btt_rs (make ndctl-test; BTT_DRIVER=c for C).
 	ktap_script ndctl-btt-rs "$BTT_TOP/tools/testing/nvdimm-ndctl/run.sh" --driver rs
+	# Poison under the metadata, revalidated by an ARS scrub, with the C nd_btt
+	# beside btt_rs: its outcome per case is printed (btt-poisoned-metadata.sh),
+	# its test points are the nvdimm stack's (no splat, clean unload).
+	ktap_script ndctl-poison-c "$BTT_TOP/tools/testing/nvdimm-ndctl/run.sh" --driver c \
+		btt-poisoned-metadata.sh btt-errors-nofs.sh
 }
 
 # The whole run is one function, parsed before it starts: editing this file
