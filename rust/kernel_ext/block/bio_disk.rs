@@ -254,7 +254,10 @@ impl GenDiskBuilder {
         // SAFETY: The disk is allocated and not added yet, so nothing else
         // uses it; the table is a constant ('static) for `T` and `M`.
         let disk = unsafe { &mut *gendisk.as_ptr() };
-        disk.fops = &OperationsVTable::<T, M>::TABLE;
+        // A promoted constant: the table outlives every disk that points to it
+        // (the block layer reads it until the last reference to the disk goes).
+        let fops: &'static bindings::block_device_operations = &OperationsVTable::<T, M>::TABLE;
+        disk.fops = fops;
         disk.private_data = data;
         NullTerminatedFormatter::new(&mut disk.disk_name)
             .ok_or(EINVAL)?
