@@ -476,28 +476,6 @@ impl<'w> Checker<'w> {
     }
 }
 
-/// The 8-byte granular tears of write `r` over the image `base` + `prefix`
-/// that give an image different both from the one without the write and from
-/// the one with all of it (tears that only leave bytes as they were are the
-/// same crash point as one of those two).
-fn distinct_tears(base: &[u8], prefix: &Pages, r: &Recorded) -> Vec<usize> {
-    let mut now = vec![0u8; r.bytes.len()];
-    Layered::new(base, prefix).read(r.offset, &mut now).unwrap();
-    let differs = |c: usize| {
-        let end = (c * 8 + 8).min(now.len());
-        now[c * 8..end] != r.bytes[c * 8..end]
-    };
-    let chunks = r.bytes.len().div_ceil(8);
-    let (Some(first), Some(last)) = (
-        (0..chunks).find(|&c| differs(c)),
-        (0..chunks).rev().find(|&c| differs(c)),
-    ) else {
-        return Vec::new();
-    };
-    // Cut after chunk c (c + 1 chunks applied) for first <= c < last.
-    (first..last).map(|c| (c + 1) * 8).collect()
-}
-
 /// Every data block has exactly one owner: a map entry as it is on media
 /// now, a handed-out lane's free block, or the free block named by the
 /// flog of a lane that was not handed out.

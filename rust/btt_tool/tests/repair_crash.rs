@@ -27,9 +27,9 @@ use btt_core::btt::flog::{LogEntry, LogGroup, LogIndices, LOG_GRP_SIZE};
 use btt_core::btt::info::{self, INFO_SIZE, OFF_CHECKSUM, OFF_EXTERNAL_NLBA, OFF_PADDING};
 use btt_core::btt::map::Mapping;
 use btt_core::btt::{ArenaInfo, Btt, Config, Error, Media};
-use btt_core::host::{MemMedia, Recorded, RecordingMedia, StdPlatform};
+use btt_core::host::{MemMedia, RecordingMedia, StdPlatform};
 use btt_tool::repair::{self, RepairOpts};
-use common::{apply, pattern, Layered, Pages, MIB};
+use common::{apply, distinct_tears, pattern, Layered, Pages, MIB};
 
 const UUID: [u8; 16] = [7; 16];
 
@@ -441,26 +441,6 @@ fn run_repair<M: Media>(
         lines.push(l.to_string())
     })?;
     Ok((lines, r))
-}
-
-/// The 8-byte granular tears of write `r` over `base` + `prefix` that give
-/// an image different from both the one without it and the one with all of
-/// it (as `btt_core/tests/crash.rs` counts them).
-fn distinct_tears(base: &[u8], prefix: &Pages, r: &Recorded) -> Vec<usize> {
-    let mut now = vec![0u8; r.bytes.len()];
-    Layered::new(base, prefix).read(r.offset, &mut now).unwrap();
-    let differs = |c: usize| {
-        let end = (c * 8 + 8).min(now.len());
-        now[c * 8..end] != r.bytes[c * 8..end]
-    };
-    let chunks = r.bytes.len().div_ceil(8);
-    let (Some(first), Some(last)) = (
-        (0..chunks).find(|&c| differs(c)),
-        (0..chunks).rev().find(|&c| differs(c)),
-    ) else {
-        return Vec::new();
-    };
-    (first..last).map(|c| (c + 1) * 8).collect()
 }
 
 /// Checks every crash point of the repair of `c`; returns how many.

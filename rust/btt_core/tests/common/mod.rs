@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use btt_core::btt::{Btt, Config, Error, Lane, LaneSet, Media};
-use btt_core::host::{MemMedia, StdPlatform};
+use btt_core::host::{MemMedia, Recorded, StdPlatform};
 
 pub type HostBtt<M> = Btt<M, StdPlatform>;
 pub type HostLane = Lane<StdPlatform>;
@@ -277,4 +277,26 @@ impl Media for PoisonMedia {
         let r = (offset, offset + len);
         self.bad.lock().unwrap().iter().any(|&b| overlaps(b, r))
     }
+}
+
+/// The 8-byte granular tears of write `r` over the image `base` + `prefix`
+/// that give an image different both from the one without the write and from
+/// the one with all of it (tears that only leave bytes as they were are the
+/// same crash point as one of those two).
+pub fn distinct_tears(base: &[u8], prefix: &Pages, r: &Recorded) -> Vec<usize> {
+    let mut now = vec![0u8; r.bytes.len()];
+    Layered::new(base, prefix).read(r.offset, &mut now).unwrap();
+    let differs = |c: usize| {
+        let end = (c * 8 + 8).min(now.len());
+        now[c * 8..end] != r.bytes[c * 8..end]
+    };
+    let chunks = r.bytes.len().div_ceil(8);
+    let (Some(first), Some(last)) = (
+        (0..chunks).find(|&c| differs(c)),
+        (0..chunks).rev().find(|&c| differs(c)),
+    ) else {
+        return Vec::new();
+    };
+    // Cut after chunk c (c + 1 chunks applied) for first <= c < last.
+    (first..last).map(|c| (c + 1) * 8).collect()
 }
