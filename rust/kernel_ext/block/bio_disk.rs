@@ -163,11 +163,10 @@ impl GenDiskBuilder {
         Self::default()
     }
 
-    /// The logical block size: a power of two from 512 to `PAGE_SIZE`.
+    /// The logical block size: a power of two from 512 to `PAGE_SIZE`, as
+    /// blk-mq disks check it.
     pub(crate) fn logical_block_size(mut self, size: u32) -> Result<Self> {
-        if !(512..=kernel::page::PAGE_SIZE as u32).contains(&size) || !size.is_power_of_two() {
-            return Err(EINVAL);
-        }
+        kernel::block::mq::gen_disk::GenDiskBuilder::validate_block_size(size)?;
         self.logical_block_size = size;
         Ok(self)
     }
