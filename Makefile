@@ -7,14 +7,14 @@
 # Other targets: bench (btt_rs vs C vs raw pmem), core-bench (the BTT core on memory vs memcpy), ndctl-test (ndctl's BTT tests on
 # nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts in JOBS=2 series side by side; BTT_DRIVER=c|rs, CUTS=N,
 # POWERCUT_ARGS='--sector-size 512 ...'), fuzz-soak (COUNT=10000 mutated BTT images in btt_rs guests, SEED=N),
-# toolchain, kernel, kernel-plain, module, host-test, shell, clean,
+# mttcg-boots (BOOTS=50 boots on multi-threaded TCG, 4 vCPUs, counting failures), stress-soak (ROUNDS=3000), toolchain, kernel, kernel-plain, module, host-test, shell, clean,
 # patches (the upstream series in build/patches/), patches-check (make test's suite "patches" alone: apply it to 7.3,
 # checkpatch --strict, in-tree CLIPPY=1 build).
 # The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: fuzz-soak patches patches-check stress-soak all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
+.PHONY: mttcg-boots fuzz-soak patches patches-check stress-soak all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
 
 all: module
 
@@ -46,9 +46,13 @@ soak: toolchain
 
 # Long btt_stress.sh run: ROUNDS rounds (default 3000) in one 4-vCPU guest.
 stress-soak: toolchain module
-	$(SCRIPTS)/qemu-run.sh --quiet --fresh --img $(CURDIR)/build/btt-stress.img --cpus 4 --timeout $$(( $(or $(ROUNDS),3000) * 60 + 600 )) \
+	BTT_TCG_THREADS=multi $(SCRIPTS)/qemu-run.sh --quiet --fresh --img $(CURDIR)/build/btt-stress.img --cpus 4 --timeout $$(( $(or $(ROUNDS),3000) * 60 + 600 )) \
 		--out $(CURDIR)/build/stress-soak -- sh tools/testing/selftests/btt-rs/btt_stress.sh rs $(or $(ROUNDS),3000) $(or $(SECS),5); \
 		rc=$$?; grep -E '^# (rounds|totals)' $(CURDIR)/build/stress-soak/guest.log; exit $$rc
+
+# BOOTS (default 50) boots on multi-threaded TCG, 4 vCPUs: prints the failures.
+mttcg-boots: toolchain module
+	$(SCRIPTS)/mttcg-boots.sh $(or $(BOOTS),50)
 
 # Guest fuzz soak: COUNT (default 10000) mutated images, 500 per boot; hours.
 fuzz-soak: toolchain module

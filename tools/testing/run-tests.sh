@@ -236,6 +236,101 @@ ktap_script() {
 	tally "$name" "$out/guest.log" $? "$out/stderr.log" '^(not ok|ok) [0-9]+|^# '
 }
 
+# Side by side: most guest suites boot a single-threaded TCG guest, which keeps
+# one host core busy, so two of them run at once on 2 cores (BTT_TEST_JOBS,
+# default 2; 1 runs them one after the other). Each job is a function run in a
+# background shell of its own; its stderr goes to a file that is shown, with
+# its notes, in queue order once every job has ended, so the summary reads as
+# a serial run's. Suites that share an image or a work directory are one job;
+# suites with parallel vCPUs (multi-threaded TCG) or boots of their own side by
+# side run alone, outside the jobs.
+jobs_dir=
+job_count=0
+job_start() { # FUNCTION ARGS...
+	local f
+	while [ "$(jobs -rp | wc -l)" -ge "${BTT_TEST_JOBS:-2}" ]; do wait -n; done
+	job_count=$((job_count + 1))
+	f=$jobs_dir/$(printf %03d $job_count)
+	echo "$1" >"$f.name"
+	log "guest: started $1 (job $job_count)"
+	(
+		summary=() failures=() passed=0 failed=0 skipped=0 failures_noted=0
+		"$@" >"$f.err" 2>&1
+		{
+			declare -p summary failures | sed 's/^declare -a summary=/job_summary=/; s/^declare -a failures=/job_failures=/'
+			echo "job_passed=$passed job_failed=$failed job_skipped=$skipped"
+		} >"$f.state"
+	) &
+}
+# Waits for every job, then adds their output and notes in queue order. A job
+# that left no notes (its shell died) is a failure.
+jobs_merge() {
+	local f job_summary job_failures job_passed job_failed job_skipped
+	wait
+	for f in "$jobs_dir"/*.name; do
+		[ -e "$f" ] || continue
+		f=${f%.name}
+		cat "$f.err" >&2
+		if [ -s "$f.state" ]; then
+			. "$f.state"
+			summary+=("${job_summary[@]}")
+			failures+=("${job_failures[@]}")
+			passed=$((passed + job_passed)) failed=$((failed + job_failed)) skipped=$((skipped + job_skipped))
+			failures_noted=${#failures[@]}
+		else
+			failures+=("[$(cat "$f.name")] the job ended without a result: see $f.err")
+			note "guest: $(cat "$f.name") (job died)" 0 1 0
+		fi
+		rm -f "$f.name"
+	done
+}
+
+# The jobs (each one or more boots that must run in order).
+rs_sector_mode_job() {
+	local st=tools/testing/selftests/btt-rs
+	guest_boot sector-mode-rs-create --fresh --img "$BTT_TOP/build/rs.img" -- sh $st/sector_mode.sh rs create
+	guest_boot sector-mode-rs-verify --state-from sector-mode-rs-create --img "$BTT_TOP/build/rs.img" -- sh $st/sector_mode.sh rs verify
+}
+c_sector_mode_job() {
+	local st=tools/testing/selftests/btt-rs
+	guest_boot sector-mode-c-create --fresh --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c create
+	guest_boot sector-mode-c-verify --state-from sector-mode-c-create --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c verify
+}
+cross_driver_job() {
+	local st=tools/testing/selftests/btt-rs
+	guest_boot cross-driver-512 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 512
+	guest_boot cross-driver-4096 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 4096
+}
+multi_arena_job() {
+	local st=tools/testing/selftests/btt-rs
+	BTT_MAXMEM=768G guest_boot multi-arena-create --fresh --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh create
+	BTT_MAXMEM=768G guest_boot multi-arena-verify --state-from multi-arena-create --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh verify
+}
+btt_tool_images_job() {
+	old_padding_suite
+	repaired_suite
+}
+virtio_pmem_job() {
+	local st=tools/testing/selftests/btt-rs
+	guest_boot virtio-pmem-rs --fresh --img "$BTT_TOP/build/vpmem.img" --virtio-pmem -- sh $st/virtio_pmem.sh rs
+	guest_boot virtio-pmem-c --fresh --img "$BTT_TOP/build/vpmem.img" --virtio-pmem -- sh $st/virtio_pmem.sh c
+}
+kernel_paths_job() {
+	local st=tools/testing/selftests/btt-rs
+	guest_boot kernel-paths-rs --fresh --img "$BTT_TOP/build/kpaths.img" -- sh $st/kernel_paths.sh rs
+	guest_boot kernel-paths-c --fresh --img "$BTT_TOP/build/kpaths.img" -- sh $st/kernel_paths.sh c
+}
+ndctl_job() {
+	# ndctl's own BTT tests (btt-check, btt-errors, btt-pad-compat, sector-mode)
+	# on nfit_test, against btt_rs (make ndctl-test; BTT_DRIVER=c for C).
+	ktap_script ndctl-btt-rs "$BTT_TOP/tools/testing/nvdimm-ndctl/run.sh" --driver rs
+	# Poison under the metadata, revalidated by an ARS scrub, with the C nd_btt
+	# beside btt_rs: its outcome per case is printed (btt-poisoned-metadata.sh),
+	# its test points are the nvdimm stack's (no splat, clean unload).
+	ktap_script ndctl-poison-c "$BTT_TOP/tools/testing/nvdimm-ndctl/run.sh" --driver c \
+		btt-poisoned-metadata.sh btt-errors-nofs.sh
+}
+
 guest_suites() {
 	local st=tools/testing/selftests/btt-rs
 	"$BTT_TOP/scripts/build-kernel.sh" debug >/dev/null || { note "guest: kernel build" 0 1 0; return; }
@@ -252,60 +347,55 @@ guest_suites() {
 	else
 		note "build: btt_rs.ko (CLIPPY=1, no warning)" 1 0 0
 	fi
-	# The upstream form (make patches): the series applies to 7.3, checkpatch
-	# --strict finds no error, and it builds in-tree with CLIPPY=1 (no guest;
-	# about 4 minutes, most of it copying the cached trees).
-	ktap_script patches "$BTT_TOP/tools/testing/patches/check.sh"
-	# The Rust driver: lanes and KUnit, sector mode, reboot persistence.
-	guest_boot kunit -- sh $st/kunit.sh
-	guest_boot sector-mode-rs-create --fresh --img "$BTT_TOP/build/rs.img" -- sh $st/sector_mode.sh rs create
-	guest_boot sector-mode-rs-verify --state-from sector-mode-rs-create --img "$BTT_TOP/build/rs.img" -- sh $st/sector_mode.sh rs verify
-	# Many more writers than lanes (the load that exposed the C lane race).
-	guest_boot stress-rs --fresh --img "$BTT_TOP/build/stress.img" --cpus 4 -- sh $st/stress.sh rs
-	# Rounds of writers, readers and CPU hogs on 4 vCPUs (MTTCG on QEMU 10), 512/4096 sectors.
+	# Built once here, before jobs share it (the first boot below builds the initramfs).
+	(cd "$BTT_TOP/rust" && cargo build -q -p btt_tool) >"$results/btt-tool-build.log" 2>&1
+	jobs_dir=$results/jobs
+	mkdir -p "$jobs_dir"
+
+	# Alone: parallel vCPUs (multi-threaded TCG: one host thread per vCPU).
+	# Rounds of writers, readers and CPU hogs on 4 vCPUs, 512/4096 sectors.
 	BTT_TCG_THREADS=multi guest_boot btt-stress-rs --fresh --img "$BTT_TOP/build/btt-stress.img" --cpus 4 -- sh $st/btt_stress.sh rs 4 5
-	# One format: what either driver writes, the other reads, in one boot.
-	guest_boot cross-driver-512 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 512
-	guest_boot cross-driver-4096 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 4096
-	# Over 512 GiB (sparse backing file): several arenas, boundaries, both drivers, reboot.
-	BTT_MAXMEM=768G guest_boot multi-arena-create --fresh --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh create
-	BTT_MAXMEM=768G guest_boot multi-arena-verify --state-from multi-arena-create --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh verify
-	old_padding_suite
-	repaired_suite
-	# The debugfs view ndctl reads, against the C driver's; loading next to nd_btt.
-	guest_boot debugfs --fresh --img "$BTT_TOP/build/dbg.img" -- sh $st/debugfs.sh
-	# virtio-pmem flushes sleep: btt_rs must stay clean there (C shown for comparison).
-	guest_boot virtio-pmem-rs --fresh --img "$BTT_TOP/build/vpmem.img" --virtio-pmem -- sh $st/virtio_pmem.sh rs
-	guest_boot virtio-pmem-c --fresh --img "$BTT_TOP/build/vpmem.img" --virtio-pmem -- sh $st/virtio_pmem.sh c
-	# Lifecycle under fio load: disable-namespace, unbind, rmmod; 20 attach/detach cycles; leaks.
-	guest_boot lifecycle-rs --fresh --img "$BTT_TOP/build/lifecycle.img" -- sh $st/lifecycle.sh rs
-	# Every other way the kernel reaches an attached BTT (region read_only, region
-	# cycles with the disk closed and open, sector -> raw -> sector, destroy while
-	# attached), with each driver: nd_pmem reads nd_btt->btt as a C struct btt.
-	guest_boot kernel-paths-rs --fresh --img "$BTT_TOP/build/kpaths.img" -- sh $st/kernel_paths.sh rs
-	guest_boot kernel-paths-c --fresh --img "$BTT_TOP/build/kpaths.img" -- sh $st/kernel_paths.sh c
 	# Damaged images: btt_rs refuses (naming the field) or serves intact data, never
 	# writes; the C driver's outcome beside it (3 boots, two of them side by side).
 	ktap_script bad-images "$BTT_TOP/tools/testing/bad-images/run.sh" --out "$results/bad-images/work"
+
+	# The upstream form (make patches): the series applies to 7.3, checkpatch
+	# --strict finds no error, and it builds in-tree with CLIPPY=1 (no guest;
+	# about 4 minutes, most of it copying the cached trees).
+	job_start ktap_script patches "$BTT_TOP/tools/testing/patches/check.sh"
+	# The Rust driver: lanes and KUnit, sector mode, reboot persistence.
+	job_start guest_boot kunit -- sh $st/kunit.sh
+	job_start rs_sector_mode_job
+	# Many more writers than lanes (the load that exposed the C lane race).
+	job_start guest_boot stress-rs --fresh --img "$BTT_TOP/build/stress.img" --cpus 4 -- sh $st/stress.sh rs
+	# One format: what either driver writes, the other reads, in one boot.
+	job_start cross_driver_job
+	# Over 512 GiB (sparse backing file): several arenas, boundaries, both drivers, reboot.
+	job_start multi_arena_job
+	# The pre-4.15 flog padding, and repair for sector sizes ndctl cannot check.
+	job_start btt_tool_images_job
+	# The debugfs view ndctl reads, against the C driver's; loading next to nd_btt.
+	job_start guest_boot debugfs --fresh --img "$BTT_TOP/build/dbg.img" -- sh $st/debugfs.sh
+	# virtio-pmem flushes sleep: btt_rs must stay clean there (C shown for comparison).
+	job_start virtio_pmem_job
+	# Lifecycle under fio load: disable-namespace, unbind, rmmod; 20 attach/detach cycles; leaks.
+	job_start guest_boot lifecycle-rs --fresh --img "$BTT_TOP/build/lifecycle.img" -- sh $st/lifecycle.sh rs
+	# Every other way the kernel reaches an attached BTT (region read_only, region
+	# cycles with the disk closed and open, sector -> raw -> sector, destroy while
+	# attached), with each driver: nd_pmem reads nd_btt->btt as a C struct btt.
+	job_start kernel_paths_job
 	# Seeded mutations of a BTT image (info blocks, flog, map, random metadata bytes)
 	# attached by btt_rs in one boot, plus every saved regression case: refused
 	# images never written, served ones `btt check`-clean afterwards, no splat.
-	ktap_script fuzz-guest "$BTT_TOP/tools/testing/fuzz-guest/run.sh" --seed "${BTT_FUZZ_SEED:-$(date +%Y%m%d)}" \
+	job_start ktap_script fuzz-guest "$BTT_TOP/tools/testing/fuzz-guest/run.sh" --seed "${BTT_FUZZ_SEED:-$(date +%Y%m%d)}" \
 		--count 30 --out "$results/fuzz-guest/work"
 	# The C driver: the reference the Rust driver is held to.
-	guest_boot sector-mode-c-create --fresh --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c create
-	guest_boot sector-mode-c-verify --state-from sector-mode-c-create --img "$BTT_TOP/build/c.img" -- sh $st/sector_mode.sh c verify
+	job_start c_sector_mode_job
 	# Power cuts: QEMU SIGKILLed 3 times while btt_rs writes, every sector verified
 	# after each cut (make soak: 1000; the C driver: run.sh --driver c).
-	powercut_suite powercut-rs-3-cuts --driver rs --iterations 3
-	# ndctl's own BTT tests (btt-check, btt-errors, btt-pad-compat, sector-mode)
-	# on nfit_test, against btt_rs (make ndctl-test; BTT_DRIVER=c for C).
-	ktap_script ndctl-btt-rs "$BTT_TOP/tools/testing/nvdimm-ndctl/run.sh" --driver rs
-	# Poison under the metadata, revalidated by an ARS scrub, with the C nd_btt
-	# beside btt_rs: its outcome per case is printed (btt-poisoned-metadata.sh),
-	# its test points are the nvdimm stack's (no splat, clean unload).
-	ktap_script ndctl-poison-c "$BTT_TOP/tools/testing/nvdimm-ndctl/run.sh" --driver c \
-		btt-poisoned-metadata.sh btt-errors-nofs.sh
+	job_start powercut_suite powercut-rs-3-cuts --driver rs --iterations 3
+	job_start ndctl_job
+	jobs_merge
 }
 
 # The whole run is one function, parsed before it starts, and the line that
