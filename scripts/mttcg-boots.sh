@@ -5,16 +5,18 @@
 # QEMU 10's MTTCG does not run stale kernel text as 7.2's did (README: which
 # QEMU runs which suite). Prints one line per failed boot and then
 # "mttcg boots: N, failed F (QEMU V)"; exit status 0 only if none failed.
-# Usage: scripts/mttcg-boots.sh [N]   (BTT_QEMU=7.2 to count 7.2's failures)
+# Usage: scripts/mttcg-boots.sh [N [FLAVOUR]]   (kernel flavour debug or plain, default
+# debug; BTT_QEMU=7.2 to count 7.2's failures)
 . "$(dirname "$0")/lib.sh"
-n=${1:-50}
+n=${1:-50} flavour=${2:-debug}
+"$BTT_TOP/scripts/build-module.sh" "$flavour" >/dev/null || die "btt_rs.ko ($flavour) does not build"
 out=$BTT_TOP/build/mttcg-boots
 rm -rf "$out"
 mkdir -p "$out"
 failed=0
 for i in $(seq 1 "$n"); do
 	d=$out/$i
-	BTT_TCG_THREADS=multi "$BTT_TOP/scripts/qemu-run.sh" --quiet --fresh --img "$out/nvdimm.img" --size 64 \
+	BTT_TCG_THREADS=multi "$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour "$flavour" --fresh --img "$out/nvdimm.img" --size 64 \
 		--cpus 4 --timeout 600 --out "$d" -- sh tools/testing/selftests/btt-rs/smp_boot.sh 4 >"$d.log" 2>&1
 	rc=$?
 	if [ $rc != 0 ] || grep -q '^not ok' "$d/guest.log" 2>/dev/null || ! grep -q '^ok 5 ' "$d/guest.log" 2>/dev/null; then
@@ -26,5 +28,5 @@ done
 qemu=$QEMU10_DIR/usr/bin/qemu-system-x86_64
 [ "${BTT_QEMU:-10}" = 7.2 ] || [ ! -x "$qemu" ] && qemu=qemu-system-x86_64
 ver=$("$qemu" -L "$QEMU10_DIR/usr/share/qemu" --version 2>/dev/null | head -1)
-echo "mttcg boots: $n, failed $failed (${ver:-QEMU ${BTT_QEMU:-10}})"
+echo "mttcg boots: $n ($flavour kernel), failed $failed (${ver:-QEMU ${BTT_QEMU:-10}})"
 [ $failed = 0 ]
