@@ -236,15 +236,21 @@ impl<M: Media, P: Platform> Btt<M, P> {
             P::rtt_wait(slot, busy);
         }
 
-        self.media.write(block_off, data)?;
+        // The durability points of a sector write (Documentation/btt-rs.rst,
+        // "Write ordering"): D1 after the data block, D2 between the flog
+        // entry's halves, D3 between the flog entry and the map entry, D4
+        // after the map entry (the write is acknowledged only then).
+        self.media.write_unfenced(block_off, data)?;
         let meta_off = block_off + u64::from(self.sector_size);
         match meta {
-            Some(meta) => self.media.write(meta_off, meta)?,
+            Some(meta) => self.media.write_unfenced(meta_off, meta)?,
             None if self.meta_size() > 0 => self
                 .media
                 .write_zeroes(meta_off, u64::from(self.meta_size()))?,
             None => {}
         }
+        // D1: the block is whole on media before a flog entry names it.
+        self.media.flush()?;
 
         let map_guard = self.map_lock(ai, premap);
         // Again under the lock: a writer of this stripe that failed a flog or
