@@ -996,3 +996,90 @@ fn reorder_create() {
     );
     assert!(recreated > 0 && recreated < states && from_backup > 0);
 }
+
+/// The model's teeth: a media that drops one durability point of the core,
+/// D3 (io.rs), the fence between a flog entry's second half and the map
+/// entry. It is recognised from the media's side (a flush right after an
+/// 8-byte write at offset 8 of a 16-byte flog slot), so the real core stays
+/// as it is. Without D3 the map entry may persist while the flog entry's
+/// second half does not: the map names the lane's new block, and the lane's
+/// newest flog entry still names that block as the lane's free block, so
+/// after a crash there the block has two owners (and the next write on the
+/// lane would overwrite live data). The prefix model of `crash.rs` cannot
+/// see this: it never persists a later write without an earlier one.
+struct DropD3<M> {
+    inner: M,
+    flog: std::ops::Range<u64>,
+    /// Per thread: its last call was the write of a flog entry's second half.
+    after_hi: std::sync::Mutex<HashMap<std::thread::ThreadId, bool>>,
+}
+
+impl<M: Media> DropD3<M> {
+    fn mark(&self, v: bool) -> bool {
+        let me = std::thread::current().id();
+        self.after_hi.lock().unwrap().insert(me, v).unwrap_or(false)
+    }
+}
+
+impl<M: Media> Media for DropD3<M> {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.inner.read(offset, buf)
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        self.mark(false);
+        self.inner.write(offset, buf)
+    }
+
+    fn write_unfenced(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        let hi =
+            self.flog.contains(&offset) && (offset - self.flog.start) % 16 == 8 && buf.len() == 8;
+        self.mark(hi);
+        self.inner.write_unfenced(offset, buf)
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        if self.mark(false) {
+            return Ok(());
+        }
+        self.inner.flush()
+    }
+
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+}
+
+#[test]
+fn reorder_mutation_without_d3_fails() {
+    let writes = overwrites(4, 2, &[0, 5]);
+    let plan = Plan {
+        name: "512 without D3",
+        lbasize: 512,
+        nlanes: 2,
+        pre: &[5],
+        writes: &writes,
+        old_padding: false,
+        concurrent: false,
+    };
+    let rec = ReorderMedia::new(MemMedia::new(SIZE));
+    let w = record(&plan, &rec, |r| {
+        let mut c = test_cfg(512, 2);
+        c.read_only = true;
+        let (btt, _) = Btt::<_, StdPlatform>::open(r, &c).unwrap();
+        let a = btt.arena(0).unwrap();
+        DropD3 {
+            inner: r,
+            flog: a.logoff..a.info2off,
+            after_hi: Default::default(),
+        }
+    });
+    // The workload itself ran as usual (reads see every write).
+    assert_eq!(w.ops.len(), writes.len());
+    let err = check_work(&w, bounds()).expect_err("the simulation missed a dropped fence");
+    eprintln!("reorder: mutation (D3 dropped): fails as it must: {err}");
+    assert!(
+        err.contains("owned twice") || err.contains("open fails") || err.contains("check:"),
+        "{err}"
+    );
+}
