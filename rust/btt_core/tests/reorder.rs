@@ -184,6 +184,14 @@ impl<'a> Replay<'a> {
         }
     }
 
+    /// How many threads have units pending.
+    fn threads_pending(&self) -> usize {
+        let mut t: Vec<usize> = self.pending.values().flatten().map(|v| v.0).collect();
+        t.sort_unstable();
+        t.dedup();
+        t.len()
+    }
+
     /// Per unit that may change: the values it may take besides its durable one.
     fn choices(&self) -> Vec<(u64, Vec<Unit>)> {
         let mut out = Vec::new();
@@ -495,11 +503,18 @@ fn record<'r, W: Media>(
             })
             .collect();
         let run_lane = &run_lane;
+        // All lanes start together, so that their writes overlap.
+        let go = &std::sync::Barrier::new(per_lane.len());
         std::thread::scope(|s| {
             let hs: Vec<_> = lanes
                 .iter_mut()
                 .zip(&per_lane)
-                .map(|(lane, lbas)| s.spawn(move || run_lane(lane, lbas)))
+                .map(|(lane, lbas)| {
+                    s.spawn(move || {
+                        go.wait();
+                        run_lane(lane, lbas)
+                    })
+                })
                 .collect();
             for h in hs {
                 ops.extend(h.join().unwrap());
@@ -681,6 +696,8 @@ struct Stats {
     recoveries: usize,
     /// Most states at one durability point.
     widest: usize,
+    /// Durability points with units of two or more threads pending.
+    shared: usize,
 }
 
 /// The image of one state: the durable pages plus `units`.
@@ -712,6 +729,7 @@ fn explore(
         let sets = enumerate(&replay.choices(), Some(&w.arena), b, &mut rng);
         stats.points += 1;
         stats.widest = stats.widest.max(sets.len());
+        stats.shared += usize::from(replay.threads_pending() > 1);
         for units in sets {
             stats.states += 1;
             if outer.is_some() {
@@ -791,7 +809,8 @@ fn run(plan: &Plan) {
         .count();
     eprintln!(
         "reorder: {}: {} sector writes, {} media events, {} durability points, {} states \
-         checked ({} in {} recoveries cut anywhere), at most {} at one point, {:.1} s",
+         checked ({} in {} recoveries cut anywhere), at most {} at one point, {} points with \
+         units of several lanes pending, {:.1} s",
         w.name,
         w.ops.len(),
         w.events.len(),
@@ -800,9 +819,14 @@ fn run(plan: &Plan) {
         stats.recovery_states,
         stats.recoveries,
         stats.widest,
+        stats.shared,
         t.elapsed().as_secs_f64()
     );
     assert!(stats.states > w.ops.len());
+    assert!(
+        !plan.concurrent || stats.shared > 0,
+        "no two lanes ever overlapped"
+    );
 }
 
 /// `n` writes over `lbas`, lanes in turn, the same sectors overwritten.
