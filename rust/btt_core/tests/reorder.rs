@@ -49,18 +49,19 @@
 //! Data-block units: one representative per equivalence class. The units of
 //! a data block (its data and integrity metadata) are pending only while the
 //! block is the writing lane's free block, between the `Btt::write` that
-//! fills it and its durability point D1 (io.rs). Until D1 no map entry names
-//! the block and no flog entry names it as a new block (the flog entry that
-//! will is written only after D1, and with the data-sharing D1 of a merged
-//! write only its first half, which names the old block and cannot make the
-//! entry the newest without the second half). So no read, recovery or check
-//! looks into the block, and every subset of its units gives the same
+//! fills it and its durability point D2 (io.rs, open.rs). Until D2 no map
+//! entry names the block, and the flog names it only as the lane's free
+//! block (the newest entry's `old_map`), whose content nothing reads: of the
+//! flog entry that will name it as new, only the first half is written
+//! before D2, and it names the old block; without the second half (written
+//! after D2) the slot keeps its older sequence number and is not the lane's
+//! newest. So no read, recovery or check looks into the block, and every subset of its units gives the same
 //! outcome for every invariant above; the next write on the lane overwrites
 //! all of it. The classes are therefore "which metadata units persisted",
 //! and for the data one representative suffices; six are checked anyway,
 //! applied to every pending block at once (none, all, even units, odd units,
 //! first half, second half), so that a change that made a block observable
-//! before D1 fails here rather than being assumed away.
+//! before D2 fails here rather than being assumed away.
 //!
 //! Recovery cut anywhere: for states whose open writes (a roll-forward), the
 //! open is recorded the same way and every state of its own durability
@@ -898,20 +899,23 @@ fn reorder_old_padding() {
     });
 }
 
-/// Four lanes at once over the same sectors: at a fence, the other lanes'
-/// unfenced units are pending too.
+/// Four lanes at once, two of them on the same sector: at a fence, the
+/// other lanes' unfenced units (data, flog halves, map entries) are pending
+/// too.
 fn concurrent(lbasize: u32) {
     let mut writes = Vec::new();
     for i in 0..6 * bounds().scale {
         for lane in 0..4usize {
-            writes.push((lane, [3u64, 4, 3, 8][(lane + i) % 4]));
+            // Two lanes on sector 3 at once, the other two on sectors of
+            // other map-lock stripes, whose flog and map writes overlap.
+            writes.push((lane, [3u64, 40, 3, 200][(lane + i) % 4]));
         }
     }
     run(&Plan {
         name: &format!("{lbasize}, 4 concurrent lanes, shared sectors"),
         lbasize,
         nlanes: 4,
-        pre: &[3],
+        pre: &[3, 40],
         writes: &writes,
         old_padding: false,
         concurrent: true,
@@ -1106,4 +1110,34 @@ fn reorder_mutation_without_d3_fails() {
         err.contains("owned twice") || err.contains("open fails") || err.contains("check:"),
         "{err}"
     );
+}
+
+/// Durability points per sector write (issue 15, part 3): three, whatever
+/// the sector size (the data block and its metadata share D2 with the flog
+/// entry's first half), down from four (five with integrity metadata, whose
+/// write C flushes on its own).
+#[test]
+fn three_durability_points_per_sector_write() {
+    for &lbasize in &[512u32, 520, 528, 4096, 4104, 4160, 4224] {
+        let rec = ReorderMedia::new(MemMedia::new(SIZE));
+        let cfg = test_cfg(lbasize, 2);
+        let (btt, lanes) = Btt::<_, StdPlatform>::open(&rec, &cfg).unwrap();
+        let mut lanes: Vec<HostLane> = lanes.collect();
+        for (i, lba) in [0u64, 7, 0, 100].into_iter().enumerate() {
+            rec.take_events();
+            do_write(&btt, &mut lanes[i % 2], lba, i as u64 + 1).unwrap();
+            let ev = rec.take_events();
+            let fences = ev
+                .iter()
+                .filter(|e| matches!(e, Event::Fence { .. }))
+                .count();
+            let writes = ev.len() - fences;
+            let meta = usize::from(btt.meta_size() > 0);
+            assert_eq!(
+                (fences, writes),
+                (3, 4 + meta),
+                "lbasize {lbasize}: durability points and writes of one sector write"
+            );
+        }
+    }
 }

@@ -395,8 +395,9 @@ pub(super) fn write_log_entry<M: Media>(
     let raw = ent.encode();
     let (lo, hi) = raw.split_at(8);
     media.write_unfenced(off, lo)?;
-    // D2: the first half (lba, old_map) is durable before the half with the
-    // sequence number, which makes the entry the lane's newest.
+    // D2: the first half (lba, old_map), and a sector write's data block
+    // before it, are durable before the half with the sequence number, which
+    // makes the entry the lane's newest.
     media.flush()?;
     media.write_unfenced(off + 8, hi)?;
     // D3: the whole entry is durable before the caller updates the map.
