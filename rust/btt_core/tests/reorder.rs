@@ -111,7 +111,7 @@ fn bounds() -> Bounds {
             meta: 1 << 16,
             random: 256,
             recovery_stride: 1,
-            scale: 4,
+            scale: 16,
         }
     } else {
         Bounds {
