@@ -356,8 +356,12 @@ struct Plan<'a> {
     /// `(lane, lba)`; LBAs may repeat, across lanes too.
     writes: &'a [(usize, u64)],
     old_padding: bool,
-    /// Each lane's writes in a thread of its own, all at once.
+    /// Each lane's writes in a thread of their own, all at once.
     concurrent: bool,
+    /// Not concurrent, but each write in a thread of its own, so that a lane
+    /// passes from thread to thread (as kernel lanes pass between tasks):
+    /// one thread's fence does not make another's writes durable.
+    handoff: bool,
 }
 
 /// Yields before each call, so that concurrent writers interleave finely.
@@ -521,6 +525,14 @@ fn record<'r, W: Media>(
                 ops.extend(h.join().unwrap());
             }
         });
+    } else if plan.handoff {
+        let run_lane = &run_lane;
+        for &(l, lba) in plan.writes {
+            let lane = &mut lanes[l];
+            ops.extend(std::thread::scope(|s| {
+                s.spawn(move || run_lane(lane, &[lba])).join().unwrap()
+            }));
+        }
     } else {
         for &(l, lba) in plan.writes {
             ops.extend(run_lane(&mut lanes[l], &[lba]));
@@ -811,7 +823,7 @@ fn run(plan: &Plan) {
     eprintln!(
         "reorder: {}: {} sector writes, {} media events, {} durability points, {} states \
          checked ({} in {} recoveries cut anywhere), at most {} at one point, {} points with \
-         units of several lanes pending, {:.1} s",
+         units of several threads pending, {:.1} s",
         w.name,
         w.ops.len(),
         w.events.len(),
@@ -826,7 +838,7 @@ fn run(plan: &Plan) {
     assert!(stats.states > w.ops.len());
     assert!(
         !plan.concurrent || stats.shared > 0,
-        "no two lanes ever overlapped"
+        "no two threads ever overlapped"
     );
 }
 
@@ -847,6 +859,7 @@ fn per_size(lbasize: u32) {
         writes: &writes,
         old_padding: false,
         concurrent: false,
+        handoff: false,
     });
 }
 
@@ -896,6 +909,7 @@ fn reorder_old_padding() {
         writes: &writes,
         old_padding: true,
         concurrent: false,
+        handoff: false,
     });
 }
 
@@ -919,6 +933,7 @@ fn concurrent(lbasize: u32) {
         writes: &writes,
         old_padding: false,
         concurrent: true,
+        handoff: false,
     });
 }
 
@@ -930,6 +945,26 @@ fn reorder_concurrent_512() {
 #[test]
 fn reorder_concurrent_4160() {
     concurrent(4160);
+}
+
+/// Two lanes, each write by a new thread: the next write on a lane is
+/// another thread's, whose durability points do not cover the previous
+/// writer's units. This is what needs D4: without it the previous writer's
+/// map entry may still be lost when the next writer's flog entry replaces
+/// the one that would roll it forward.
+#[test]
+fn reorder_lane_handoff() {
+    let writes = overwrites(12 * bounds().scale, 2, &[2, 6, 2000]);
+    run(&Plan {
+        name: "512, lanes passed between threads",
+        lbasize: 512,
+        nlanes: 2,
+        pre: &[6],
+        writes: &writes,
+        old_padding: false,
+        concurrent: false,
+        handoff: true,
+    });
 }
 
 /// A create cut anywhere: the next open finds no BTT and makes a new one, or
@@ -1089,6 +1124,7 @@ fn reorder_mutation_without_d3_fails() {
         writes: &writes,
         old_padding: false,
         concurrent: false,
+        handoff: false,
     };
     let rec = ReorderMedia::new(MemMedia::new(SIZE));
     let w = record(&plan, &rec, |r| {
