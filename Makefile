@@ -7,14 +7,16 @@
 # Other targets: bench (btt_rs vs C vs raw pmem), core-bench (the BTT core on memory vs memcpy), ndctl-test (ndctl's BTT tests on
 # nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts in JOBS=2 series side by side; BTT_DRIVER=c|rs, CUTS=N,
 # POWERCUT_ARGS='--sector-size 512 ...'), fuzz-soak (COUNT=10000 mutated BTT images in btt_rs guests, SEED=N),
-# mttcg-boots (BOOTS=50 boots on multi-threaded TCG, 4 vCPUs, counting failures), stress-soak (ROUNDS=3000), toolchain, kernel, kernel-plain, module, host-test, shell, clean,
+# mttcg-boots (BOOTS=50 boots on multi-threaded TCG, 4 vCPUs, counting failures), stress-soak (ROUNDS=3000),
+# crash-soak (the reorder-model crash simulation with BTT_REORDER_SOAK=1, larger bounds),
+# toolchain, kernel, kernel-plain, module, host-test, shell, clean,
 # patches (the upstream series in build/patches/), patches-check (make test's suite "patches" alone: apply it to 7.3,
 # checkpatch --strict, in-tree CLIPPY=1 build).
 # The kernel's own Kbuild reads ./Kbuild, not this file, for `make -C $KDIR M=$PWD`.
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: mttcg-boots fuzz-soak patches patches-check stress-soak all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
+.PHONY: mttcg-boots crash-soak fuzz-soak patches patches-check stress-soak all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
 
 all: module
 
@@ -37,6 +39,12 @@ bench:
 
 core-bench:
 	cd $(CURDIR)/rust && cargo run --release --example core_bench
+
+# The persistence-model crash simulation with its larger bounds (release build).
+crash-soak:
+	mkdir -p $(CURDIR)/build && cd $(CURDIR)/rust && BTT_REORDER_SOAK=1 cargo test --release -p btt_core --test reorder \
+		-- --nocapture >$(CURDIR)/build/crash-soak.log 2>&1; rc=$$?; \
+		grep -E 'reorder:|^test result|panicked' $(CURDIR)/build/crash-soak.log; exit $$rc
 
 ndctl-test: toolchain
 	$(CURDIR)/tools/testing/nvdimm-ndctl/run.sh --driver $(or $(BTT_DRIVER),c)

@@ -15,6 +15,14 @@ use crate::kernel_ext::nvdimm::{
 /// `nvdimm_write_bytes()`); for pmem that is `nsio_rw_bytes()`, whose writes end in
 /// `nvdimm_flush()` and are durable on return.
 ///
+/// The persistence model's two calls keep the core's defaults, which are
+/// exactly what `nsio_rw_bytes()` does today: [`Media::write_unfenced`] is
+/// [`Media::write`] (one `nvdimm_write_bytes()`, `memcpy_flushcache()` then
+/// `nvdimm_flush()`), so every write is its own durability point, and
+/// [`Media::flush`] has nothing left to make durable. A write without the
+/// per-call flush needs a `rw_bytes` that skips it (see
+/// Documentation/btt-rs.rst, "Persistence model").
+///
 /// Flags: reads pass `NVDIMM_IO_ATOMIC` as the C I/O path does (reads ignore
 /// it). Writes pass 0 (process context): every core write runs where sleeping is
 /// allowed (under lane and map mutexes, never a spinlock), so a 512-byte-aligned

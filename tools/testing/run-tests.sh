@@ -49,7 +49,7 @@ host_suites() {
 	# --nocapture: the crash simulation and the fuzzer print how much they checked.
 	(cd "$BTT_TOP/rust" && cargo test --workspace -- --nocapture 2>&1) | tee "$log" | grep -E '^(test result|running|error)' >&2
 	local rc=${PIPESTATUS[0]}
-	grep -E 'points checked|images' "$log" | sed 's/^/  [host] /' >&2
+	grep -E 'points checked|states checked|images' "$log" | sed 's/^/  [host] /' >&2
 	while IFS= read -r i; do failures+=("[host] $i"); done < <(grep -E '^test .* FAILED$|^error(\[|:)' "$log" | head -20)
 	p=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
 	f=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")

@@ -236,15 +236,26 @@ impl<M: Media, P: Platform> Btt<M, P> {
             P::rtt_wait(slot, busy);
         }
 
-        self.media.write(block_off, data)?;
+        // The durability points of a sector write (Documentation/btt-rs.rst,
+        // "Persistence model"): D2 after the data block and the flog entry's
+        // first half, before its second half; D3 between the flog entry and
+        // the map entry; D4 after the map entry (the write is acknowledged
+        // only then).
+        self.media.write_unfenced(block_off, data)?;
         let meta_off = block_off + u64::from(self.sector_size);
         match meta {
-            Some(meta) => self.media.write(meta_off, meta)?,
+            Some(meta) => self.media.write_unfenced(meta_off, meta)?,
             None if self.meta_size() > 0 => self
                 .media
                 .write_zeroes(meta_off, u64::from(self.meta_size()))?,
             None => {}
         }
+        // No durability point here: D2 (in `write_log_entry`) covers the data
+        // block too. The block must be whole on media before the flog entry's
+        // second half makes an entry naming it live, not before the first
+        // half, which names the old block and alone leaves the slot older
+        // than the lane's other one (tests/reorder.rs checks every mix of the
+        // two).
 
         let map_guard = self.map_lock(ai, premap);
         // Again under the lock: a writer of this stripe that failed a flog or

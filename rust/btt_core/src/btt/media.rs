@@ -17,7 +17,38 @@ pub trait Media: Send + Sync {
     /// `arena_write_bytes()` -> `nvdimm_write_bytes()`, which ends in
     /// `nvdimm_flush()`). May sleep. Aligned writes of 8 bytes or less are
     /// atomic with respect to power failure (the map entry update relies on it).
+    ///
+    /// In the persistence model below this is [`Media::write_unfenced`]
+    /// followed by [`Media::flush`]: one durability point of its own.
     fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error>;
+
+    /// Writes `buf` at `offset`, not necessarily durably.
+    ///
+    /// The persistence model (x86's, as pmem crash checkers model it): until
+    /// the writing thread's next [`Media::flush`] the bytes may persist or
+    /// not, in aligned 8-byte units (each unit wholly or not at all), in any
+    /// order with every other write not yet flushed, of this thread or any
+    /// other. Reads return them at once. A flush by another thread does not
+    /// make them durable.
+    ///
+    /// The default is [`Media::write`], durable on return: stronger than the
+    /// contract, and what the kernel's media does (every `nvdimm_write_bytes()`
+    /// call ends in its own `nvdimm_flush()`, so a caller cannot batch them).
+    fn write_unfenced(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        self.write(offset, buf)
+    }
+
+    /// A durability point: every write this thread made before the call
+    /// ([`Media::write_unfenced`] included) is durable when it returns (C:
+    /// `nvdimm_flush()`; on pmem a store fence after the cache-line write
+    /// backs, on virtio-pmem a request to the host that waits for its
+    /// `fsync`).
+    ///
+    /// The default does nothing: with the default
+    /// [`Media::write_unfenced`] every write is already durable.
+    fn flush(&self) -> Result<(), Error> {
+        Ok(())
+    }
 
     /// Size in bytes of the space (C: `rawsize`, the namespace capacity less
     /// the initial offset).
@@ -57,6 +88,14 @@ impl<T: Media + ?Sized> Media for &T {
 
     fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
         (**self).write(offset, buf)
+    }
+
+    fn write_unfenced(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        (**self).write_unfenced(offset, buf)
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        (**self).flush()
     }
 
     fn size(&self) -> u64 {

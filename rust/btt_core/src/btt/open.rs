@@ -372,7 +372,10 @@ pub(super) fn write_map_raw<M: Media>(
     raw: u32,
 ) -> Result<(), Error> {
     let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
-    media.write(off, &raw.to_le_bytes())
+    media.write_unfenced(off, &raw.to_le_bytes())?;
+    // D4 of a sector write: the map entry is durable before it is
+    // acknowledged (and, in recovery, before the lane is handed out).
+    media.flush()
 }
 
 /// Writes flog entry `ent` into slot `slot` of lane `lane`'s group, in two
@@ -391,8 +394,14 @@ pub(super) fn write_log_entry<M: Media>(
         .ok_or(Error::Invalid)?;
     let raw = ent.encode();
     let (lo, hi) = raw.split_at(8);
-    media.write(off, lo)?;
-    media.write(off + 8, hi)
+    media.write_unfenced(off, lo)?;
+    // D2: the first half (lba, old_map), and a sector write's data block
+    // before it, are durable before the half with the sequence number, which
+    // makes the entry the lane's newest.
+    media.flush()?;
+    media.write_unfenced(off + 8, hi)?;
+    // D3: the whole entry is durable before the caller updates the map.
+    media.flush()
 }
 
 /// The newest entry of each lane's group, validated against the arena.

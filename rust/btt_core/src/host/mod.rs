@@ -307,3 +307,112 @@ pub fn unpack_sparse(raw: &[u8]) -> Result<Vec<u8>, &'static str> {
     }
     Ok(img)
 }
+
+/// One media call as [`ReorderMedia`] saw it.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// [`Media::write_unfenced`] (or the write half of [`Media::write`]) by
+    /// thread `thread`: not durable until that thread's next fence.
+    Write {
+        /// Small number of the calling thread, in order of first call.
+        thread: usize,
+        /// Byte offset.
+        offset: u64,
+        /// The bytes written.
+        bytes: Vec<u8>,
+    },
+    /// [`Media::flush`] (or the end of a [`Media::write`]) by `thread`: its
+    /// writes so far are durable.
+    Fence {
+        /// The calling thread.
+        thread: usize,
+    },
+}
+
+/// Media that records every write and every durability point, per thread, in
+/// the order they reach `inner` (which holds the bytes reads return: the
+/// CPU's view, everything written so far).
+///
+/// Replaying the events gives each crash state of the persistence model of
+/// [`Media::write_unfenced`]: at any point, the durable image plus any
+/// per-8-byte-unit choice among the writes not yet fenced by their thread
+/// (`btt_core/tests/reorder.rs`).
+pub struct ReorderMedia<M> {
+    inner: M,
+    log: Mutex<(Vec<Event>, Vec<std::thread::ThreadId>)>,
+}
+
+impl<M: Media> ReorderMedia<M> {
+    /// Wraps `inner`.
+    pub fn new(inner: M) -> Self {
+        Self {
+            inner,
+            log: Mutex::new((Vec::new(), Vec::new())),
+        }
+    }
+
+    /// The events so far, and forgets them.
+    pub fn take_events(&self) -> Vec<Event> {
+        std::mem::take(&mut self.log.lock().unwrap_or_else(PoisonError::into_inner).0)
+    }
+
+    /// Number of events recorded since the last [`ReorderMedia::take_events`].
+    pub fn events_len(&self) -> usize {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .len()
+    }
+
+    /// The wrapped media.
+    pub fn inner(&self) -> &M {
+        &self.inner
+    }
+
+    fn thread(threads: &mut Vec<std::thread::ThreadId>) -> usize {
+        let me = std::thread::current().id();
+        match threads.iter().position(|t| *t == me) {
+            Some(i) => i,
+            None => {
+                threads.push(me);
+                threads.len() - 1
+            }
+        }
+    }
+}
+
+impl<M: Media> Media for ReorderMedia<M> {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        self.inner.read(offset, buf)
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        self.write_unfenced(offset, buf)?;
+        self.flush()
+    }
+
+    fn write_unfenced(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        // Apply and log under one lock, so the log order is the media order.
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        self.inner.write(offset, buf)?;
+        let thread = Self::thread(&mut log.1);
+        log.0.push(Event::Write {
+            thread,
+            offset,
+            bytes: buf.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        let thread = Self::thread(&mut log.1);
+        log.0.push(Event::Fence { thread });
+        Ok(())
+    }
+
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+}
