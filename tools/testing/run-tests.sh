@@ -312,7 +312,7 @@ btt_tool_images_job() {
 }
 virtio_pmem_job() {
 	local st=tools/testing/selftests/btt-rs
-	# Multi-threaded TCG: the host round trip of one vCPU's flush overlaps the other's I/O.
+	# On multi-threaded TCG: its two vCPUs run at the same time.
 	BTT_TCG_THREADS=multi guest_boot virtio-pmem-rs --fresh --img "$BTT_TOP/build/vpmem.img" --virtio-pmem -- sh $st/virtio_pmem.sh rs
 	guest_boot virtio-pmem-c --fresh --img "$BTT_TOP/build/vpmem.img" --virtio-pmem -- sh $st/virtio_pmem.sh c
 }
