@@ -267,6 +267,9 @@ guest_suites() {
 	# One format: what either driver writes, the other reads, in one boot.
 	guest_boot cross-driver-512 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 512
 	guest_boot cross-driver-4096 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 4096
+	# Discard and write-zeroes (the map's zero flag): blkdiscard, -z, ext4 discard
+	# and fstrim on btt_rs, then the C driver reads the same data and zeroes.
+	guest_boot discard --fresh --img "$BTT_TOP/build/discard.img" --size 512 -- sh $st/discard.sh
 	# Over 512 GiB (sparse backing file): several arenas, boundaries, both drivers, reboot.
 	BTT_MAXMEM=768G guest_boot multi-arena-create --fresh --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh create
 	BTT_MAXMEM=768G guest_boot multi-arena-verify --state-from multi-arena-create --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh verify
