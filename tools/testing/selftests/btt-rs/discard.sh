@@ -159,7 +159,7 @@ ktap_check "load the nvdimm stack with btt_rs" nd_load rs
 ndctl disable-region all >/dev/null 2>&1
 ndctl init-labels -f all >/dev/null 2>&1
 ndctl enable-region all >/dev/null 2>&1
-set -- 512 40M 4096 40M 4096 96M
+set -- 512 48M 4096 48M 4096 96M
 for tag in ss512 ss4096 ext4; do
 	json=$(ndctl create-namespace -r region0 -m sector -l "$1" -s "$2" 2>&1)
 	dev=$(echo "$json" | ns_json_field blockdev)
