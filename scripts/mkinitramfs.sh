@@ -23,7 +23,10 @@ for applet in $("$root/bin/busybox" --list); do
 done
 
 # Userland from the host's Debian packages, with every shared library they need.
-bins=(/usr/bin/ndctl /usr/bin/daxctl /usr/bin/fio /usr/bin/sha256sum /usr/bin/stat)
+# util-linux's blkdiscard, fallocate and fstrim (busybox's lack -z and
+# --punch-hole) and mkfs.ext4 for the discard suite.
+bins=(/usr/bin/ndctl /usr/bin/daxctl /usr/bin/fio /usr/bin/sha256sum /usr/bin/stat
+	/usr/sbin/blkdiscard /usr/bin/fallocate /usr/sbin/fstrim /usr/sbin/mkfs.ext4)
 for b in "${bins[@]}"; do
 	[ -x "$b" ] || die "$b missing: run scripts/toolchain.sh"
 	cp "$b" "$root/usr/bin/"
@@ -36,6 +39,7 @@ ldd "${bins[@]}" 2>/dev/null | awk '/=>/ {print $3} /ld-linux/ {print $1}' | sor
 	done
 mkdir -p "$root/lib/x86_64-linux-gnu" "$root/usr/lib/x86_64-linux-gnu"
 cp -a /etc/ndctl.conf.d "$root/etc/" 2>/dev/null || true
+cp /etc/mke2fs.conf "$root/etc/" 2>/dev/null || true
 echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
 echo 'root:x:0:' >"$root/etc/group"
 

@@ -59,6 +59,9 @@ impl kernel::fmt::Display for CoreError {
     }
 }
 
+/// Sectors zeroed under one lane (one durable 4-byte map write each).
+const ZERO_CHUNK: u64 = 256;
+
 /// Largest integrity metadata per sector (4224 - 4096).
 const MAX_META: usize = 128;
 
@@ -208,6 +211,7 @@ impl BttDev {
         let disk = GenDiskBuilder::new()
             .logical_block_size(io.btt.sector_size())?
             .max_hw_sectors(u32::MAX)
+            .max_zeroes_sectors(u32::MAX)
             .metadata_size(io.btt.meta_size())
             .capacity_sectors(bytes >> 9)
             .synchronous(true)
@@ -279,8 +283,10 @@ impl BttIo {
     /// C `btt_submit_bio()`: every segment, sector by sector, each segment under one lane.
     pub(crate) fn submit(&self, bio: &Bio) -> Result {
         let op = bio.op();
-        if op == Op::Other {
-            return Err(EOPNOTSUPP);
+        match op {
+            Op::Other => return Err(EOPNOTSUPP),
+            Op::Discard | Op::WriteZeroes => return self.zero_range(bio, op),
+            Op::Read | Op::Write => {}
         }
         let integrity = bio.has_integrity();
         let ss = self.btt.sector_size() as usize;
@@ -319,6 +325,51 @@ impl BttIo {
                 ));
                 return Err(e);
             }
+        }
+        Ok(())
+    }
+
+    /// `REQ_OP_DISCARD` and `REQ_OP_WRITE_ZEROES`: the zero flag on the map
+    /// entry of each sector of the range ([`btt_core::Btt::write_zeroes`]).
+    /// A discarded sector reads zeroes, under the C driver too; the block
+    /// layer sends only ranges of whole logical blocks (it checks them
+    /// against the logical block size, which is also the discard
+    /// granularity). The lane is taken per [`ZERO_CHUNK`] sectors, so that a
+    /// range of the whole disk does not keep it from the other users of the
+    /// lane for long.
+    fn zero_range(&self, bio: &Bio, op: Op) -> Result {
+        let ss = u64::from(self.btt.sector_size());
+        let (sector, size) = (bio.sector(), u64::from(bio.size()));
+        let what = if op == Op::Discard {
+            "DISCARD"
+        } else {
+            "WRITE ZEROES"
+        };
+        if (sector << 9) % ss != 0 || size % ss != 0 {
+            self.io_error(fmt!(
+                "unaligned {} (sector: {}, len: {})\n",
+                what,
+                sector,
+                size
+            ));
+            return Err(EIO);
+        }
+        let mut lba = (sector << 9) / ss;
+        let end = lba + size / ss;
+        while lba < end {
+            let n = (end - lba).min(ZERO_CHUNK);
+            let mut lane = self.region.acquire_lane();
+            if let Err(e) = self.btt.write_zeroes(&mut lane, lba, n) {
+                drop(lane);
+                self.io_error(fmt!(
+                    "io error in {} sector {}, len {}\n",
+                    what,
+                    seg_sector(lba, ss as usize),
+                    n * ss
+                ));
+                return Err(to_kernel(e));
+            }
+            lba += n;
         }
         Ok(())
     }

@@ -35,7 +35,8 @@ EXPORT_SYMBOL(nvdimm_namespace_detach_btt);
  * The start of btt_submit_bio(), in one call (each call from Rust costs as
  * much as the work): the integrity layer attaches or checks protection info,
  * then I/O accounting starts if the queue wants it (*acct, *start).
- * Stores the operation in *dir (0: read, 1: write, -1: any other) and whether
+ * Stores the operation in *dir (0: read, 1: write, 2: discard, 3: write
+ * zeroes, -1: any other) and whether
  * the bio carries integrity metadata in *integrity; returns the private_data
  * of the disk the bio was submitted to.
  */
@@ -53,6 +54,12 @@ void *btt_rs_bio_begin(struct bio *bio, int *dir, bool *integrity, bool *acct,
 		break;
 	case REQ_OP_WRITE:
 		*dir = 1;
+		break;
+	case REQ_OP_DISCARD:
+		*dir = 2;
+		break;
+	case REQ_OP_WRITE_ZEROES:
+		*dir = 3;
 		break;
 	default:
 		*dir = -1;

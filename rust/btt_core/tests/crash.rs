@@ -10,7 +10,10 @@
 //! - every sector the workload wrote reads back as one whole generation ever
 //!   written to it (data and integrity metadata alike), or its pre-workload
 //!   content, and never older than the last write acknowledged before the
-//!   crash (whose `Btt::write` returned before the prefix ended);
+//!   crash (whose `Btt::write` returned before the prefix ended); a sector
+//!   zeroed (`Btt::write_zeroes`, discard) counts as a generation whose
+//!   content is zeroes, so it reads zeroes or what it held before, never
+//!   anything else;
 //! - every other sector is unchanged: its map entry is the pre-workload one
 //!   and its data block was not written (checked through the pages the
 //!   workload touched; every sector is read in full at sampled points);
@@ -32,11 +35,14 @@ use btt_core::btt::{ArenaInfo, Btt, Config, Error, InfoSource, Media};
 use btt_core::host::{MemMedia, Recorded, RecordingMedia, StdPlatform};
 use common::*;
 
-/// One write of the workload.
+/// One write of the workload, or the zeroing of one sector.
 #[derive(Clone, Copy, Debug)]
 struct Op {
     lba: u64,
     gen: u64,
+    /// Zeroed (`Btt::write_zeroes`), not written: generation `gen` reads
+    /// zeroes.
+    zero: bool,
     /// Writes recorded before `Btt::write` was called (its first write is at
     /// this index or later).
     start: usize,
@@ -68,6 +74,9 @@ struct Plan<'a> {
     /// Sectors written once before the snapshot.
     pre: &'a [u64],
     writes: &'a [(usize, u64)],
+    /// `(i, n)`: `writes[i]` is a `Btt::write_zeroes` of `n` sectors from its
+    /// LBA instead of a write.
+    zeroes: &'a [(usize, u64)],
     /// Turn the flog into the pre-4.15 (0, 2) padding before the snapshot.
     old_padding: bool,
     /// Each lane's writes run in a thread of their own, all at once, so that
@@ -126,6 +135,56 @@ fn to_old_padding(media: &RecordingMedia, a: &ArenaInfo) {
     }
 }
 
+impl Plan<'_> {
+    /// How many sectors `writes[i]` zeroes, if it is a zeroing.
+    fn zeroing(&self, i: usize) -> Option<u64> {
+        self.zeroes.iter().find(|z| z.0 == i).map(|z| z.1)
+    }
+
+    /// The sectors `writes[i]` changes.
+    fn lbas(&self, i: usize) -> std::ops::Range<u64> {
+        let lba = self.writes[i].1;
+        lba..lba + self.zeroing(i).unwrap_or(1)
+    }
+}
+
+/// Runs `plan.writes[i]` on `lane`: the ops it is, one per sector.
+fn do_op<M: Media>(
+    plan: &Plan,
+    btt: &HostBtt<M>,
+    rec: &RecordingMedia,
+    lane: &mut HostLane,
+    i: usize,
+    gens: &mut HashMap<u64, u64>,
+) -> Vec<Op> {
+    let lba = plan.writes[i].1;
+    let start = rec.log_len();
+    let zero = plan.zeroing(i);
+    match zero {
+        Some(n) => {
+            btt.write_zeroes(lane, lba, n).unwrap();
+        }
+        None => {
+            let g = gens.get(&lba).copied().unwrap_or(0) + 1;
+            do_write(btt, lane, lba, g);
+        }
+    }
+    let ack = rec.log_len();
+    plan.lbas(i)
+        .map(|l| {
+            let g = gens.entry(l).or_insert(0);
+            *g += 1;
+            Op {
+                lba: l,
+                gen: *g,
+                zero: zero.is_some(),
+                start,
+                ack,
+            }
+        })
+        .collect()
+}
+
 fn record(plan: &Plan) -> Workload {
     let rec = RecordingMedia::new(MemMedia::new(plan.size));
     let cfg = test_cfg(plan.lbasize, plan.nlanes);
@@ -154,19 +213,20 @@ fn record(plan: &Plan) -> Workload {
     let pre = gens.clone();
     let mut ops = Vec::new();
     if plan.concurrent {
-        let per_lane: Vec<Vec<u64>> = (0..lanes.len())
+        let per_lane: Vec<Vec<usize>> = (0..lanes.len())
             .map(|l| {
-                plan.writes
-                    .iter()
-                    .filter(|w| w.0 == l)
-                    .map(|w| w.1)
+                (0..plan.writes.len())
+                    .filter(|&i| plan.writes[i].0 == l)
                     .collect()
             })
             .collect();
-        for (l, lbas) in per_lane.iter().enumerate() {
+        for (l, idx) in per_lane.iter().enumerate() {
+            let mine: Vec<u64> = idx.iter().flat_map(|&i| plan.lbas(i)).collect();
             let others = per_lane.iter().enumerate().filter(|(o, _)| *o != l);
             assert!(
-                others.flat_map(|(_, v)| v).all(|x| !lbas.contains(x)),
+                others
+                    .flat_map(|(_, v)| v.iter().flat_map(|&i| plan.lbas(i)))
+                    .all(|x| !mine.contains(&x)),
                 "shared LBA"
             );
         }
@@ -175,22 +235,12 @@ fn record(plan: &Plan) -> Workload {
             let handles: Vec<_> = lanes
                 .iter_mut()
                 .zip(per_lane)
-                .map(|(lane, lbas)| {
+                .map(|(lane, idx)| {
                     scope.spawn(move || {
                         let mut gens = pre.clone();
                         let mut ops = Vec::new();
-                        for lba in lbas {
-                            let g = gens.entry(lba).or_insert(0);
-                            *g += 1;
-                            let start = rec.log_len();
-                            do_write(btt, lane, lba, *g);
-                            let ack = rec.log_len();
-                            ops.push(Op {
-                                lba,
-                                gen: *g,
-                                start,
-                                ack,
-                            });
+                        for i in idx {
+                            ops.extend(do_op(plan, btt, rec, lane, i, &mut gens));
                         }
                         ops
                     })
@@ -200,20 +250,12 @@ fn record(plan: &Plan) -> Workload {
         });
         ops = done.into_iter().flatten().collect();
     } else {
-        for &(lane, lba) in plan.writes {
-            let g = gens.entry(lba).or_insert(0);
-            *g += 1;
-            let start = rec.log_len();
-            do_write(&btt, &mut lanes[lane], lba, *g);
-            ops.push(Op {
-                lba,
-                gen: *g,
-                start,
-                ack: rec.log_len(),
-            });
+        for i in 0..plan.writes.len() {
+            let lane = &mut lanes[plan.writes[i].0];
+            ops.extend(do_op(plan, &btt, &rec, lane, i, &mut gens));
         }
     }
-    let mut touched: Vec<u64> = plan.writes.iter().map(|w| w.1).collect();
+    let mut touched: Vec<u64> = (0..plan.writes.len()).flat_map(|i| plan.lbas(i)).collect();
     touched.sort_unstable();
     touched.dedup();
     Workload {
@@ -330,28 +372,29 @@ impl<'w> Checker<'w> {
         );
         let mut seen = Vec::new();
         for &lba in &w.touched {
-            let gen = read_gen(&btt, &mut lanes[0], lba).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let got = read_gen(&btt, &mut lanes[0], lba).unwrap_or_else(|e| panic!("{what}: {e}"));
             let pre = w.pre.get(&lba).copied().unwrap_or(0);
-            let written = w
-                .ops
-                .iter()
-                .any(|o| o.lba == lba && o.gen == gen && o.start < begun);
-            assert!(
-                gen == pre || written,
-                "{what}: lba {lba} holds generation {gen}, never begun"
-            );
+            // The newest op on the sector acknowledged before the crash; it or
+            // an op begun after it must be what the sector holds.
             let floor = w
                 .ops
                 .iter()
                 .filter(|o| o.lba == lba && o.ack <= k)
                 .map(|o| o.gen)
-                .max()
-                .unwrap_or(pre);
+                .max();
+            let holds = |o: &Op| if o.zero { 0 } else { o.gen };
+            let ok = w.ops.iter().any(|o| {
+                o.lba == lba
+                    && (o.start < begun || o.ack <= k)
+                    && o.gen >= floor.unwrap_or(0)
+                    && holds(o) == got
+            }) || (floor.is_none() && got == pre);
             assert!(
-                gen >= floor,
-                "{what}: lba {lba} lost acknowledged generation {floor}, reads {gen}"
+                ok,
+                "{what}: lba {lba} reads generation {got} (0: zeroes), neither begun nor \
+                 at least the acknowledged one ({floor:?}, before: {pre})"
             );
-            seen.push(gen);
+            seen.push(got);
         }
         check_ownership(&media, &btt, &lanes, &what);
         self.check_untouched(&media, &what, extra);
@@ -549,7 +592,10 @@ fn crash_every_prefix(w: &Workload) -> usize {
 
 fn run(plan: &Plan) -> usize {
     let w = record(plan);
-    assert_eq!(w.ops.len(), plan.writes.len());
+    let n: u64 = (0..plan.writes.len())
+        .map(|i| plan.lbas(i).end - plan.lbas(i).start)
+        .sum();
+    assert_eq!(w.ops.len() as u64, n);
     crash_every_prefix(&w)
 }
 
@@ -570,6 +616,7 @@ fn crash_512() {
         nlanes: 3,
         pre: &[1, 100],
         writes: &writes,
+        zeroes: &[],
         old_padding: false,
         concurrent: false,
     });
@@ -585,6 +632,7 @@ fn crash_4096() {
         nlanes: 2,
         pre: &[3],
         writes: &writes,
+        zeroes: &[],
         old_padding: false,
         concurrent: false,
     });
@@ -600,6 +648,7 @@ fn crash_520_with_metadata() {
         nlanes: 3,
         pre: &[7],
         writes: &writes,
+        zeroes: &[],
         old_padding: false,
         concurrent: false,
     });
@@ -615,6 +664,7 @@ fn crash_512_old_padding() {
         nlanes: 2,
         pre: &[9, 1],
         writes: &writes,
+        zeroes: &[],
         old_padding: true,
         concurrent: false,
     });
@@ -638,6 +688,88 @@ fn crash_concurrent_lanes() {
         nlanes: 3,
         pre: &[10, 4001],
         writes: &writes,
+        zeroes: &[],
+        old_padding: false,
+        concurrent: true,
+    });
+}
+
+/// Writes and zeroings (discard, write-zeroes) of the same sectors: ranges
+/// over written sectors, over never-written ones (initial map entries), over
+/// sectors zeroed already (nothing written), and writes after a zeroing
+/// (which free the zeroed entry's block).
+const ZERO_WRITES: &[(usize, u64)] = &[
+    (0, 1),
+    (1, 2),
+    (2, 1),
+    (0, 0),
+    (1, 1),
+    (2, 100),
+    (0, 99),
+    (1, 2),
+    (2, 100),
+    (0, 1),
+    (1, 3),
+    (2, 32200),
+];
+/// Which of [`ZERO_WRITES`] are zeroings, and of how many sectors.
+const ZERO_RANGES: &[(usize, u64)] = &[(3, 4), (6, 3), (7, 1), (9, 1), (11, 2)];
+
+#[test]
+fn crash_512_discard() {
+    run(&Plan {
+        name: "512, zeroing",
+        lbasize: 512,
+        size: 16 * MIB,
+        nlanes: 3,
+        pre: &[2, 100, 32201],
+        writes: ZERO_WRITES,
+        zeroes: ZERO_RANGES,
+        old_padding: false,
+        concurrent: false,
+    });
+}
+
+#[test]
+fn crash_520_discard_with_metadata() {
+    run(&Plan {
+        name: "520, zeroing",
+        lbasize: 520,
+        size: 16 * MIB,
+        nlanes: 3,
+        pre: &[2, 100],
+        writes: &ZERO_WRITES[..11],
+        zeroes: &ZERO_RANGES[..4],
+        old_padding: false,
+        concurrent: false,
+    });
+}
+
+/// Three lanes at once: one writes, one zeroes and writes, one zeroes a
+/// range the others do not touch; at a crash any of them is in flight.
+#[test]
+fn crash_concurrent_discard() {
+    let mut writes = Vec::new();
+    let mut zeroes = Vec::new();
+    for i in 0..6u64 {
+        writes.push((0usize, 10 + i % 2));
+        if i % 2 == 0 {
+            zeroes.push((writes.len(), 2));
+        }
+        writes.push((1usize, 4000));
+        if i % 3 == 0 {
+            zeroes.push((writes.len(), 4));
+        }
+        writes.push((2usize, 20 + (i % 3) * 4));
+    }
+    run(&Plan {
+        name: "512, 3 concurrent lanes, zeroing",
+        lbasize: 512,
+        size: 16 * MIB,
+        nlanes: 3,
+        pre: &[10, 4001, 24],
+        writes: &writes,
+        zeroes: &zeroes,
         old_padding: false,
         concurrent: true,
     });
@@ -655,6 +787,7 @@ fn write_order_is_data_flog_map() {
             nlanes: 2,
             pre: &[7],
             writes: &[(1, 42)],
+            zeroes: &[],
             old_padding,
             concurrent: false,
         };

@@ -10,6 +10,9 @@
 //! btt read   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta] [--count N]
 //!            (sector, or N sectors from LBA, 0: to the last, to stdout)
 //! btt write  IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]   (sector from stdin)
+//! btt zero   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--count N]
+//!            (the zero flag on the map entry of 1 or N sectors, 0: to the last:
+//!            what btt_rs does for a discard or write-zeroes)
 //! ```
 //!
 //! `--offset` is the byte offset of the BTT in the file: 4096 for a BTT with
@@ -19,7 +22,7 @@
 //!
 //! Exit status: 0 success (`check`: clean), 1 failure (`check`: problems
 //! found or left), 2 usage error. Nothing is written except by `create`,
-//! `write` and `check --repair`.
+//! `write`, `zero` and `check --repair`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -43,11 +46,13 @@ const USAGE: &str = "usage:
   btt create IMAGE --size N --lbasize N [--offset N] [--version 1.1|2.0] [--old-padding]
   btt read   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta] [--count N]
   btt write  IMAGE LBA [--offset N] [--size N] [--lbasize N] [--meta]
+  btt zero   IMAGE LBA [--offset N] [--size N] [--lbasize N] [--count N]
 --offset: byte offset of the BTT in IMAGE (4096 for info block v1.1, 0 for v2.0 / label-less)
 --size: size of the BTT in bytes (default: the rest of IMAGE; a QEMU NVDIMM file ends with its label area)
 --uuid, --parent-uuid: the BTT's uuid and its namespace's, as expected (32 hex digits, dashes allowed)
 --trust-backup: restore a primary info block from its backup even when nothing shows it is this BTT's
---count: read N sectors from LBA (0: to the last); unreadable ones come out as zeroes, exit status 1";
+--count: read N sectors from LBA (0: to the last); unreadable ones come out as zeroes, exit status 1;
+  with zero: zero N sectors from LBA (0: to the last; default 1)";
 
 /// Why the tool stops.
 enum Fail {
@@ -142,7 +147,7 @@ fn parse(args: &[String]) -> Result<Opts, Fail> {
         Some(c) => c.clone(),
         None => return usage("no command"),
     };
-    if !["info", "check", "create", "read", "write"].contains(&o.cmd.as_str()) {
+    if !["info", "check", "create", "read", "write", "zero"].contains(&o.cmd.as_str()) {
         return usage(format!("unknown command {}", o.cmd));
     }
     let mut positional = Vec::new();
@@ -185,7 +190,7 @@ fn parse(args: &[String]) -> Result<Opts, Fail> {
             _ => positional.push(a.clone()),
         }
     }
-    let want = if matches!(o.cmd.as_str(), "read" | "write") {
+    let want = if matches!(o.cmd.as_str(), "read" | "write" | "zero") {
         2
     } else {
         1
@@ -216,8 +221,8 @@ fn parse(args: &[String]) -> Result<Opts, Fail> {
     if !matches!(o.cmd.as_str(), "read" | "write") && o.meta {
         return usage("--meta goes with read and write");
     }
-    if o.cmd != "read" && o.count.is_some() {
-        return usage("--count goes with read");
+    if !matches!(o.cmd.as_str(), "read" | "zero") && o.count.is_some() {
+        return usage("--count goes with read and zero");
     }
     Ok(o)
 }
@@ -567,6 +572,37 @@ fn cmd_rw(o: &Opts, write: bool) -> Result<ExitCode, Fail> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Sets the zero flag on the map entries of 1 (or `--count`) sectors from LBA
+/// (`Btt::write_zeroes`): they read zeroes, here and under both drivers.
+fn cmd_zero(o: &Opts) -> Result<ExitCode, Fail> {
+    let m = media(o, open_file(&o.image, true)?, true)?;
+    let cfg = config(o, &m)?;
+    let (btt, lanes) = Btt::<_, StdPlatform>::open(&m, &cfg).or_else(|e| fail(format!("{e}")))?;
+    let mut lane = match lanes.into_iter().next() {
+        Some(l) => l,
+        None => return fail("no lane"),
+    };
+    let lba = o.lba.unwrap_or(0);
+    let count = match o.count.unwrap_or(1) {
+        0 => btt.nlba().saturating_sub(lba),
+        n => n,
+    };
+    if lba.checked_add(count).is_none_or(|end| end > btt.nlba()) {
+        return fail(format!(
+            "LBA {lba} + {count} beyond the last sector {}",
+            btt.nlba() - 1
+        ));
+    }
+    let s = btt
+        .write_zeroes(&mut lane, lba, count)
+        .or_else(|e| fail(format!("zero LBA {lba} + {count}: {e}")))?;
+    println!(
+        "{count} sector(s) from LBA {lba}: {} flagged, {} already zero, {} rewritten (error flag)",
+        s.flagged, s.already, s.rewritten
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(args: &[String]) -> Result<ExitCode, Fail> {
     let o = parse(args)?;
     match o.cmd.as_str() {
@@ -575,6 +611,7 @@ fn run(args: &[String]) -> Result<ExitCode, Fail> {
         "create" => cmd_create(&o),
         "read" => cmd_rw(&o, false),
         "write" => cmd_rw(&o, true),
+        "zero" => cmd_zero(&o),
         _ => usage("unknown command"),
     }
 }

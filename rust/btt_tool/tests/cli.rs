@@ -632,3 +632,58 @@ fn usage_errors_exit_2() {
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("no valid info block"), "{}", o.stderr);
 }
+
+#[test]
+fn zero_sets_the_zero_flag_and_reads_zeroes() {
+    let img = tmp("zero");
+    let o = run(&["create", s(&img), "--size", "16M", "--lbasize", "512"]);
+    expect(&o, 0, &[], "create");
+    for lba in 0..6u8 {
+        let o = btt(
+            &["write", s(&img), &lba.to_string()],
+            Some(&sector(512, lba)),
+        );
+        expect(&o, 0, &[], "write");
+    }
+    let o = run(&["zero", s(&img), "2", "--count", "3"]);
+    expect(&o, 0, &["3 flagged, 0 already zero"], "zero");
+    let o = run(&["zero", s(&img), "3"]);
+    expect(&o, 0, &["0 flagged, 1 already zero"], "zero again");
+    for lba in 0..6u8 {
+        let o = run(&["read", s(&img), &lba.to_string()]);
+        expect(&o, 0, &[], "read");
+        let want = if (2..5).contains(&lba) {
+            vec![0u8; 512]
+        } else {
+            sector(512, lba)
+        };
+        assert!(o.bytes == want, "lba {lba}");
+    }
+    let o = run(&["check", s(&img)]);
+    expect(&o, 0, &[], "check after zero");
+    let info = run(&["info", s(&img)]).stdout;
+    let nlba: u64 = info
+        .split(" sectors of")
+        .next()
+        .and_then(|h| h.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no sector count in {info}"));
+    let o = btt(
+        &["write", s(&img), &(nlba - 1).to_string()],
+        Some(&sector(512, 9)),
+    );
+    expect(&o, 0, &[], "write the last");
+    let o = run(&["zero", s(&img), &(nlba - 2).to_string(), "--count", "0"]);
+    expect(
+        &o,
+        0,
+        &["2 sector(s)", "2 flagged, 0 already zero"],
+        "zero to the last",
+    );
+    let o = run(&["read", s(&img), &(nlba - 1).to_string()]);
+    assert!(o.bytes == vec![0u8; 512]);
+    let o = run(&["zero", s(&img), &(nlba - 1).to_string(), "--count", "2"]);
+    expect(&o, 1, &[], "zero beyond the end");
+    let o = run(&["write", s(&img), "1", "--count", "2"]);
+    expect(&o, 2, &[], "--count with write");
+}

@@ -21,8 +21,12 @@ pub(crate) enum Op {
     Read,
     /// `REQ_OP_WRITE` (possibly empty, e.g. a bare `REQ_PREFLUSH`).
     Write,
-    /// Anything else; the queue advertises no discard, zeroes or zone support,
-    /// so the block layer should not send it.
+    /// `REQ_OP_DISCARD`: a range ([`Bio::sector`], [`Bio::size`]), no data.
+    Discard,
+    /// `REQ_OP_WRITE_ZEROES`: a range, no data.
+    WriteZeroes,
+    /// Anything else; the queue advertises no zone support, so the block
+    /// layer should not send it.
     Other,
 }
 
@@ -62,6 +66,8 @@ impl Bio {
         let op = match dir {
             0 => Op::Read,
             1 => Op::Write,
+            2 => Op::Discard,
+            3 => Op::WriteZeroes,
             _ => Op::Other,
         };
         Some(Self {
@@ -81,6 +87,20 @@ impl Bio {
     /// The bio's operation.
     pub(crate) fn op(&self) -> Op {
         self.op
+    }
+
+    /// The 512-byte device sector the bio starts at (`bi_iter.bi_sector`).
+    pub(crate) fn sector(&self) -> u64 {
+        // SAFETY: `self.ptr` is a live bio (type invariant); `bi_iter` is a
+        // plain value, read as `bio->bi_iter.bi_sector` in C.
+        unsafe { (*self.ptr.as_ptr()).bi_iter.bi_sector }
+    }
+
+    /// The bio's length in bytes (`bi_iter.bi_size`); for a discard or
+    /// write-zeroes bio the length of its range.
+    pub(crate) fn size(&self) -> u32 {
+        // SAFETY: As in `sector`.
+        unsafe { (*self.ptr.as_ptr()).bi_iter.bi_size }
     }
 
     /// Whether the bio carries integrity metadata (after the preparation

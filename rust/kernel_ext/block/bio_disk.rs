@@ -138,6 +138,7 @@ impl<T: Operations, M: ModuleMetadata> OperationsVTable<T, M> {
 pub(crate) struct GenDiskBuilder {
     logical_block_size: u32,
     max_hw_sectors: u32,
+    max_zeroes_sectors: u32,
     metadata_size: u32,
     capacity_sectors: u64,
     synchronous: bool,
@@ -149,6 +150,7 @@ impl Default for GenDiskBuilder {
         Self {
             logical_block_size: 512,
             max_hw_sectors: 0,
+            max_zeroes_sectors: 0,
             metadata_size: 0,
             capacity_sectors: 0,
             synchronous: false,
@@ -175,6 +177,17 @@ impl GenDiskBuilder {
     /// layer's default; `u32::MAX`: no limit of its own).
     pub(crate) fn max_hw_sectors(mut self, sectors: u32) -> Self {
         self.max_hw_sectors = sectors;
+        self
+    }
+
+    /// The largest discard and write-zeroes bio the driver takes, in 512-byte
+    /// sectors (0, the default: neither is supported). Both are served by
+    /// zeroing that writes no data (C drivers: `max_hw_discard_sectors`,
+    /// `max_write_zeroes_sectors`, and `max_hw_wzeroes_unmap_sectors`, which
+    /// the block layer wants equal to the latter); the discard granularity is
+    /// the logical block size.
+    pub(crate) fn max_zeroes_sectors(mut self, sectors: u32) -> Self {
+        self.max_zeroes_sectors = sectors;
         self
     }
 
@@ -222,6 +235,13 @@ impl GenDiskBuilder {
         let mut lim: bindings::queue_limits = pin_init::zeroed();
         lim.logical_block_size = self.logical_block_size;
         lim.max_hw_sectors = self.max_hw_sectors;
+        if self.max_zeroes_sectors != 0 {
+            lim.max_hw_discard_sectors = self.max_zeroes_sectors;
+            lim.max_discard_segments = 1;
+            lim.discard_granularity = self.logical_block_size;
+            lim.max_write_zeroes_sectors = self.max_zeroes_sectors;
+            lim.max_hw_wzeroes_unmap_sectors = self.max_zeroes_sectors;
+        }
         if self.synchronous {
             lim.features |= nd::BLK_FEAT_SYNCHRONOUS;
         }

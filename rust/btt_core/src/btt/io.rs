@@ -26,7 +26,7 @@ pub const RTT_VALID: u32 = 1 << 31;
 
 impl<M: Media, P: Platform> Btt<M, P> {
     /// Refuses a lane that belongs to another BTT.
-    fn check_lane(&self, lane: &Lane<P>) -> Result<(), Error> {
+    pub(super) fn check_lane(&self, lane: &Lane<P>) -> Result<(), Error> {
         if lane.btt_id != self.id
             || lane.index >= self.nlanes
             || lane.free.len() != self.arenas.len()
@@ -38,7 +38,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
 
     /// The arena holding external block `lba` and the block's premap number
     /// in it (C `lba_to_arena()`).
-    fn lba_to_arena(&self, lba: u64) -> Result<(usize, &Arena, u32), Error> {
+    pub(super) fn lba_to_arena(&self, lba: u64) -> Result<(usize, &Arena, u32), Error> {
         let mut rest = lba;
         for (i, arena) in self.arenas.iter().enumerate() {
             let n = u64::from(arena.info.external_nlba);
@@ -61,7 +61,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
     }
 
     /// Fails with [`Error::Io`] once a flog or map write of `arena` failed.
-    fn check_not_failed(&self, arena: &Arena) -> Result<(), Error> {
+    pub(super) fn check_not_failed(&self, arena: &Arena) -> Result<(), Error> {
         if arena.failed.load(Ordering::SeqCst) {
             return Err(Error::Io);
         }
@@ -72,7 +72,11 @@ impl<M: Media, P: Platform> Btt<M, P> {
         self.rtt.get(arena * self.nlanes as usize + lane as usize)
     }
 
-    fn map_lock(&self, arena: usize, premap: u32) -> <P::LockTable as LockTable>::Guard<'_> {
+    pub(super) fn map_lock(
+        &self,
+        arena: usize,
+        premap: u32,
+    ) -> <P::LockTable as LockTable>::Guard<'_> {
         // As C `lock_map()`: map entries that share a cache line share a lock.
         let stripe = (premap as usize * map::MAP_ENT_SIZE as usize / 64) % MAP_LOCKS;
         self.locks.lock(arena * MAP_LOCKS + stripe)

@@ -28,6 +28,7 @@ pub mod map;
 pub mod media;
 pub mod open;
 pub mod platform;
+pub mod zero;
 
 pub use device::{ArenaInfo, Btt, Config, FreeEntry, InfoSource, Lane};
 pub use error::Error;
@@ -35,3 +36,4 @@ pub use layout::SUPPORTED_LBASIZES;
 pub use media::Media;
 pub use open::LaneSet;
 pub use platform::{LockTable, Platform};
+pub use zero::ZeroStats;
