@@ -267,6 +267,9 @@ guest_suites() {
 	# One format: what either driver writes, the other reads, in one boot.
 	guest_boot cross-driver-512 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 512
 	guest_boot cross-driver-4096 --fresh --img "$BTT_TOP/build/cross.img" --size 512 -- sh $st/cross_driver.sh 4096
+	# Integrity metadata from user space (io_uring PI attribute, FS_IOC_GETLBMD_CAP)
+	# on 520/528/4104/4160/4224-byte sectors: btt_rs, C, and across them.
+	guest_boot integrity --fresh --img "$BTT_TOP/build/integrity.img" -- sh $st/integrity.sh
 	# Over 512 GiB (sparse backing file): several arenas, boundaries, both drivers, reboot.
 	BTT_MAXMEM=768G guest_boot multi-arena-create --fresh --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh create
 	BTT_MAXMEM=768G guest_boot multi-arena-verify --state-from multi-arena-create --img "$BTT_TOP/build/multi-arena.img" --size 532480 -- sh $st/multi_arena.sh verify
