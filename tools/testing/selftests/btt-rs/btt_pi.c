@@ -267,8 +267,12 @@ static int cmd_rw(int write, int argc, char **argv)
 		die(dev);
 	if (ioctl(fd, BLKSSZGET, &lbs))
 		die("BLKSSZGET");
-	if (get_cap(fd, &cap))
-		die("FS_IOC_GETLBMD_CAP");
+	/* A kernel without CONFIG_BLK_DEV_INTEGRITY has no such ioctl: no metadata. */
+	if (get_cap(fd, &cap)) {
+		fprintf(stderr, "btt_pi: FS_IOC_GETLBMD_CAP: %s (taken as no metadata)\n",
+			strerror(errno));
+		memset(&cap, 0, sizeof(cap));
+	}
 	if (meta_size < 0)
 		meta_size = cap.lbmd_size;
 	/* Metadata comes per interval; BTT's interval is the logical block. */
