@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Builds the guest initramfs: busybox, ndctl/daxctl, fio and their libraries, the
-# kernel's nvdimm modules, and tools/testing/guest/init as /init.
+# kernel's nvdimm modules, the btt_pi test program (built here) and
+# tools/testing/guest/init as /init.
 # Our own module (btt_rs.ko) is not baked in: the guest reads it from the
 # repository over virtio-9p, so rebuilding the module needs no new initramfs.
 #
@@ -52,6 +53,25 @@ for m in drivers/nvdimm/libnvdimm.ko drivers/nvdimm/nd_pmem.ko drivers/nvdimm/nd
 	[ -f "$kdir/$m" ] || die "kernel module $m was not built in $kdir"
 	cp "$kdir/$m" "$moddir/"
 done
+
+# btt_pi (tools/testing/selftests/btt-rs/btt_pi.c): integrity metadata through
+# io_uring's PI attribute and FS_IOC_GETLBMD_CAP. Compiled against the UAPI
+# headers of the very kernel tree the guest runs (`make headers` in a build
+# directory of its own, once per tree; the cached kernel build is not touched),
+# statically, so it needs no library in the guest.
+ksrc=$(readlink -f "$kdir/source")
+hdr=$BTT_TOP/build/uapi/$(basename "$ksrc")
+if [ ! -f "$hdr/.done" ]; then
+	log "installing the UAPI headers of $(basename "$ksrc") (make headers)"
+	rm -rf "$hdr"
+	mkdir -p "$hdr"
+	make -C "$ksrc" O="$hdr" LLVM=$LLVM_SUFFIX -s headers >"$hdr.log" 2>&1 ||
+		{ tail -20 "$hdr.log" >&2; die "make headers failed (log: $hdr.log)"; }
+	touch "$hdr/.done"
+fi
+"clang$LLVM_SUFFIX" -static -O2 -Wall -Wextra -Werror -isystem "$hdr/usr/include" \
+	-o "$root/usr/bin/btt_pi" "$BTT_TOP/tools/testing/selftests/btt-rs/btt_pi.c" ||
+	die "btt_pi did not build"
 
 cp "$BTT_TOP/tools/testing/guest/init" "$root/init"
 chmod +x "$root/init"

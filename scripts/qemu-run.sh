@@ -78,7 +78,8 @@ kdir=$("$BTT_TOP/scripts/build-kernel.sh" "$flavour")
 initrd=$BTT_TOP/build/$flavour/initramfs.cpio
 mkdir -p "$(dirname "$initrd")"
 if [ ! -f "$initrd" ] || [ "$kdir/.built" -nt "$initrd" ] ||
-	[ "$BTT_TOP/tools/testing/guest/init" -nt "$initrd" ] || [ "$BTT_TOP/scripts/mkinitramfs.sh" -nt "$initrd" ]; then
+	[ "$BTT_TOP/tools/testing/guest/init" -nt "$initrd" ] || [ "$BTT_TOP/scripts/mkinitramfs.sh" -nt "$initrd" ] ||
+	[ "$BTT_TOP/tools/testing/selftests/btt-rs/btt_pi.c" -nt "$initrd" ]; then
 	log "building the $flavour initramfs"
 	"$BTT_TOP/scripts/mkinitramfs.sh" "$kdir" "$initrd"
 fi

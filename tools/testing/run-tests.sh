@@ -375,6 +375,9 @@ guest_suites() {
 	# Discard and write-zeroes (the map's zero flag): blkdiscard, -z, ext4 discard
 	# and fstrim on btt_rs, then the C driver reads the same data and zeroes.
 	job_start guest_boot discard --fresh --img "$BTT_TOP/build/discard.img" --size 512 --timeout 1800 -- sh $st/discard.sh
+	# Integrity metadata from user space (io_uring PI attribute) on the five
+	# metadata sizes, with both drivers and across them.
+	job_start guest_boot integrity --fresh --img "$BTT_TOP/build/integrity.img" --timeout 1800 -- sh $st/integrity.sh
 	# Over 512 GiB (sparse backing file): several arenas, boundaries, both drivers, reboot.
 	job_start multi_arena_job
 	# The pre-4.15 flog padding, and repair for sector sizes ndctl cannot check.
