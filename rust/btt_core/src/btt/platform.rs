@@ -48,6 +48,14 @@ pub trait Platform: Sized + Send + Sync + 'static {
         }
     }
 
+    /// Where a reader without a lane starts its search for free read tracking
+    /// slots: the current CPU's number in the kernel, so that readers on
+    /// different CPUs claim slots on different cache lines. Only a hint: any
+    /// value is correct. The default is 0.
+    fn rtt_hint() -> usize {
+        0
+    }
+
     /// Called after a reader emptied `slot`, to wake writers in
     /// [`Platform::rtt_wait`]. The default does nothing.
     fn rtt_released(slot: &AtomicU32) {
