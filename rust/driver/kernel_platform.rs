@@ -80,7 +80,14 @@ impl Platform for KernelPlatform {
         RTT_WAITERS.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Wakes waiting writers, if there are any: a reader that finds none
+    /// The current CPU: readers on different CPUs start their search for a
+    /// free read tracking slot in different slots (those of the CPU's lane).
+    /// The task may move to another CPU right after; only a hint.
+    fn rtt_hint() -> usize {
+        kernel::cpu::CpuId::current().as_u32() as usize
+    }
+
+    /// Wakes waiting writers (and readers waiting for a free slot), if there are any: a reader that finds none
     /// skips the wait queue lookup, which is almost always.
     fn rtt_released(slot: &AtomicU32) {
         // Orders the slot's store (by the caller) before the count's load.
@@ -92,8 +99,9 @@ impl Platform for KernelPlatform {
     }
 }
 
-/// Writers sleeping in [`KernelPlatform::rtt_wait`], over all BTTs. Written only
-/// by writers that have to wait (rare), read by every reader as it leaves the
+/// Writers (and readers that found no free slot) sleeping in
+/// [`KernelPlatform::rtt_wait`], over all BTTs. Written only by those that have
+/// to wait (rare), read by every reader as it leaves the
 /// read tracking table, so its cache line stays shared.
 static RTT_WAITERS: AtomicUsize = AtomicUsize::new(0);
 

@@ -36,8 +36,10 @@ pub trait Platform: Sized + Send + Sync + 'static {
         core::hint::spin_loop();
     }
 
-    /// Waits until the read tracking slot `slot` no longer holds `busy` (a
-    /// reader still copies from the block a writer is about to reuse).
+    /// Waits until the read tracking slot `slot` no longer holds `busy`: a
+    /// writer waits so for a reader that still copies from the block it is
+    /// about to reuse, and a reader that found every slot taken waits so for
+    /// one to be emptied.
     ///
     /// The default spins with [`Platform::wait_hint`], as C does. A platform
     /// that can sleep waits for [`Platform::rtt_released`] instead; it must
@@ -56,7 +58,7 @@ pub trait Platform: Sized + Send + Sync + 'static {
         0
     }
 
-    /// Called after a reader emptied `slot`, to wake writers in
+    /// Called after a reader emptied `slot`, to wake writers and readers in
     /// [`Platform::rtt_wait`]. The default does nothing.
     fn rtt_released(slot: &AtomicU32) {
         let _ = slot;
