@@ -97,6 +97,20 @@ impl Platform for KernelPlatform {
         }
         wait_var::wake_up(slot);
     }
+
+    /// As [`Self::rtt_released`] for each slot, with one barrier and one look at
+    /// the count for all of them (a read of a page of 512-byte sectors empties
+    /// eight).
+    fn rtt_released_all(slots: &[Option<&AtomicU32>]) {
+        // Orders the slots' stores (by the caller) before the count's load.
+        fence(Ordering::SeqCst);
+        if RTT_WAITERS.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        for slot in slots.iter().flatten() {
+            wait_var::wake_up(slot);
+        }
+    }
 }
 
 /// Writers (and readers that found no free slot) sleeping in

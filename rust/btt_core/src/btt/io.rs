@@ -200,9 +200,11 @@ impl<M: Media, P: Platform> Btt<M, P> {
         for k in 0..n {
             let i = (*cursor + k) % n;
             let slot = table.get(i)?;
+            // Relaxed: the fence after the claims orders the slot before the
+            // second reading of the map; the exchange only has to be atomic.
             if slot.load(Ordering::Relaxed) == 0
                 && slot
-                    .compare_exchange(0, value, Ordering::SeqCst, Ordering::Relaxed)
+                    .compare_exchange(0, value, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
             {
                 *cursor = i + 1;
@@ -254,6 +256,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
         // One slot per block, zero and error entries included (the entry
         // may change before the second look); as many as there are free.
         let table = self.rtt_table(ai);
+        if table.is_empty() {
+            return Err(Error::Invalid);
+        }
         let mut slots: [Option<&AtomicU32>; READ_BATCH] = [None; READ_BATCH];
         let mut cursor = start;
         let mut claimed = 0;
@@ -269,7 +274,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
             // asleep where the platform can, until the first one is emptied,
             // and try again. A reader holding no slot waits, so readers
             // cannot wait for each other in a circle.
-            if let Some(slot) = table.get(start % table.len().max(1)) {
+            if let Some(slot) = table.get(start % table.len()) {
                 let busy = slot.load(Ordering::SeqCst);
                 if busy != 0 {
                     P::rtt_wait(slot, busy);
@@ -282,12 +287,11 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let result = self
             .settle_batch(a, premap, &mut m[..k], slots)
             .and_then(|()| self.copy_batch(ai, premap, &m[..k], data, meta));
+        // Release: the copy is done before a writer can see the slot empty.
         for slot in slots.iter().flatten() {
-            slot.store(0, Ordering::SeqCst);
+            slot.store(0, Ordering::Release);
         }
-        for slot in slots.iter().flatten() {
-            P::rtt_released(slot);
-        }
+        P::rtt_released_all(slots);
         result.map(|()| k)
     }
 

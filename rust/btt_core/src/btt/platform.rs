@@ -63,6 +63,15 @@ pub trait Platform: Sized + Send + Sync + 'static {
     fn rtt_released(slot: &AtomicU32) {
         let _ = slot;
     }
+
+    /// Called after a reader emptied every slot of `slots` (the `None`s are
+    /// slots it did not claim). The default calls [`Platform::rtt_released`]
+    /// for each; a platform may share one barrier between them.
+    fn rtt_released_all(slots: &[Option<&AtomicU32>]) {
+        for slot in slots.iter().flatten() {
+            Self::rtt_released(slot);
+        }
+    }
 }
 
 /// A fixed table of locks that may be held across media writes, which may sleep.
