@@ -330,11 +330,11 @@ impl BttIo {
         bio: &Bio,
         map: &mut crate::kernel_ext::block::bio::Mapping<'_>,
         first: u64,
-        mut meta: Option<&mut [u8]>,
+        meta: Option<&mut [u8]>,
     ) -> Result {
         // No lane: a read claims read tracking slots of its own in the core.
         let data = map.as_mut_slice();
-        let Some(meta) = meta.as_deref_mut() else {
+        let Some(meta) = meta else {
             // The whole segment (up to 8 sectors of 512 bytes) at once: one map
             // read, one map reread, one data read per run of consecutive blocks.
             return self.btt.read_sectors(first, data, None).map_err(to_kernel);
