@@ -47,7 +47,8 @@ use crate::ns_media::NsMedia;
 
 /// The BTT algorithm over the namespace.
 pub(crate) type CoreBtt = btt_core::Btt<NsMedia, KernelPlatform>;
-/// The state of one lane, reachable only through [`NdRegion::acquire_lane`].
+/// The state of one lane, reachable only through [`NdRegion::acquire_lane`];
+/// only writes take one.
 pub(crate) type CoreLane = btt_core::Lane<KernelPlatform>;
 
 /// Prints a core error with the kernel's formatting machinery.
@@ -280,7 +281,8 @@ impl BttIo {
         }
     }
 
-    /// C `btt_submit_bio()`: every segment, sector by sector, each segment under one lane.
+    /// C `btt_submit_bio()`: every segment; a write's sector by sector under one
+    /// lane, a read's without a lane (see `read_segment`).
     pub(crate) fn submit(&self, bio: &Bio) -> Result {
         let op = bio.op();
         match op {
@@ -379,22 +381,25 @@ impl BttIo {
         bio: &Bio,
         map: &mut crate::kernel_ext::block::bio::Mapping<'_>,
         first: u64,
-        mut meta: Option<&mut [u8]>,
+        meta: Option<&mut [u8]>,
     ) -> Result {
-        // One lane for the whole segment (up to 8 sectors of 512 bytes), as
-        // for writes.
-        let mut lane = self.region.acquire_lane();
-        for (i, chunk) in map
-            .as_mut_slice()
+        // No lane: a read claims read tracking slots of its own in the core.
+        let data = map.as_mut_slice();
+        let Some(meta) = meta else {
+            // The whole segment (up to 8 sectors of 512 bytes) at once: one map
+            // read, one map reread, one data read per run of consecutive blocks.
+            return self.btt.read_sectors(first, data, None).map_err(to_kernel);
+        };
+        // With integrity metadata, sector by sector: each sector's metadata goes
+        // to the bio's integrity payload before the next is read.
+        for (i, chunk) in data
             .chunks_exact_mut(self.btt.sector_size() as usize)
             .enumerate()
         {
             self.btt
-                .read(&mut lane, first + i as u64, chunk, meta.as_deref_mut())
+                .read_sectors(first + i as u64, chunk, Some(&mut *meta))
                 .map_err(to_kernel)?;
-            if let Some(m) = meta.as_deref() {
-                bio.integrity_give(m)?;
-            }
+            bio.integrity_give(meta)?;
         }
         Ok(())
     }

@@ -80,7 +80,14 @@ impl Platform for KernelPlatform {
         RTT_WAITERS.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Wakes waiting writers, if there are any: a reader that finds none
+    /// The current CPU: readers on different CPUs start their search for a
+    /// free read tracking slot in different slots (those of the CPU's lane).
+    /// The task may move to another CPU right after; only a hint.
+    fn rtt_hint() -> usize {
+        kernel::cpu::CpuId::current().as_u32() as usize
+    }
+
+    /// Wakes waiting writers (and readers waiting for a free slot), if there are any: a reader that finds none
     /// skips the wait queue lookup, which is almost always.
     fn rtt_released(slot: &AtomicU32) {
         // Orders the slot's store (by the caller) before the count's load.
@@ -90,10 +97,25 @@ impl Platform for KernelPlatform {
         }
         wait_var::wake_up(slot);
     }
+
+    /// As [`Self::rtt_released`] for each slot, with one barrier and one look at
+    /// the count for all of them (a read of a page of 512-byte sectors empties
+    /// eight).
+    fn rtt_released_all(slots: &[Option<&AtomicU32>]) {
+        // Orders the slots' stores (by the caller) before the count's load.
+        fence(Ordering::SeqCst);
+        if RTT_WAITERS.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        for slot in slots.iter().flatten() {
+            wait_var::wake_up(slot);
+        }
+    }
 }
 
-/// Writers sleeping in [`KernelPlatform::rtt_wait`], over all BTTs. Written only
-/// by writers that have to wait (rare), read by every reader as it leaves the
+/// Writers (and readers that found no free slot) sleeping in
+/// [`KernelPlatform::rtt_wait`], over all BTTs. Written only by those that have
+/// to wait (rare), read by every reader as it leaves the
 /// read tracking table, so its cache line stays shared.
 static RTT_WAITERS: AtomicUsize = AtomicUsize::new(0);
 

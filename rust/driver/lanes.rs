@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Lanes: the per-CPU-ish slots that serialise BTT I/O, owned per attached BTT.
+//! Lanes: the per-CPU-ish slots that serialise BTT writes, owned per attached
+//! BTT. Reads take no lane: they claim read tracking slots in the core
+//! (`Btt::read_sectors`); C reads under a lane too.
 //!
 //! The C driver borrows the region's lanes (`nd_region->lane[]`, one
 //! `struct mutex` each) through `nd_region_acquire_lane()`, and keeps the lane's
@@ -115,8 +117,10 @@ impl<L: Send> NdRegion<L> {
     /// pmem), but no more than `nr_cpu_ids`. A lane is picked as `cpu %
     /// num_lanes` and every CPU id is below `nr_cpu_ids`, so the lanes from
     /// `nr_cpu_ids` on are never picked, by C either. Not creating them
-    /// shortens what every write scans in the read tracking table (one slot
-    /// per lane) from 256 slots to the number of CPUs. Their flog lanes stay on
+    /// shortens what every write scans in the read tracking table (a page of
+    /// sectors' worth of slots per lane, at least 2: 8 with 512-byte sectors, 2
+    /// with 4096) to that many per CPU, and never more than 256 lanes' worth.
+    /// Their flog lanes stay on
     /// the media, recovered at open and idle, as with C.
     pub(crate) fn lanes_in_use(region: &Region) -> Result<usize> {
         Ok(region

@@ -2,8 +2,9 @@
 //! KUnit: a writer waits, asleep, for a stalled reader before it reuses the
 //! reader's block (issue "no busy-spin on the read tracking table").
 //!
-//! A reader on lane 0 stalls inside the media read of block 0 (identity-mapped
-//! LBA 0). A writer on lane 1 first writes LBA 0 (block 0 becomes its free
+//! A reader without a lane (`read_sectors`) stalls inside the media read of
+//! block 0 (identity-mapped LBA 0). A writer on lane 0 first writes LBA 0
+//! (block 0 becomes its free
 //! block), then LBA 5, which must reuse block 0: it has to wait until the
 //! reader is done. The test checks that the writer is still waiting 100 ms
 //! later, that it finishes once the reader is released, and that the reader
@@ -100,7 +101,7 @@ mod tests {
 
     #[test]
     fn writer_waits_for_a_stalled_reader() -> Result {
-        // Lane 0 reads, lane 1 writes, lane 2 checks the result.
+        // A reader without a lane, lane 0 writes, lane 1 checks the result.
         let mut bytes = KVVec::with_capacity(MEDIA_SIZE, GFP_KERNEL)?;
         bytes.resize(MEDIA_SIZE, 0, GFP_KERNEL)?;
         let shared = Arc::pin_init(
@@ -127,13 +128,12 @@ mod tests {
         shared.bytes.lock()[dataoff as usize..dataoff as usize + SS].fill(0xab);
         shared.stall_at.store(dataoff, Ordering::SeqCst);
         let btt = Arc::new(btt, GFP_KERNEL)?;
-        let mut reader_lane = lanes.next().ok_or(EINVAL)?;
         let mut writer_lane = lanes.next().ok_or(EINVAL)?;
 
         let (b, s) = (btt.clone(), shared.clone());
         kernel::workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
             let ok = sector(0).is_ok_and(|mut buf| {
-                b.read(&mut reader_lane, 0, &mut buf, None).is_ok()
+                b.read_sectors(0, &mut buf, None).is_ok()
                     && buf.iter().all(|&x| x == 0xab)
             });
             s.reader_ok.store(ok, Ordering::SeqCst);

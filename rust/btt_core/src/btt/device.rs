@@ -221,9 +221,13 @@ pub struct Btt<M: Media, P: Platform> {
     pub(super) media: M,
     pub(super) id: usize,
     pub(super) arenas: P::Slice<Arena>,
-    /// Read tracking table (C `arena->rtt`), `nlanes` slots per arena,
-    /// arena `a` lane `l` at `a * nlanes + l`.
+    /// Read tracking table (C `arena->rtt`): `rtt_slots` slots per arena,
+    /// arena `a`'s at `a * rtt_slots..(a + 1) * rtt_slots`. A reader claims
+    /// free slots (0) with a compare-exchange, without any lane; writers scan
+    /// all of their arena's slots (see `io.rs`).
     pub(super) rtt: P::Slice<AtomicU32>,
+    /// Slots per arena in `rtt`: [`rtt_slots_per_lane`] times `nlanes`.
+    pub(super) rtt_slots: usize,
     /// Map locks (C `arena->map_locks`), `nfree` per arena.
     pub(super) locks: P::LockTable,
     pub(super) nlba: u64,
@@ -371,6 +375,14 @@ impl<M: Media, P: Platform> Btt<M, P> {
     pub fn into_media(self) -> M {
         self.media
     }
+}
+
+/// Read tracking slots per lane: a page of sectors (8 with 512-byte sectors,
+/// what one batched read of a page publishes at once), at least 2 (so that a
+/// reader preempted with its slot taken does not make the next reader on its
+/// CPU wait for a slot).
+pub(super) fn rtt_slots_per_lane(sector_size: u32) -> usize {
+    (4096 / sector_size.max(1) as usize).max(2)
 }
 
 /// The sector size for `lbasize` as C `btt_init()`, checked against

@@ -11,7 +11,7 @@
 //! reader publishes the block it copies from, and a writer about to reuse a
 //! free block waits until no slot names it.
 
-use core::sync::atomic::{fence, Ordering};
+use core::sync::atomic::{fence, AtomicU32, Ordering};
 
 use super::device::{Arena, Btt, Lane};
 use super::error::Error;
@@ -23,6 +23,28 @@ use super::platform::{LockTable, Platform};
 
 /// An RTT slot naming a block (C `RTT_VALID`); 0 is an empty slot.
 pub const RTT_VALID: u32 = 1 << 31;
+
+/// Blocks [`Btt::read_sectors`] reads per round of the read tracking
+/// protocol: a page of 512-byte sectors.
+const READ_BATCH: usize = 8;
+
+/// Reads the raw map entries of `raw.len()` premap blocks from `premap` on,
+/// with one media read.
+fn read_map_range<M: Media>(
+    media: &M,
+    a: &super::device::ArenaInfo,
+    premap: u32,
+    raw: &mut [u32],
+) -> Result<(), Error> {
+    let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
+    let mut bytes = [0u8; READ_BATCH * 4];
+    let bytes = bytes.get_mut(..raw.len() * 4).ok_or(Error::Invalid)?;
+    media.read(off, bytes)?;
+    for (r, b) in raw.iter_mut().zip(bytes.chunks_exact(4)) {
+        *r = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Ok(())
+}
 
 impl<M: Media, P: Platform> Btt<M, P> {
     /// Refuses a lane that belongs to another BTT.
@@ -68,8 +90,10 @@ impl<M: Media, P: Platform> Btt<M, P> {
         Ok(())
     }
 
-    fn rtt_slot(&self, arena: usize, lane: u32) -> Option<&core::sync::atomic::AtomicU32> {
-        self.rtt.get(arena * self.nlanes as usize + lane as usize)
+    /// Arena `arena`'s read tracking slots.
+    fn rtt_table(&self, arena: usize) -> &[AtomicU32] {
+        let base = arena * self.rtt_slots;
+        self.rtt.get(base..base + self.rtt_slots).unwrap_or(&[])
     }
 
     pub(super) fn map_lock(
@@ -88,6 +112,10 @@ impl<M: Media, P: Platform> Btt<M, P> {
     /// A block never written reads as what the media holds at its identity
     /// location (zeroes on a fresh namespace); a block with the error flag
     /// fails with [`Error::Io`].
+    ///
+    /// The lane is not needed by a read (see [`Btt::read_sectors`]); it is
+    /// checked, and its number is where the search for a read tracking slot
+    /// starts.
     pub fn read(
         &self,
         lane: &mut Lane<P>,
@@ -97,46 +125,274 @@ impl<M: Media, P: Platform> Btt<M, P> {
     ) -> Result<(), Error> {
         self.check_lane(lane)?;
         self.check_buffers(data.len(), meta.as_ref().map(|m| m.len()))?;
-        let (ai, arena, premap) = self.lba_to_arena(lba)?;
-        let a = &arena.info;
-        let slot = self.rtt_slot(ai, lane.index).ok_or(Error::Invalid)?;
-        let mut m = Mapping::decode(premap, read_map_raw(&self.media, a, premap)?);
-        // Publish the block, then check that the map still names it: a writer
-        // that freed it in between has changed the map, and one that is
-        // about to reuse it will see the slot and wait.
-        loop {
-            if m.zero {
-                data.fill(0);
-                if let Some(meta) = meta {
-                    meta.fill(0);
-                }
-                return Ok(());
-            }
-            if m.error {
-                return Err(Error::Io);
-            }
-            slot.store(RTT_VALID | m.postmap, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let again = match read_map_raw(&self.media, a, premap) {
-                Ok(raw) => Mapping::decode(premap, raw),
-                Err(e) => {
-                    self.rtt_clear(slot);
-                    return Err(e);
-                }
-            };
-            if again == m {
-                break;
-            }
-            m = again;
-        }
-        let result = self.read_block(ai, premap, m.postmap, data, meta);
-        self.rtt_clear(slot);
-        result
+        self.read_range(lane.index as usize, lba, data, meta)
     }
 
-    fn rtt_clear(&self, slot: &core::sync::atomic::AtomicU32) {
-        slot.store(0, Ordering::SeqCst);
-        P::rtt_released(slot);
+    /// Reads `data.len() / sector_size()` consecutive external blocks from
+    /// `lba` into `data`, and their integrity metadata into `meta`
+    /// (`meta_size()` bytes per block, in order) if given. Needs no lane:
+    /// any number of threads may read at once, each claiming read tracking
+    /// slots of its own (C reads a block at a time under a lane).
+    ///
+    /// Each block reads as [`Btt::read`] reads it; the range may span
+    /// arenas. Up to a page of sectors at a time, the map entries are read
+    /// with one media read, the blocks published, the entries read again
+    /// with one media read, and the data of blocks that follow each other on
+    /// the media copied with one media read. A block with the error flag, or
+    /// one whose data does not read, fails the whole call with [`Error::Io`]
+    /// (the blocks before it are read, those after it may not be).
+    pub fn read_sectors(
+        &self,
+        lba: u64,
+        data: &mut [u8],
+        meta: Option<&mut [u8]>,
+    ) -> Result<(), Error> {
+        self.read_range(P::rtt_hint(), lba, data, meta)
+    }
+
+    fn read_range(
+        &self,
+        hint: usize,
+        lba: u64,
+        data: &mut [u8],
+        mut meta: Option<&mut [u8]>,
+    ) -> Result<(), Error> {
+        let ss = self.sector_size as usize;
+        let ms = self.meta_size() as usize;
+        if data.is_empty() || data.len() % ss != 0 {
+            return Err(Error::Invalid);
+        }
+        let n = data.len() / ss;
+        if meta.as_ref().is_some_and(|m| m.len() != n * ms) {
+            return Err(Error::Invalid);
+        }
+        lba.checked_add(n as u64)
+            .filter(|&end| end <= self.nlba)
+            .ok_or(Error::Invalid)?;
+        // The first slot this reader tries: its own lane's slots.
+        let per_lane = self.rtt_slots / self.nlanes.max(1) as usize;
+        let start = (hint % self.nlanes.max(1) as usize) * per_lane;
+        let mut done = 0;
+        while done < n {
+            let lba = lba + done as u64;
+            let (ai, arena, premap) = self.lba_to_arena(lba)?;
+            let left = (arena.info.external_nlba - premap) as usize;
+            let k = (n - done).min(left).min(READ_BATCH);
+            let d = data
+                .get_mut(done * ss..(done + k) * ss)
+                .ok_or(Error::Invalid)?;
+            let m = match meta.as_deref_mut() {
+                Some(m) => Some(
+                    m.get_mut(done * ms..(done + k) * ms)
+                        .ok_or(Error::Invalid)?,
+                ),
+                None => None,
+            };
+            done += self.read_batch(start, ai, premap, d, m)?;
+        }
+        Ok(())
+    }
+
+    /// Claims a free slot of `table` for `value`, searching from `*cursor`
+    /// on; `None` if every slot is taken. Leaves `*cursor` after the slot.
+    fn rtt_claim<'a>(
+        table: &'a [AtomicU32],
+        cursor: &mut usize,
+        value: u32,
+    ) -> Option<&'a AtomicU32> {
+        let n = table.len();
+        for k in 0..n {
+            let i = (*cursor + k) % n;
+            let slot = table.get(i)?;
+            // Relaxed: the fence after the claims orders the slot before the
+            // second reading of the map; the exchange only has to be atomic.
+            if slot.load(Ordering::Relaxed) == 0
+                && slot
+                    .compare_exchange(0, value, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                *cursor = i + 1;
+                return Some(slot);
+            }
+        }
+        None
+    }
+
+    /// Reads up to [`READ_BATCH`] blocks of one arena, from premap block
+    /// `premap` on, as many as `data` holds; returns how many it read, 0 if
+    /// it had to wait for a read tracking slot first.
+    ///
+    /// The protocol of C `btt_read_pg()`, for several blocks at once: every
+    /// block is published in a slot of its own, then one fence, then the
+    /// map entries are read again; the blocks whose entries changed are
+    /// published again, and so on until a reading of the entries matches
+    /// what is published. Then each published block is named by its entry
+    /// after its slot was set, so a writer can only free it after that, and
+    /// will see the slot before it reuses it (the writer's fence and scan in
+    /// [`Btt::write`]). See "Reads" in Documentation/btt-rs.rst.
+    fn read_batch(
+        &self,
+        start: usize,
+        ai: usize,
+        premap: u32,
+        data: &mut [u8],
+        meta: Option<&mut [u8]>,
+    ) -> Result<usize, Error> {
+        let ss = self.sector_size as usize;
+        let arena = self.arenas.get(ai).ok_or(Error::Invalid)?;
+        let a = &arena.info;
+        let k = (data.len() / ss).min(READ_BATCH);
+        let mut raw = [0u32; READ_BATCH];
+        read_map_range(
+            &self.media,
+            a,
+            premap,
+            raw.get_mut(..k).ok_or(Error::Invalid)?,
+        )?;
+        let mut m = [Mapping {
+            postmap: 0,
+            zero: false,
+            error: false,
+        }; READ_BATCH];
+        for (i, (m, &raw)) in m.iter_mut().zip(&raw).take(k).enumerate() {
+            *m = Mapping::decode(premap + i as u32, raw);
+        }
+        // One slot per block, zero and error entries included (the entry
+        // may change before the second look); as many as there are free.
+        let table = self.rtt_table(ai);
+        if table.is_empty() {
+            return Err(Error::Invalid);
+        }
+        let mut slots: [Option<&AtomicU32>; READ_BATCH] = [None; READ_BATCH];
+        let mut cursor = start;
+        let mut claimed = 0;
+        for (slot, m) in slots.iter_mut().zip(&m).take(k) {
+            match Self::rtt_claim(table, &mut cursor, RTT_VALID | m.postmap) {
+                Some(s) => *slot = Some(s),
+                None => break,
+            }
+            claimed += 1;
+        }
+        if claimed == 0 {
+            // Every slot is taken (more readers in flight than slots): wait,
+            // asleep where the platform can, until the first one is emptied,
+            // and try again. A reader holding no slot waits, so readers
+            // cannot wait for each other in a circle.
+            if let Some(slot) = table.get(start % table.len()) {
+                let busy = slot.load(Ordering::SeqCst);
+                if busy != 0 {
+                    P::rtt_wait(slot, busy);
+                }
+            }
+            return Ok(0);
+        }
+        let k = claimed;
+        let slots = slots.get(..k).ok_or(Error::Invalid)?;
+        let result = self
+            .settle_batch(a, premap, &mut m[..k], slots)
+            .and_then(|()| self.copy_batch(ai, premap, &m[..k], data, meta));
+        // Release: the copy is done before a writer can see the slot empty.
+        for slot in slots.iter().flatten() {
+            slot.store(0, Ordering::Release);
+        }
+        P::rtt_released_all(slots);
+        result.map(|()| k)
+    }
+
+    /// Reads the map entries again until they match the published blocks
+    /// `m` (republishing those that changed); fails with [`Error::Io`] if
+    /// one names an error.
+    fn settle_batch(
+        &self,
+        a: &super::device::ArenaInfo,
+        premap: u32,
+        m: &mut [Mapping],
+        slots: &[Option<&AtomicU32>],
+    ) -> Result<(), Error> {
+        let mut again = [0u32; READ_BATCH];
+        let again = again.get_mut(..m.len()).ok_or(Error::Invalid)?;
+        loop {
+            fence(Ordering::SeqCst);
+            read_map_range(&self.media, a, premap, again)?;
+            let mut changed = false;
+            for (i, (m, slot)) in m.iter_mut().zip(slots).enumerate() {
+                let now = Mapping::decode(premap + i as u32, again[i]);
+                if now != *m {
+                    *m = now;
+                    changed = true;
+                    if let Some(slot) = slot {
+                        slot.store(RTT_VALID | now.postmap, Ordering::SeqCst);
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        if m.iter().any(|m| m.error && !m.zero) {
+            return Err(Error::Io);
+        }
+        Ok(())
+    }
+
+    /// Copies the settled blocks `m` (premap blocks from `premap` on) into
+    /// `data` and `meta`: zeroes for zero entries, one media read for a run
+    /// of blocks that follow each other on the media when the internal
+    /// block is the sector (512 and 4096 without metadata) and no metadata
+    /// is asked for, else block by block.
+    fn copy_batch(
+        &self,
+        ai: usize,
+        premap: u32,
+        m: &[Mapping],
+        data: &mut [u8],
+        mut meta: Option<&mut [u8]>,
+    ) -> Result<(), Error> {
+        let ss = self.sector_size as usize;
+        let ms = self.meta_size() as usize;
+        let arena = self.arenas.get(ai).ok_or(Error::Invalid)?;
+        let a = &arena.info;
+        let runs = meta.is_none() && a.internal_lbasize == self.sector_size;
+        let mut i = 0;
+        while i < m.len() {
+            let d = data.get_mut(i * ss..(i + 1) * ss).ok_or(Error::Invalid)?;
+            if m[i].zero {
+                d.fill(0);
+                if let Some(meta) = meta.as_deref_mut() {
+                    meta.get_mut(i * ms..(i + 1) * ms)
+                        .ok_or(Error::Invalid)?
+                        .fill(0);
+                }
+                i += 1;
+                continue;
+            }
+            let mut j = i + 1;
+            if runs {
+                while j < m.len() && !m[j].zero && m[j].postmap == m[j - 1].postmap + 1 {
+                    j += 1;
+                }
+            }
+            if j > i + 1 {
+                let off = a.block_offset(m[i].postmap).ok_or(Error::Io)?;
+                let d = data.get_mut(i * ss..j * ss).ok_or(Error::Invalid)?;
+                if self.media.read(off, d).is_ok() {
+                    i = j;
+                    continue;
+                }
+                // A media error somewhere in the run: block by block, so
+                // that the bad one is found and flagged.
+            }
+            for (t, mt) in m.iter().enumerate().take(j).skip(i) {
+                let d = data.get_mut(t * ss..(t + 1) * ss).ok_or(Error::Invalid)?;
+                let md = match meta.as_deref_mut() {
+                    Some(meta) => Some(meta.get_mut(t * ms..(t + 1) * ms).ok_or(Error::Invalid)?),
+                    None => None,
+                };
+                self.read_block(ai, premap + t as u32, mt.postmap, d, md)?;
+            }
+            i = j;
+        }
+        Ok(())
     }
 
     fn read_block(
@@ -231,12 +487,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
         // Wait until no reader copies from the block about to be reused.
         fence(Ordering::SeqCst);
         let busy = RTT_VALID | new_postmap;
-        let base = ai * self.nlanes as usize;
-        for slot in self
-            .rtt
-            .get(base..base + self.nlanes as usize)
-            .unwrap_or(&[])
-        {
+        for slot in self.rtt_table(ai) {
             P::rtt_wait(slot, busy);
         }
 

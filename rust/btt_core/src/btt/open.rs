@@ -696,7 +696,8 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 free: P::try_slice(n, |_| FreeEntry::default())?,
             });
         }
-        let rtt = P::try_slice(n * nlanes as usize, |_| AtomicU32::new(0))?;
+        let rtt_slots = nlanes as usize * super::device::rtt_slots_per_lane(sector_size);
+        let rtt = P::try_slice(n * rtt_slots, |_| AtomicU32::new(0))?;
         let locks = P::try_lock_table(n * MAP_LOCKS)?;
 
         // Second pass: the free list, with recovery writes; none in an arena
@@ -723,6 +724,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
             id,
             arenas,
             rtt,
+            rtt_slots,
             locks,
             nlba,
             lbasize: cfg.lbasize,

@@ -36,8 +36,10 @@ pub trait Platform: Sized + Send + Sync + 'static {
         core::hint::spin_loop();
     }
 
-    /// Waits until the read tracking slot `slot` no longer holds `busy` (a
-    /// reader still copies from the block a writer is about to reuse).
+    /// Waits until the read tracking slot `slot` no longer holds `busy`: a
+    /// writer waits so for a reader that still copies from the block it is
+    /// about to reuse, and a reader that found every slot taken waits so for
+    /// one to be emptied.
     ///
     /// The default spins with [`Platform::wait_hint`], as C does. A platform
     /// that can sleep waits for [`Platform::rtt_released`] instead; it must
@@ -48,10 +50,27 @@ pub trait Platform: Sized + Send + Sync + 'static {
         }
     }
 
-    /// Called after a reader emptied `slot`, to wake writers in
+    /// Where a reader without a lane starts its search for free read tracking
+    /// slots: the current CPU's number in the kernel, so that readers on
+    /// different CPUs claim slots on different cache lines. Only a hint: any
+    /// value is correct. The default is 0.
+    fn rtt_hint() -> usize {
+        0
+    }
+
+    /// Called after a reader emptied `slot`, to wake writers and readers in
     /// [`Platform::rtt_wait`]. The default does nothing.
     fn rtt_released(slot: &AtomicU32) {
         let _ = slot;
+    }
+
+    /// Called after a reader emptied every slot of `slots` (the `None`s are
+    /// slots it did not claim). The default calls [`Platform::rtt_released`]
+    /// for each; a platform may share one barrier between them.
+    fn rtt_released_all(slots: &[Option<&AtomicU32>]) {
+        for slot in slots.iter().flatten() {
+            Self::rtt_released(slot);
+        }
     }
 }
 

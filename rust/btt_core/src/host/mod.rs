@@ -36,6 +36,16 @@ impl Platform for StdPlatform {
     fn wait_hint() {
         std::thread::yield_now();
     }
+
+    /// A number per thread, handed out in the order threads first read.
+    fn rtt_hint() -> usize {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        std::thread_local! {
+            static HINT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        HINT.with(|h| *h)
+    }
 }
 
 /// A table of `std` mutexes.
