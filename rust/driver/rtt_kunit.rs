@@ -133,8 +133,7 @@ mod tests {
         let (b, s) = (btt.clone(), shared.clone());
         kernel::workqueue::system_unbound().try_spawn(GFP_KERNEL, move || {
             let ok = sector(0).is_ok_and(|mut buf| {
-                b.read_sectors(0, &mut buf, None).is_ok()
-                    && buf.iter().all(|&x| x == 0xab)
+                b.read_sectors(0, &mut buf, None).is_ok() && buf.iter().all(|&x| x == 0xab)
             });
             s.reader_ok.store(ok, Ordering::SeqCst);
             s.reader_done.complete_all();
