@@ -63,6 +63,17 @@ impl kernel::fmt::Display for CoreError {
 /// Sectors zeroed under one lane (one durable 4-byte map write each).
 const ZERO_CHUNK: u64 = 256;
 
+/// Whether discard and write-zeroes may use the map's zero flag: only when a
+/// sector fills a page. C `btt_read_pg()` zero-fills the first zero-flagged
+/// sector of a segment and returns, leaving the rest of the segment as the
+/// caller's buffer was; with sectors smaller than a page (512, 520, 528) a
+/// segment holds several, so a namespace discarded here would read stale
+/// memory under the C driver. Smaller sectors advertise neither (the block
+/// layer writes zero pages for `BLKZEROOUT`, normal BTT writes).
+fn zero_flag_readable_by_c(sector_size: u32) -> bool {
+    sector_size as usize >= kernel::page::PAGE_SIZE
+}
+
 /// Largest integrity metadata per sector (4224 - 4096).
 const MAX_META: usize = 128;
 
@@ -212,7 +223,11 @@ impl BttDev {
         let disk = GenDiskBuilder::new()
             .logical_block_size(io.btt.sector_size())?
             .max_hw_sectors(u32::MAX)
-            .max_zeroes_sectors(u32::MAX)
+            .max_zeroes_sectors(if zero_flag_readable_by_c(io.btt.sector_size()) {
+                u32::MAX
+            } else {
+                0
+            })
             .metadata_size(io.btt.meta_size())
             .capacity_sectors(bytes >> 9)
             .synchronous(true)

@@ -3,7 +3,9 @@
 //!
 //! The map entry of a sector has a zero state, the flag `Z` (bit 31) alone:
 //! C `btt_read_pg()` returns zeroes for it without reading the block, and
-//! PMDK's libpmemblk sets it (`btt_set_zero()`). Zeroing a sector here sets
+//! PMDK's libpmemblk sets it (`btt_set_zero()`). (C then returns from the
+//! whole segment, so it reads the flag right only when a sector fills a page;
+//! the kernel module offers discard on such namespaces only.) Zeroing a sector here sets
 //! that flag on its entry, one durable 4-byte map write, and nothing else:
 //! - the entry keeps naming its block, so every block keeps its owner, the
 //!   free list and the flog are untouched, and `btt check` (ownership by the
