@@ -600,6 +600,15 @@ fn cmd_zero(o: &Opts) -> Result<ExitCode, Fail> {
         "{count} sector(s) from LBA {lba}: {} flagged, {} already zero, {} rewritten (error flag)",
         s.flagged, s.already, s.rewritten
     );
+    if s.flagged > 0 && btt.sector_size() < 4096 {
+        // C `btt_read_pg()` fills the first zero-flagged sector of a segment
+        // and returns; the btt_rs module does not discard such sectors.
+        eprintln!(
+            "note: the C driver (nd_btt) reads a zero-flagged {}-byte sector correctly only \
+             as the first of a page-sized read; use btt_rs, or write zero sectors, for images it will read",
+            btt.sector_size()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
