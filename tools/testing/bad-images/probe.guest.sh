@@ -22,7 +22,7 @@ ND=/sys/bus/nd/devices
 # The stack without nd_pmem, so nothing probes yet; then every region off, nd_pmem
 # in, and the regions enabled one at a time.
 insmod $MODDIR/libnvdimm.ko && insmod $MODDIR/dax.ko && nd_load_btt "$1" &&
-	insmod $MODDIR/nfit.ko && nd_settle || { echo "OUTCOME-LOAD-FAILED"; exit 1; }
+	nd_load_nfit && nd_settle || { echo "OUTCOME-LOAD-FAILED"; exit 1; }
 # Every region must be off before nd_pmem comes in, or a region would attach
 # outside its own window; regions register asynchronously: wait for all of them.
 nregions=${2:?number of NVDIMMs}

@@ -25,7 +25,7 @@ ND=/sys/bus/nd/devices
 F=/out/fz
 
 insmod $MODDIR/libnvdimm.ko && insmod $MODDIR/dax.ko && nd_load_btt rs &&
-	insmod $MODDIR/nfit.ko && nd_settle || { echo "FUZZ-LOAD-FAILED"; exit 1; }
+	nd_load_nfit && nd_settle || { echo "FUZZ-LOAD-FAILED"; exit 1; }
 i=0
 while :; do
 	ndctl disable-region all >/dev/null 2>&1

@@ -55,8 +55,18 @@ nd_load() {
 	insmod $MODDIR/dax.ko || return 1
 	nd_load_btt "$1" || return 1
 	insmod $MODDIR/nd_pmem.ko || return 1
-	insmod $MODDIR/nfit.ko || return 1
+	nd_load_nfit || return 1
 	nd_settle
+}
+# nd_load_nfit: loads nfit, the ACPI NFIT driver that registers the NVDIMMs.
+# nfit asks the firmware about each _DSM function of a DIMM's command set with
+# one AML evaluation apiece (32 for the Intel set), about 0.8 s each under KASAN
+# and TCG; QEMU's NVDIMM offers only the three label functions (get size, get
+# data, set data: dsm_mask 0x70, the same with or without this limit). Probing
+# just those takes a load from 46 s to 19 s per DIMM and changes nothing the
+# nvdimm stack does.
+nd_load_nfit() {
+	insmod $MODDIR/nfit.ko override_dsm_mask=0x70
 }
 nd_load_btt() {
 	case $1 in
