@@ -30,8 +30,15 @@ failed_points() {
 }
 
 failures_noted=0
+# suite_start: marks the start of the suite the next note() closes, whose
+# summary line then says how long it took (CI's budget is wall time).
+suite_t0=
+suite_start() { suite_t0=$SECONDS; }
 note() { # suite pass fail skip
-	summary+=("$(printf '%-44s %4d passed %4d failed %4d skipped' "$1" "$2" "$3" "$4")")
+	local took=
+	[ -z "$suite_t0" ] || took=$(printf '%5d s' $((SECONDS - suite_t0)))
+	suite_t0=
+	summary+=("$(printf '%-44s %4d passed %4d failed %4d skipped%s' "$1" "$2" "$3" "$4" "${took:+ $took}")")
 	passed=$((passed + $2)) failed=$((failed + $3)) skipped=$((skipped + $4))
 	# A failure with no test point of its own to show (a build, a host check).
 	[ "$3" = 0 ] || [ ${#failures[@]} -gt $failures_noted ] || failures+=("[$1] $3 failed: see the lines above the summary")
@@ -46,6 +53,7 @@ host_suites() {
 		return
 	fi
 	log "host: cargo test (BTT core, btt tool)"
+	suite_start
 	# --nocapture: the crash simulation and the fuzzer print how much they checked.
 	(cd "$BTT_TOP/rust" && cargo test --workspace -- --nocapture 2>&1) | tee "$log" | grep -E '^(test result|running|error)' >&2
 	local rc=${PIPESTATUS[0]}
@@ -64,6 +72,7 @@ host_suites() {
 	local out=$results/bad-images-host
 	mkdir -p "$out"
 	log "host: bad-images damage (corrupt.py) under btt check"
+	suite_start
 	"$BTT_TOP/tools/testing/bad-images/host-check.sh" "$BTT_TOP/rust/target/debug/btt" "$out" \
 		>"$out/host-check.tap" 2>"$out/stderr.log"
 	tally bad-images-damage "$out/host-check.tap" $? "$out/stderr.log" '^not ok [0-9]+|^# ' host
@@ -77,6 +86,7 @@ style_suite() {
 	local p=0 f=0 i=0 out=$results/style.log ksrc
 	: >"$out"
 	log "host: style (rustfmt, clippy)"
+	suite_start
 	if (cd "$BTT_TOP/rust" && cargo fmt --all --check) >>"$out" 2>&1; then p=$((p + 1)); else
 		f=$((f + 1)); failures+=("[style] cargo fmt --check: see $out"); fi
 	ksrc=$( (. "$BTT_TOP/scripts/lib.sh" && kernel_src_dir) 2>/dev/null)
@@ -139,6 +149,7 @@ guest_boot() {
 	while [ "$1" != -- ]; do args+=("$1"); shift; done
 	shift
 	log "guest: $name"
+	suite_start
 	"$BTT_TOP/scripts/qemu-run.sh" --quiet --out "$out" "${args[@]}" -- "$@"
 	tally "$name" "$out/guest.log" $? "$out/console.log" '^(not ok|ok) [0-9]+|^# '
 }
@@ -148,6 +159,7 @@ guest_boot() {
 old_padding_suite() {
 	local st=tools/testing/selftests/btt-rs img=$BTT_TOP/build/old-padding.img out=$results/old-padding
 	local btt=$BTT_TOP/rust/target/debug/btt p=0 f=0
+	suite_start
 	if ! (cd "$BTT_TOP/rust" && cargo build -q -p btt_tool) >"$results/btt-tool-build.log" 2>&1; then
 		tail -20 "$results/btt-tool-build.log" >&2
 		note "guest: old-padding (btt tool build)" 0 1 0
@@ -220,6 +232,7 @@ powercut_suite() {
 	shift
 	mkdir -p "$out"
 	log "guest: $name (power cuts: several boots)"
+	suite_start
 	"$BTT_TOP/tools/testing/powercut/run.sh" --out "$out/work" "$@" >"$out/powercut.tap" 2>"$out/powercut.err"
 	tally "$name" "$out/powercut.tap" $? "$out/powercut.err" '^not ok [0-9]+|^# powercut summary'
 }
@@ -232,6 +245,7 @@ ktap_script() {
 	shift
 	mkdir -p "$out"
 	log "guest: $name (host script, own boots)"
+	suite_start
 	"$@" >"$out/guest.log" 2>"$out/stderr.log"
 	tally "$name" "$out/guest.log" $? "$out/stderr.log" '^(not ok|ok) [0-9]+|^# '
 }
@@ -246,9 +260,21 @@ ktap_script() {
 # side run alone, outside the jobs.
 jobs_dir=
 job_count=0
+# over_budget WHAT: true, with WHAT counted as a failure, once the run has taken
+# BTT_TEST_BUDGET seconds (default 75 minutes): no suite starts after that, so
+# a run that is too slow still ends with its summary, naming what it left out,
+# inside CI's 90 minutes, instead of being killed with nothing to show.
+over_budget() {
+	local budget=${BTT_TEST_BUDGET:-4500}
+	[ $((SECONDS - run_t0)) -ge "$budget" ] || return 1
+	log "guest: $1 not started: the run has taken $((SECONDS - run_t0)) s, its budget is $budget s (BTT_TEST_BUDGET)"
+	failures+=("[$1] not started: the run passed its budget of $budget s (BTT_TEST_BUDGET)")
+	note "guest: $1 (not started, over budget)" 0 1 0
+}
 job_start() { # FUNCTION ARGS...
 	local f
 	while [ "$(jobs -rp | wc -l)" -ge "${BTT_TEST_JOBS:-2}" ]; do wait -n; done
+	over_budget "$([ "$1" = ktap_script ] || [ "$1" = guest_boot ] || [ "$1" = powercut_suite ] && echo "$2" || echo "$1")" && return
 	job_count=$((job_count + 1))
 	f=$jobs_dir/$(printf %03d $job_count)
 	echo "$1" >"$f.name"
@@ -355,13 +381,13 @@ guest_suites() {
 
 	# Alone: parallel vCPUs (multi-threaded TCG: one host thread per vCPU).
 	# Rounds of writers, readers and CPU hogs on 4 vCPUs, 512/4096 sectors.
-	BTT_TCG_THREADS=multi guest_boot btt-stress-rs --fresh --img "$BTT_TOP/build/btt-stress.img" --cpus 4 -- sh $st/btt_stress.sh rs 4 5
+	over_budget btt-stress-rs || BTT_TCG_THREADS=multi guest_boot btt-stress-rs --fresh --img "$BTT_TOP/build/btt-stress.img" --cpus 4 -- sh $st/btt_stress.sh rs 2 5
 	# Many more writers than lanes (the load that exposed the C lane race), on 4
 	# vCPUs that run at the same time.
-	BTT_TCG_THREADS=multi guest_boot stress-rs --fresh --img "$BTT_TOP/build/stress.img" --cpus 4 -- sh $st/stress.sh rs
+	over_budget stress-rs || BTT_TCG_THREADS=multi guest_boot stress-rs --fresh --img "$BTT_TOP/build/stress.img" --cpus 4 -- sh $st/stress.sh rs
 	# Damaged images: btt_rs refuses (naming the field) or serves intact data, never
 	# writes; the C driver's outcome beside it (3 boots, two of them side by side).
-	ktap_script bad-images "$BTT_TOP/tools/testing/bad-images/run.sh" --out "$results/bad-images/work"
+	over_budget bad-images || ktap_script bad-images "$BTT_TOP/tools/testing/bad-images/run.sh" --out "$results/bad-images/work"
 
 	# The upstream form (make patches): the series applies to 7.3, checkpatch
 	# --strict finds no error, and it builds in-tree with CLIPPY=1 (no guest;
@@ -411,6 +437,7 @@ guest_suites() {
 # scripts as it goes) cannot break it. (A separate `exit` line did not: bash
 # read on from its old offset into the edited file and failed after the
 # summary.)
+run_t0=$SECONDS
 main() {
 	local start
 	start=$(date +%s)
