@@ -225,6 +225,44 @@ repaired_suite() {
 	guest_boot repaired --state-from repaired --img "${imgs[0]}" --extra-nvdimm "${imgs[1]}" -- sh $st/repaired.sh
 }
 
+# Zero-flagged map entries on 512-byte sectors (as PMDK or a discarding BTT
+# writes them), made by the btt tool: btt_rs reads them right, the stock nd_btt
+# of 7.3 does not, nd_btt with scripts/patches/nd_btt/ does; no driver writes
+# the image.
+zero_flag_suite() {
+	local st=tools/testing/selftests/btt-rs img=$BTT_TOP/build/zero-flag.img out=$results/zero-flag
+	local btt=$BTT_TOP/rust/target/debug/btt sz=$((64 * 1024 * 1024 - 4096)) ko lba before
+	mkdir -p "$out"
+	suite_start
+	if ! ko=$("$BTT_TOP/scripts/build-nd-btt-fixed.sh" debug 2>"$out/build.log"); then
+		tail -20 "$out/build.log" >&2
+		note "guest: zero-flag (patched nd_btt build)" 0 1 0
+		return
+	fi
+	cp "$ko" "$out/nd_btt_fixed.ko"
+	rm -f "$img"
+	truncate -s $((64 * 1024 * 1024 + 131072)) "$img"
+	"$btt" create "$img" --size $sz --offset 4096 --lbasize 512 >/dev/null || { note "guest: zero-flag (btt create)" 0 1 0; return; }
+	head -c $((32 * 512)) /dev/urandom >"$out/zero_flag.want"
+	for lba in $(seq 0 31); do
+		dd if="$out/zero_flag.want" bs=512 skip=$lba count=1 2>/dev/null | "$btt" write "$img" $lba --offset 4096 --size $sz ||
+			{ note "guest: zero-flag (btt write)" 0 1 0; return; }
+	done
+	# Sectors 3-5 (mid page), 8 (a page's first), 17, 24-31 (a whole page).
+	for lba in 3:3 8:1 17:1 24:8; do
+		"$btt" zero "$img" ${lba%:*} --count ${lba#*:} --offset 4096 --size $sz >>"$out/btt-zero.log" 2>&1 ||
+			{ note "guest: zero-flag (btt zero)" 0 1 0; return; }
+		dd if=/dev/zero of="$out/zero_flag.want" bs=512 seek=${lba%:*} count=${lba#*:} conv=notrunc 2>/dev/null
+	done
+	before=$(sha256sum <"$img")
+	guest_boot zero-flag --img "$img" -- sh $st/zero_flag.sh
+	suite_start
+	if [ "$(sha256sum <"$img")" = "$before" ]; then note "host: zero-flag image unchanged by reads" 1 0 0; else
+		failures+=("[zero-flag] a driver wrote the image while only reading it")
+		note "host: zero-flag image unchanged by reads" 0 1 0
+	fi
+}
+
 # powercut_suite NAME RUN.SH-ARGS...: a series of power cuts (tools/testing/powercut/run.sh:
 # several boots, SIGKILLed QEMU, verify after each cut); counts its KTAP test points.
 powercut_suite() {
@@ -335,6 +373,7 @@ multi_arena_job() {
 btt_tool_images_job() {
 	old_padding_suite
 	repaired_suite
+	zero_flag_suite
 }
 virtio_pmem_job() {
 	local st=tools/testing/selftests/btt-rs
@@ -406,7 +445,8 @@ guest_suites() {
 	job_start guest_boot integrity --fresh --img "$BTT_TOP/build/integrity.img" --timeout 1800 -- sh $st/integrity.sh
 	# Over 512 GiB (sparse backing file): several arenas, boundaries, both drivers, reboot.
 	job_start multi_arena_job
-	# The pre-4.15 flog padding, and repair for sector sizes ndctl cannot check.
+	# The pre-4.15 flog padding, repair for sector sizes ndctl cannot check,
+	# zero-flagged entries on 512-byte sectors (btt_rs, stock and patched nd_btt).
 	job_start btt_tool_images_job
 	# The debugfs view ndctl reads, against the C driver's; loading next to nd_btt.
 	job_start guest_boot debugfs --fresh --img "$BTT_TOP/build/dbg.img" -- sh $st/debugfs.sh
