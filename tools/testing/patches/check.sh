@@ -3,8 +3,9 @@
 # Checks the patch series of scripts/make-patches.sh (build/patches/) against
 # the cached Linux 7.3 tree, and prints KTAP:
 #   - the series applies to a fresh copy of the source tree;
-#   - scripts/checkpatch.pl --strict on each patch: 0 errors (warnings and
-#     checks are listed, not failed);
+#   - scripts/checkpatch.pl --strict on each patch, and on the C driver's
+#     fixes in scripts/patches/nd_btt/: 0 errors (warnings and checks are
+#     listed, not failed);
 #   - the patched tree builds in-tree with CLIPPY=1: the kernel crate (and
 #     vmlinux) and drivers/nvdimm/btt_rs.ko, with CONFIG_LIBNVDIMM=y,
 #     CONFIG_ND_BTT_RUST=m, and no warning from the files the series adds.
@@ -46,7 +47,11 @@ fi
 mapfile -t series < <(ls "$patches"/0*.patch | grep -v '/0000-')
 [ "${#series[@]}" -gt 0 ] || die "no patches in $patches"
 
-total=$((1 + ${#series[@]} + 3))
+# The C driver's fixes (scripts/patches/nd_btt/, applied and built by
+# scripts/build-nd-btt-fixed.sh in the zero-flag suite): checkpatch too.
+fixes=("$BTT_TOP"/scripts/patches/nd_btt/*.patch)
+[ -f "${fixes[0]}" ] || fixes=()
+total=$((1 + ${#series[@]} + ${#fixes[@]} + 3))
 echo "TAP version 13"
 echo "1..$total"
 tn=0 failed=0
@@ -78,8 +83,9 @@ lap
 if [ "$applied" = 1 ]; then point ok "series applies (${#series[@]} patches, copy and apply $lap)"; else point not-ok "series applies"; fi
 
 # 2..: checkpatch --strict per patch, run from the pristine tree.
-for p in "${series[@]}"; do
+for p in "${series[@]}" "${fixes[@]}"; do
 	name=$(basename "$p" .patch)
+	case $p in */nd_btt/*) name=nd_btt/$name ;; esac
 	out=$res/checkpatch-$name.txt
 	perl "$ksrc/scripts/checkpatch.pl" --strict --no-color --root="$ksrc" "$p" >"$out" 2>"$out.stderr" || true
 	sum=$(grep -E '^total: ' "$out" | tail -1)
