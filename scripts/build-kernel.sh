@@ -4,14 +4,19 @@
 # kernel version, config fragments, rustc and clang versions. A cache hit skips the
 # build entirely. Prints the build directory (KDIR) on stdout.
 #
-# Usage: scripts/build-kernel.sh [debug|plain]
+# Usage: scripts/build-kernel.sh [debug|kasan|plain]
+#   debug: lockdep and the other lock, sleep and leak checkers (most test suites)
+#   kasan: debug plus KASAN and UBSAN (the suites that need them; ten times slower)
+#   plain: none of them (benchmarks)
 . "$(dirname "$0")/lib.sh"
 
 flavour=${1:-debug}
-case $flavour in debug | plain) ;; *) die "unknown kernel flavour '$flavour' (debug or plain)" ;; esac
+case $flavour in debug | kasan | plain) ;; *) die "unknown kernel flavour '$flavour' (debug, kasan or plain)" ;; esac
 
 ksrc=$(kernel_src_dir)
-fragments=("$BTT_TOP/scripts/kconfig/guest.config" "$BTT_TOP/scripts/kconfig/$flavour.config")
+fragments=("$BTT_TOP/scripts/kconfig/guest.config")
+[ "$flavour" = kasan ] && fragments+=("$BTT_TOP/scripts/kconfig/debug.config")
+fragments+=("$BTT_TOP/scripts/kconfig/$flavour.config")
 key=$( {
 	basename "$ksrc"
 	rustc --version

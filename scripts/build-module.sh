@@ -4,11 +4,11 @@
 # Objects go to build/<flavour>/ (make's MO=), never into the source tree.
 # Prints the path of the .ko on stdout.
 #
-# Usage: scripts/build-module.sh [debug|plain] [extra make arguments, e.g. CLIPPY=1]
+# Usage: scripts/build-module.sh [debug|kasan|plain] [extra make arguments, e.g. CLIPPY=1]
 . "$(dirname "$0")/lib.sh"
 
 flavour=${1:-debug}
-case $flavour in debug | plain) ;; *) die "unknown kernel flavour '$flavour' (debug or plain)" ;; esac
+case $flavour in debug | kasan | plain) ;; *) die "unknown kernel flavour '$flavour' (debug, kasan or plain)" ;; esac
 shift || true
 
 kdir=$("$BTT_TOP/scripts/build-kernel.sh" "$flavour") || die "no $flavour kernel (scripts/build-kernel.sh $flavour failed)"

@@ -7,11 +7,11 @@
 # $BTT_CACHE/kernel/, keyed by the kernel build and the patches' contents.
 # Prints the path of the module.
 #
-# Usage: scripts/build-nd-btt-fixed.sh [debug|plain]
+# Usage: scripts/build-nd-btt-fixed.sh [debug|kasan|plain]
 . "$(dirname "$0")/lib.sh"
 
 flavour=${1:-debug}
-case $flavour in debug | plain) ;; *) die "unknown kernel flavour '$flavour' (debug or plain)" ;; esac
+case $flavour in debug | kasan | plain) ;; *) die "unknown kernel flavour '$flavour' (debug, kasan or plain)" ;; esac
 
 kdir=$("$BTT_TOP/scripts/build-kernel.sh" "$flavour") || die "no $flavour kernel (scripts/build-kernel.sh $flavour failed)"
 ksrc=$(kernel_src_dir)

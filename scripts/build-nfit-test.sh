@@ -11,11 +11,11 @@
 # there. Cached, keyed like the kernel (nfit-test-<flavour>-<key>); a newer
 # kernel build invalidates it. Prints the directory holding the .ko files.
 #
-# Usage: scripts/build-nfit-test.sh [debug|plain]
+# Usage: scripts/build-nfit-test.sh [debug|kasan|plain]
 . "$(dirname "$0")/lib.sh"
 
 flavour=${1:-debug}
-case $flavour in debug | plain) ;; *) die "unknown kernel flavour '$flavour' (debug or plain)" ;; esac
+case $flavour in debug | kasan | plain) ;; *) die "unknown kernel flavour '$flavour' (debug, kasan or plain)" ;; esac
 
 kdir=$("$BTT_TOP/scripts/build-kernel.sh" "$flavour") || die "no $flavour kernel (scripts/build-kernel.sh $flavour failed)"
 ksrc=$(kernel_src_dir)

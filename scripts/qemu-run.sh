@@ -7,7 +7,7 @@
 # Usage: scripts/qemu-run.sh [options] -- COMMAND...     (COMMAND runs in /btt)
 #        scripts/qemu-run.sh [options] --shell            (interactive guest shell)
 # Options:
-#   --flavour debug|plain  kernel flavour (default debug)
+#   --flavour debug|kasan|plain  kernel flavour (default $BTT_FLAVOUR, else debug)
 #   --img FILE             NVDIMM backing file, kept across boots (default build/nvdimm.img)
 #   --size MIB             usable NVDIMM capacity when FILE is created (default 256)
 #   --fresh                recreate the backing file (all zeroes)
@@ -31,7 +31,7 @@
 #   per guest instruction, so timings count guest work, whatever else loads the host.
 . "$(dirname "$0")/lib.sh"
 
-flavour=debug img=$BTT_TOP/build/nvdimm.img size=256 fresh=0 cpus=2 mem=1G timeout=900
+flavour=${BTT_FLAVOUR:-debug} img=$BTT_TOP/build/nvdimm.img size=256 fresh=0 cpus=2 mem=1G timeout=900
 out=$BTT_TOP/build/out shell=0 virtio=0 quiet=0 extra=() initrd_extra= pidfile= append=
 while [ $# -gt 0 ]; do
 	case $1 in

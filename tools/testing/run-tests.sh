@@ -383,7 +383,7 @@ virtio_pmem_job() {
 }
 kernel_paths_job() {
 	local st=tools/testing/selftests/btt-rs
-	guest_boot kernel-paths-rs --fresh --img "$BTT_TOP/build/kpaths.img" -- sh $st/kernel_paths.sh rs
+	BTT_FLAVOUR=kasan guest_boot kernel-paths-rs --fresh --img "$BTT_TOP/build/kpaths.img" -- sh $st/kernel_paths.sh rs
 	guest_boot kernel-paths-c --fresh --img "$BTT_TOP/build/kpaths.img" -- sh $st/kernel_paths.sh c
 }
 ndctl_job() {
@@ -399,7 +399,20 @@ ndctl_job() {
 
 guest_suites() {
 	local st=tools/testing/selftests/btt-rs
-	"$BTT_TOP/scripts/build-kernel.sh" debug >/dev/null || { note "guest: kernel build" 0 1 0; return; }
+	# Two kernels: debug (lockdep, atomic-sleep, kmemleak, hung tasks) for most
+	# suites, kasan (debug plus KASAN and UBSAN, ten times slower under TCG) for
+	# those whose point is memory safety: hostile images, concurrency, teardown,
+	# C reading the structures btt_rs fills. Each guest's dmesg check fails on
+	# every report its kernel can make.
+	suite_start
+	"$BTT_TOP/scripts/build-kernel.sh" debug >/dev/null || { note "guest: kernel build (debug)" 0 1 0; return; }
+	suite_start
+	"$BTT_TOP/scripts/build-kernel.sh" kasan >/dev/null || { note "guest: kernel build (kasan)" 0 1 0; return; }
+	if ! "$BTT_TOP/scripts/build-module.sh" kasan >"$results/build-module-kasan.out" 2>&1; then
+		tail -30 "$results/build-module-kasan.out" >&2
+		note "guest: btt_rs.ko build (kasan)" 0 1 0
+		return
+	fi
 	# CLIPPY=1: the kernel's clippy lints every Rust file as it compiles.
 	if ! "$BTT_TOP/scripts/build-module.sh" debug CLIPPY=1 >"$results/build-module.out" 2>&1; then
 		tail -30 "$results/build-module.out" >&2
@@ -420,7 +433,7 @@ guest_suites() {
 
 	# Alone: parallel vCPUs (multi-threaded TCG: one host thread per vCPU).
 	# Rounds of writers, readers and CPU hogs on 4 vCPUs, 512/4096 sectors.
-	over_budget btt-stress-rs || BTT_TCG_THREADS=multi guest_boot btt-stress-rs --fresh --img "$BTT_TOP/build/btt-stress.img" --cpus 4 -- sh $st/btt_stress.sh rs 2 5
+	over_budget btt-stress-rs || BTT_FLAVOUR=kasan BTT_TCG_THREADS=multi guest_boot btt-stress-rs --fresh --img "$BTT_TOP/build/btt-stress.img" --cpus 4 -- sh $st/btt_stress.sh rs 2 5
 	# Many more writers than lanes (the load that exposed the C lane race), on 4
 	# vCPUs that run at the same time.
 	over_budget stress-rs || BTT_TCG_THREADS=multi guest_boot stress-rs --fresh --img "$BTT_TOP/build/stress.img" --cpus 4 -- sh $st/stress.sh rs
@@ -433,7 +446,7 @@ guest_suites() {
 	# about 4 minutes, most of it copying the cached trees).
 	job_start ktap_script patches "$BTT_TOP/tools/testing/patches/check.sh"
 	# The Rust driver: lanes and KUnit, sector mode, reboot persistence.
-	job_start guest_boot kunit -- sh $st/kunit.sh
+	BTT_FLAVOUR=kasan job_start guest_boot kunit -- sh $st/kunit.sh
 	job_start rs_sector_mode_job
 	# One format: what either driver writes, the other reads, in one boot.
 	job_start cross_driver_job
@@ -453,7 +466,7 @@ guest_suites() {
 	# virtio-pmem flushes sleep: btt_rs must stay clean there (C shown for comparison).
 	job_start virtio_pmem_job
 	# Lifecycle under fio load: disable-namespace, unbind, rmmod; 20 attach/detach cycles; leaks.
-	job_start guest_boot lifecycle-rs --fresh --img "$BTT_TOP/build/lifecycle.img" -- sh $st/lifecycle.sh rs
+	BTT_FLAVOUR=kasan job_start guest_boot lifecycle-rs --fresh --img "$BTT_TOP/build/lifecycle.img" -- sh $st/lifecycle.sh rs
 	# Every other way the kernel reaches an attached BTT (region read_only, region
 	# cycles with the disk closed and open, sector -> raw -> sector, destroy while
 	# attached), with each driver: nd_pmem reads nd_btt->btt as a C struct btt.
@@ -461,7 +474,7 @@ guest_suites() {
 	# Seeded mutations of a BTT image (info blocks, flog, map, random metadata bytes)
 	# attached by btt_rs in one boot, plus every saved regression case: refused
 	# images never written, served ones `btt check`-clean afterwards, no splat.
-	job_start ktap_script fuzz-guest "$BTT_TOP/tools/testing/fuzz-guest/run.sh" --seed "${BTT_FUZZ_SEED:-$(date +%Y%m%d)}" \
+	BTT_FLAVOUR=kasan job_start ktap_script fuzz-guest "$BTT_TOP/tools/testing/fuzz-guest/run.sh" --seed "${BTT_FUZZ_SEED:-$(date +%Y%m%d)}" \
 		--count 30 --out "$results/fuzz-guest/work"
 	# The C driver: the reference the Rust driver is held to.
 	job_start c_sector_mode_job

@@ -13,7 +13,7 @@
 # data, no splat, the expected outcome per case); the C driver's outcome is
 # printed beside it in a table at the end, as diagnostics.
 # Exit status 0 only if every btt_rs test point passed.
-# Usage: run.sh [--drivers "c rs"] [--out DIR]
+# Usage: run.sh [--drivers "c rs"] [--out DIR]   (BTT_FLAVOUR: guest kernel flavour, default debug)
 . "$(dirname "$0")/../../../scripts/lib.sh"
 set +e
 here=$BTT_TOP/tools/testing/bad-images
@@ -26,8 +26,9 @@ while [ $# -gt 0 ]; do
 	esac
 done
 case " $drivers " in *" rs "*)
-	[ -f "$BTT_TOP/build/debug/btt_rs.ko" ] || "$BTT_TOP/scripts/build-module.sh" debug >/dev/null ||
-		die "no build/debug/btt_rs.ko and building it failed" ;;
+	f=${BTT_FLAVOUR:-debug}
+	[ -f "$BTT_TOP/build/$f/btt_rs.ko" ] || "$BTT_TOP/scripts/build-module.sh" "$f" >/dev/null ||
+		die "no build/$f/btt_rs.ko and building it failed" ;;
 esac
 mapfile -t cases < <(python3 "$here/corrupt.py" --list | cut -f1)
 declare -A what

@@ -16,6 +16,7 @@
 # "# fuzz: N images, refused A, read-only B, writable C, splats S, writes to refused W".
 # Exit status 0 only if every test point passed.
 # Usage: run.sh [--seed N] [--count M] [--batch B] [--out DIR] [--no-regressions]
+# BTT_FLAVOUR: guest kernel flavour (default debug; make test runs it on kasan).
 #   --count: mutated images (default 30) besides the regression cases;
 #   --batch: images per guest boot (default 500; boots run one after another).
 . "$(dirname "$0")/../../../scripts/lib.sh"
@@ -35,8 +36,9 @@ done
 # The rest is one compound command, parsed before it runs: editing this file
 # during a run (bash reads scripts as it goes) cannot break the run.
 {
-[ -f "$BTT_TOP/build/debug/btt_rs.ko" ] || "$BTT_TOP/scripts/build-module.sh" debug >/dev/null ||
-	die "no build/debug/btt_rs.ko and building it failed"
+f=${BTT_FLAVOUR:-debug}
+[ -f "$BTT_TOP/build/$f/btt_rs.ko" ] || "$BTT_TOP/scripts/build-module.sh" "$f" >/dev/null ||
+	die "no build/$f/btt_rs.ko and building it failed"
 (cd "$BTT_TOP/rust" && cargo build -q -p btt_tool) >&2 || die "building the btt tool failed"
 btt=$BTT_TOP/rust/target/debug/btt
 rm -rf "$out"

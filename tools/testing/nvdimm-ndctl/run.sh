@@ -12,7 +12,7 @@
 # the test scripts (build-ndctl.sh), an initramfs overlay with them and the tools
 # the tests call (mkoverlay.sh); with --driver rs also btt_rs.ko.
 #
-# Usage: tools/testing/nvdimm-ndctl/run.sh [--driver c|rs] [--flavour debug|plain]
+# Usage: tools/testing/nvdimm-ndctl/run.sh [--driver c|rs] [--flavour debug|kasan|plain]
 #                                          [--timeout S] [TEST.sh...]
 # Logs: build/ndctl-test/<driver>/ (guest.log = the KTAP, <test>.log per test,
 # console.log, dmesg).

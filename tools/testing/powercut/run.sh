@@ -20,7 +20,7 @@
 #   --batch N            sectors each writer logs per 9p append, then writes (default 16)
 #   --max-delay S        the cut comes 0..S seconds after the first ack (default 4)
 #   --seed N             seed of the writers and of the delays (default random)
-#   --flavour F          guest kernel flavour, debug or plain (default debug)
+#   --flavour F          guest kernel flavour, debug, kasan or plain (default debug)
 #   --append ARGS        kernel arguments (default acpi=noirq: PCI interrupts from the
 #                        PIRQ table; ACPI's link methods cost the debug kernel ~35 s a boot)
 #   --out DIR            work directory, recreated (default build/powercut/<driver>-<S>)
