@@ -6,7 +6,7 @@
 #
 # Usage: scripts/build-kernel.sh [debug|kasan|plain]
 #   debug: lockdep and the other lock, sleep and leak checkers (most test suites)
-#   kasan: debug plus KASAN and UBSAN (the suites that need them; ten times slower)
+#   kasan: debug plus KASAN and UBSAN (the suites that need them; several times slower)
 #   plain: none of them (benchmarks)
 . "$(dirname "$0")/lib.sh"
 

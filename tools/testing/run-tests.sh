@@ -400,7 +400,7 @@ ndctl_job() {
 guest_suites() {
 	local st=tools/testing/selftests/btt-rs
 	# Two kernels: debug (lockdep, atomic-sleep, kmemleak, hung tasks) for most
-	# suites, kasan (debug plus KASAN and UBSAN, ten times slower under TCG) for
+	# suites, kasan (debug plus KASAN and UBSAN, several times slower under TCG) for
 	# those whose point is memory safety: hostile images, concurrency, teardown,
 	# C reading the structures btt_rs fills. Each guest's dmesg check fails on
 	# every report its kernel can make.
