@@ -86,7 +86,7 @@ if [ "$applied" = 1 ]; then point ok "series applies (${#series[@]} patches, cop
 for p in "${series[@]}" "${fixes[@]}"; do
 	name=$(basename "$p" .patch)
 	case $p in */nd_btt/*) name=nd_btt/$name ;; esac
-	out=$res/checkpatch-$name.txt
+	out=$res/checkpatch-${name//\//-}.txt
 	perl "$ksrc/scripts/checkpatch.pl" --strict --no-color --root="$ksrc" "$p" >"$out" 2>"$out.stderr" || true
 	sum=$(grep -E '^total: ' "$out" | tail -1)
 	errs=$(sed -nE 's/^total: ([0-9]+) errors.*/\1/p' "$out" | tail -1)
