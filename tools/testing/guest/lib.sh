@@ -75,6 +75,7 @@ nd_load_btt() {
 		[ -f "$BTT_RS_KO" ] || { diag "no $BTT_RS_KO: build it with 'make module'"; return 1; }
 		insmod "$BTT_RS_KO" || return 1
 		;;
+	*.ko) insmod "$1" || return 1 ;; # a BTT driver built elsewhere (zero_flag.sh: patched nd_btt)
 	*) diag "nd_load_btt: unknown driver '$1'"; return 1 ;;
 	esac
 }
@@ -84,7 +85,7 @@ nd_unload_btt() {
 	if [ -d /sys/module/btt_rs ]; then rmmod btt_rs; fi || return 1
 	if [ -d /sys/module/nd_btt ]; then rmmod nd_btt; fi
 }
-# nd_switch c|rs: swaps the BTT driver under a loaded stack (nd_pmem is reloaded).
+# nd_switch c|rs|FILE.ko: swaps the BTT driver under a loaded stack (nd_pmem is reloaded).
 nd_switch() {
 	if [ -d /sys/module/nd_pmem ]; then rmmod nd_pmem || return 1; fi
 	nd_unload_btt || return 1

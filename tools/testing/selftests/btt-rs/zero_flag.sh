@@ -26,10 +26,6 @@ wrong_bytes() {
 		{ echo read-error; return; }
 	cmp -l /tmp/got /out/zero_flag.want 2>/dev/null | wc -l
 }
-# nd_switch_fixed: nd_pmem and the BTT driver out, the patched nd_btt in.
-nd_switch_fixed() {
-	rmmod nd_pmem && nd_unload_btt && insmod /out/nd_btt_fixed.ko && insmod $MODDIR/nd_pmem.ko && nd_settle
-}
 
 ktap_header 8
 ktap_check "load the nvdimm stack with btt_rs" nd_load rs
@@ -48,7 +44,7 @@ diag "nd_btt (C, $(uname -r)) on the same sectors: $n of 16384 bytes wrong"
 [ "$n" != 0 ] && [ "$n" != read-error ]
 ok_if $? "the stock nd_btt misreads them (the bug scripts/patches/nd_btt/0002 fixes: $n bytes wrong)"
 
-ktap_check "switch to nd_btt with scripts/patches/nd_btt/ applied" nd_switch_fixed
+ktap_check "switch to nd_btt with scripts/patches/nd_btt/ applied" nd_switch /out/nd_btt_fixed.ko
 wait_btt_disks 1
 n=$(wrong_bytes /dev/$dev)
 [ "$n" = 0 ]
