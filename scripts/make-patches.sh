@@ -170,13 +170,18 @@ transparent wrapper of the C object in Opaque, reached by reference only:
 - Namespace (struct nd_namespace_common): its BTT claim and disk name.
 - Region (struct nd_region): lanes and read-only state.
 - NamespaceIo: the bytes of an enabled namespace (nvdimm_read_bytes() and
-  nvdimm_write_bytes()), range-checked.
+  nvdimm_write_bytes()), range-checked, and a write split as the BTT's
+  persistence model needs it: the copy of nsio_rw_bytes() alone
+  (write_unfenced) and nvdimm_flush() (flush), so that several writes share
+  one flush.
 
 libnvdimm's types are private to drivers/nvdimm (nd.h, and btt.h for
 struct btt), so bindings_helper.h includes them by relative path, as it
-already does for drivers/base/base.h and the binder headers. No helper
-is needed: the static inline nvdimm_read_bytes()/nvdimm_write_bytes()
-are the namespace's rw_bytes pointer, called from Rust.
+already does for drivers/base/base.h and the binder headers. The static
+inline nvdimm_read_bytes()/nvdimm_write_bytes() are the namespace's
+rw_bytes pointer, called from Rust; one helper in rust/helpers/nvdimm.c,
+rust_helper_nsio_write_unfenced(), does the copy, as is_bad_pmem() and
+memcpy_flushcache() are static inlines.
 
 The abstraction calls libnvdimm functions from the kernel crate, which is
 built in, so it is only built when libnvdimm is

@@ -15,13 +15,17 @@ use crate::kernel_ext::nvdimm::{
 /// `nvdimm_write_bytes()`); for pmem that is `nsio_rw_bytes()`, whose writes end in
 /// `nvdimm_flush()` and are durable on return.
 ///
-/// The persistence model's two calls keep the core's defaults, which are
-/// exactly what `nsio_rw_bytes()` does today: [`Media::write_unfenced`] is
-/// [`Media::write`] (one `nvdimm_write_bytes()`, `memcpy_flushcache()` then
-/// `nvdimm_flush()`), so every write is its own durability point, and
-/// [`Media::flush`] has nothing left to make durable. A write without the
-/// per-call flush needs a `rw_bytes` that skips it (see
-/// Documentation/btt-rs.rst, "Persistence model").
+/// The persistence model's two calls map onto the halves of
+/// `nsio_rw_bytes()`: [`Media::write_unfenced`] is its `memcpy_flushcache()`
+/// alone and [`Media::flush`] is `nvdimm_flush()`, so a sector write costs the
+/// three flushes the core asks for (data and the flog entry's first half
+/// together, the second half, the map entry) instead of one per write. The
+/// flush covers the task's earlier copies even if it moved to another CPU in
+/// between, as `nsio_rw_bytes()` itself assumes (it is preemptible between
+/// the two): on x86 the write-combining buffers that hold non-temporal stores
+/// are drained on an interrupt or a locked instruction, and every task switch
+/// has both. On virtio-pmem the flush is a host `fsync` of the whole backing
+/// file, stronger still. See Documentation/btt-rs.rst, "Persistence model".
 ///
 /// Flags: reads pass `NVDIMM_IO_ATOMIC` as the C I/O path does (reads ignore
 /// it). Writes pass 0 (process context): every core write runs where sleeping is
@@ -63,6 +67,16 @@ impl Media for NsMedia {
         self.io
             .write(offset, buf, IoContext::Process)
             .map_err(media_error)
+    }
+
+    fn write_unfenced(&self, offset: u64, buf: &[u8]) -> Result<(), CoreError> {
+        self.io
+            .write_unfenced(offset, buf, IoContext::Process)
+            .map_err(media_error)
+    }
+
+    fn flush(&self) -> Result<(), CoreError> {
+        self.io.flush().map_err(|_| CoreError::Io)
     }
 
     fn size(&self) -> u64 {

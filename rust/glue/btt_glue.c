@@ -7,7 +7,8 @@
  *   They only forward to Rust (rust/driver/btt_rs.rs).
  * - Wrappers for static inline functions and macros of the block layer and
  *   the scheduler: bio_for_each_segment(), the integrity payload,
- *   wait_var_event().
+ *   wait_var_event(), and the copy of nsio_rw_bytes() (is_bad_pmem() and
+ *   memcpy_flushcache() are static inlines).
  */
 #include <linux/module.h>
 #include <linux/blkdev.h>
@@ -134,4 +135,22 @@ void btt_rs_rtt_wake(u32 *slot)
 	/* Orders the slot's store before the waitqueue_active() check. */
 	smp_mb();
 	wake_up_var(slot);
+}
+
+/*
+ * The copy half of nsio_rw_bytes() for a write whose nvdimm_flush() comes
+ * later, once for several writes (NamespaceIo::write_unfenced). Copies
+ * nothing and returns false if the range holds known poison: the caller then
+ * writes through rw_bytes, which clears what it can. The range is checked by
+ * the caller against nsio->size.
+ */
+bool btt_rs_nsio_write_unfenced(struct nd_namespace_io *nsio, u64 offset,
+				const void *buf, size_t size)
+{
+	unsigned int sz_align = ALIGN(size + (offset & (512 - 1)), 512);
+
+	if (unlikely(is_bad_pmem(&nsio->bb, offset >> 9, sz_align)))
+		return false;
+	memcpy_flushcache(nsio->addr + offset, buf, size);
+	return true;
 }

@@ -13,6 +13,7 @@ struct bio_vec;
 struct bvec_iter;
 struct nd_btt;
 struct nd_namespace_common;
+struct nd_namespace_io;
 
 /* Implemented in Rust (rust/driver/btt_rs.rs), called by the two exports. */
 int btt_rs_attach(struct nd_namespace_common *ndns);
@@ -26,6 +27,8 @@ void *btt_rs_bio_begin(struct bio *bio, int *dir, bool *integrity, bool *acct,
 bool btt_rs_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
 			     struct bio_vec *bv, sector_t *sector);
 
+bool btt_rs_nsio_write_unfenced(struct nd_namespace_io *nsio, u64 offset,
+				const void *buf, size_t size);
 void btt_rs_rtt_wait(u32 *slot, u32 busy);
 void btt_rs_rtt_wake(u32 *slot);
 

@@ -31,7 +31,8 @@ use crate::kernel_ext::{
     block::bio_disk::{
         GenDisk,
         Operations, //
-    }, //
+    },
+    glue, //
 };
 
 /// A region (C `struct nd_region`): the lanes and the read-only state its
@@ -359,6 +360,61 @@ impl NamespaceIo {
         // reads it for a write (`nvdimm_write_bytes()` casts away the `const`
         // the same way).
         unsafe { self.rw_bytes(at, buf.as_ptr().cast_mut(), buf.len(), bindings::WRITE, ctx) }
+    }
+
+    /// Writes `buf` at `offset` without making it durable: the copy of
+    /// `nsio_rw_bytes()` (`memcpy_flushcache()` into the namespace's
+    /// mapping) without its `nvdimm_flush()`. The bytes are durable after the
+    /// next [`NamespaceIo::flush`] of the same task, or any later write made
+    /// with [`NamespaceIo::write`].
+    ///
+    /// A range with known poison goes through [`NamespaceIo::write`] instead,
+    /// which clears what it can (in [`IoContext::Process`]) and is durable on
+    /// return: stronger than asked, and the same bytes on the media.
+    pub(crate) fn write_unfenced(&self, offset: u64, buf: &[u8], ctx: IoContext) -> Result {
+        let at = self.at(offset, buf.len())?;
+        let nsio = self.nsio();
+        // SAFETY: The namespace is enabled (type invariant), so its
+        // `nd_namespace_io` is initialised and `size` stays as
+        // `devm_nsio_enable()` set it until it is disabled.
+        let size = unsafe { (*nsio).size };
+        if at
+            .checked_add(buf.len() as u64)
+            .is_none_or(|end| end > size)
+        {
+            return Err(ERANGE);
+        }
+        // SAFETY: `nsio` is enabled, so `addr` maps its `size` bytes and `bb`
+        // is initialised; `[at, at + len)` lies within them (checked above);
+        // `buf` is valid for reads of its length. Other writers of the range
+        // are excluded by the BTT's lanes and map locks, as for `rw_bytes`.
+        let copied =
+            unsafe { glue::btt_rs_nsio_write_unfenced(nsio, at, buf.as_ptr().cast(), buf.len()) };
+        if !copied {
+            return self.write(offset, buf, ctx);
+        }
+        Ok(())
+    }
+
+    /// Makes every write this task made to the namespace durable (C
+    /// `nvdimm_flush()`: on pmem a store fence and the region's flush hints,
+    /// on virtio-pmem a flush request that waits for the host). May sleep.
+    pub(crate) fn flush(&self) -> Result {
+        let ns = self.ns.as_ptr();
+        // SAFETY: `ns` is enabled (type invariant); its parent is its region,
+        // which outlives it.
+        let region = unsafe { nd::to_nd_region((*ns).dev.parent) };
+        // SAFETY: `region` is live; a null bio asks for a synchronous flush.
+        to_result(unsafe { nd::nvdimm_flush(region, core::ptr::null_mut()) })
+    }
+
+    /// The `nd_namespace_io` around the namespace (C `to_nd_namespace_io()`):
+    /// in 7.3 every namespace a BTT claims is one, as `devm_namespace_enable()`
+    /// assumes.
+    fn nsio(&self) -> *mut nd::nd_namespace_io {
+        // SAFETY: `ns` is the `common` member of an `nd_namespace_io` (see
+        // above), so the containing struct is live as long as `ns` is.
+        unsafe { kernel::container_of!(self.ns.as_ptr(), nd::nd_namespace_io, common) }
     }
 
     /// `ndns->rw_bytes()`, which the static inline `nvdimm_read_bytes()` and

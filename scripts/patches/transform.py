@@ -22,6 +22,7 @@ HELPERS = {
     "btt_rs_bio_integrity_copy": ("bio", "bio_integrity_copy_buf"),
     "btt_rs_rtt_wait": ("wait_bit", "wait_var_event_u32_ne"),
     "btt_rs_rtt_wake": ("wait_bit", "smp_mb_wake_up_var"),
+    "btt_rs_nsio_write_unfenced": ("nvdimm", "nsio_write_unfenced"),
 }
 
 # rust/kernel_ext/<path> -> rust/kernel/<path> (same path below the crate).
@@ -293,6 +294,12 @@ def main():
              lambda t: insert_before(t, '#include "workqueue.c"', '#include "wait_bit.c"\n', "helpers.c"))
         edit("rust/kernel/sync.rs", lambda t: insert_before(t, "pub mod lock;", "pub mod wait_var;\n", "sync.rs"))
     elif step == "nvdimm":
+        write(kfile("rust/helpers/nvdimm.c"),
+              "// SPDX-License-Identifier: GPL-2.0\n\n#include <linux/nd.h>\n"
+              '#include "../../drivers/nvdimm/nd.h"\n\n'
+              "#if IS_ENABLED(CONFIG_LIBNVDIMM)\n" + helper_c(glue_c, "nvdimm") + "#endif\n")
+        edit("rust/helpers/helpers.c",
+             lambda t: insert_before(t, '#include "of.c"', '#include "nvdimm.c"\n', "helpers.c"))
         edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod of;", NVDIMM_CFG + "\npub mod nvdimm;\n", "lib.rs"))
         edit("rust/bindings/bindings_helper.h",
              lambda t: insert_before(t, "#if IS_ENABLED(CONFIG_ANDROID_BINDER_IPC_RUST)",

@@ -158,6 +158,18 @@ read_sum() {
 }
 file_sum() { sha256sum "$1" | cut -d' ' -f1; }
 
+# vpmem_flushes: flush requests sent to the host so far by the virtio-pmem
+# device (the interrupts of its one queue, summed over CPUs; on an INTx line
+# named after the device or an MSI-X vector named DEVICE-flush_queue). Each
+# request is completed by one interrupt and waited for before the next is
+# sent, and the device raises no others once set up. "-" if none is found.
+vpmem_flushes() {
+	_vdev=$(ls /sys/bus/virtio/drivers/virtio_pmem 2>/dev/null | grep -m1 '^virtio')
+	awk -v d="$_vdev" 'd != "" && ($NF == d || $NF == d "-flush_queue") {
+		for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i; f = 1 }
+	     END {if (f) print s; else print "-"}' /proc/interrupts
+}
+
 # ---- dmesg ---------------------------------------------------------------------
 DMESG_BAD='WARNING:|BUG:|Oops|general protection|possible recursive locking|circular locking dependency|inconsistent lock state|irq lock inversion|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|lock held when returning|sleeping function called from invalid context|Invalid wait context|kernel BUG|Call Trace|unreferenced object|INFO: task .* blocked|soft lockup|hard LOCKUP|KASAN|UBSAN|refcount_t:'
 # dmesg_clean [ALLOW_REGEX]: fails (printing the lines) on any splat in dmesg.
