@@ -16,13 +16,18 @@ mkdir -p "$out"
 failed=0
 for i in $(seq 1 "$n"); do
 	d=$out/$i
+	# A boot takes about a minute; a hung one is killed after 4 (lib.sh's
+	# set -e must not end the count at the first failure). loglevel=7: the
+	# console of a failed boot shows how far it got.
+	rc=0
 	BTT_TCG_THREADS=multi "$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour "$flavour" --fresh --img "$out/nvdimm.img" --size 64 \
-		--cpus 4 --timeout 600 --out "$d" -- sh tools/testing/selftests/btt-rs/smp_boot.sh 4 >"$d.log" 2>&1
-	rc=$?
+		--cpus 4 --timeout "${BOOT_TIMEOUT:-240}" --append loglevel=7 --out "$d" \
+		-- sh tools/testing/selftests/btt-rs/smp_boot.sh 4 >"$d.log" 2>&1 || rc=$?
 	if [ $rc != 0 ] || grep -q '^not ok' "$d/guest.log" 2>/dev/null || ! grep -q '^ok 5 ' "$d/guest.log" 2>/dev/null; then
 		failed=$((failed + 1))
-		why=$(grep -m1 -E 'Oops|BUG:|WARNING:|KASAN|int3|Kernel panic' "$d/console.log" 2>/dev/null)
-		echo "boot $i failed (exit $rc): ${why:-$(grep -m1 '^not ok' "$d/guest.log" 2>/dev/null || echo no result)}"
+		why=$(grep -m1 -E 'Oops|BUG:|WARNING:|KASAN|int3|Kernel panic' "$d/console.log" 2>/dev/null || true)
+		last=$(grep -a -v '^\s*$' "$d/console.log" 2>/dev/null | grep -a -v 'guest timed out' | tail -1 | tr -d '\033' | cut -c1-160 || true)
+		echo "boot $i failed (exit $rc): ${why:-$(grep -m1 '^not ok' "$d/guest.log" 2>/dev/null || echo "no result; last console line: $last")}"
 	fi
 done
 qemu=$QEMU10_DIR/usr/bin/qemu-system-x86_64
