@@ -8,7 +8,12 @@
 # median kept), BENCH_JOBS ("randread:4k randwrite:4k read:128k write:128k"),
 # BENCH_NUMJOBS ("1 4"), BENCH_RS_KO (the btt_rs.ko to measure; default the plain
 # build), BENCH_ICOUNT (QEMU -icount shift, 0; empty: wall-clock TCG), BENCH_OUT
-# (results directory, build/bench), BENCH_SCALE (namespace sizes in MiB for the
+# (results directory, build/bench), BENCH_PARTS (which parts run: "pmem scale
+# vpmem"; each replaces only its own results in BENCH_OUT), BENCH_VPMEM_KOS
+# ("LABEL=PATH ..." btt_rs builds for the virtio-pmem part; default rs=the one
+# measured above), BENCH_VPMEM_SS (4096), BENCH_VPMEM_RUNTIME (wall seconds per
+# run, 3), BENCH_VPMEM_REPS (3), BENCH_VPMEM_JOBS ("randwrite:4k write:128k"),
+# BENCH_SCALE (namespace sizes in MiB for the
 # attach-time and memory table, "1024 65536 532480"; 532480 has two arenas; empty:
 # none), BENCH_SCALE_REPS (attaches per driver, 3; the best kept).
 #
@@ -40,10 +45,17 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import matplotlib' 2>
 fi
 
 out=${BENCH_OUT:-$BTT_TOP/build/bench}
-rm -rf "$out"
+parts=" ${BENCH_PARTS:-pmem scale vpmem} "
 mkdir -p "$out"
+# Each part replaces its own results only, so parts can run apart (the
+# wall-clock one on an otherwise idle host) and be reported together.
+case $parts in *" pmem "*) rm -rf "$out"/boot-* ;; esac
+case $parts in *" scale "*) rm -rf "$out"/scale-* ;; esac
+case $parts in *" vpmem "*) rm -rf "$out"/vpmem-boot ;; esac
 export BTT_ICOUNT=${BENCH_ICOUNT-0}
+case $parts in *" pmem "*) ;; *) BENCH_CPUS=none ;; esac
 for cpus in ${BENCH_CPUS:-2 4}; do
+	[ "$cpus" = none ] && break
 	log "bench: $cpus CPUs"
 	# The guest loads its own copy: a rebuild during the run changes nothing.
 	mkdir -p "$out/boot-$cpus"
@@ -58,6 +70,7 @@ done
 rm -f "$out/bench.img"
 # Scale: attach time and memory per namespace as it grows, one boot per size
 # (sparse backing file: only the metadata takes host disk).
+case $parts in *" scale "*) ;; *) BENCH_SCALE= ;; esac
 for size in ${BENCH_SCALE-1024 65536 532480}; do
 	log "bench: scale, $size MiB namespace"
 	mkdir -p "$out/scale-$size"
@@ -68,6 +81,25 @@ for size in ${BENCH_SCALE-1024 65536 532480}; do
 		die "scale boot with $size MiB failed (see $out/scale-$size/console.log)"
 	rm -f "$out/scale.img"
 done
+# virtio-pmem: wall clock (a flush is the host's fsync, which icount does not
+# see), raw O_SYNC against each btt_rs build named in BENCH_VPMEM_KOS.
+case $parts in *" vpmem "*)
+	log "bench: virtio-pmem (wall clock)"
+	d=$out/vpmem-boot kos=
+	mkdir -p "$d"
+	for ko in ${BENCH_VPMEM_KOS:-rs=${rs_ko:-$BTT_TOP/build/plain/btt_rs.ko}}; do
+		cp "${ko#*=}" "$d/${ko%%=*}.ko" || die "no ${ko#*=}"
+		kos="$kos ${ko%%=*}=/out/${ko%%=*}.ko"
+	done
+	BTT_ICOUNT= "$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour plain --cpus 2 --fresh --size 256 \
+		--virtio-pmem --img "$out/vpmem.img" --out "$d" --timeout 7200 \
+		-- sh tools/testing/bench/vpmem.guest.sh "${BENCH_VPMEM_SS:-4096}" "${BENCH_VPMEM_RUNTIME:-3}" \
+		"${BENCH_VPMEM_REPS:-3}" "${BENCH_VPMEM_JOBS:-randwrite:4k write:128k}" "${kos# }" ||
+		die "virtio-pmem bench boot failed (see $d/console.log)"
+	grep '^#' "$d/guest.log" >&2 || true
+	rm -f "$out/vpmem.img"
+	;;
+esac
 py=python3
 [ -x "$venv/bin/python" ] && py=$venv/bin/python
 BENCH_ICOUNT=$BTT_ICOUNT "$py" "$BTT_TOP/tools/testing/bench/report.py" "$out" "$out/bench.json" "$out/ratios.png"

@@ -51,6 +51,98 @@ def load_scale(results):
     return [rows[k] for k in sorted(rows)]
 
 
+def load_zeroing(results):
+    """Lines "# zeroing CPUS SS MODE MIB DISCARD_MS ZEROOUT_MS MKFS_MS" of bench.guest.sh."""
+    rows = []
+    for path in sorted(glob.glob(os.path.join(results, "boot-*", "guest.log"))):
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) != 9 or p[:2] != ["#", "zeroing"]:
+                    continue
+                cpus, ss, mode, mib, d, z, m = p[2:]
+                ms = lambda v: None if v == "-" else int(v)
+                rows.append({"cpus": int(cpus), "sector_size": int(ss), "mode": mode, "mib": int(mib),
+                             "discard_ms": ms(d), "zeroout_ms": ms(z), "mkfs_ms": ms(m)})
+    return rows
+
+
+def print_zeroing(rows):
+    if not rows:
+        return
+    print()
+    print("Whole-disk zeroing (guest ms, best of runs): blkdiscard (discard; '-': refused), blkdiscard -z")
+    print("(write-zeroes, or zero pages written by the block layer), mkfs.ext4 (discards first where it can).")
+    hdr = f"{'cpus':>4} {'ss':>5} {'mode':>5} {'MiB':>5} {'discard':>8} {'zeroout':>8} {'mkfs':>6}"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        v = lambda k: "-" if r[k] is None else str(r[k])
+        print(f"{r['cpus']:>4} {r['sector_size']:>5} {r['mode']:>5} {r['mib']:>5} {v('discard_ms'):>8}"
+              f" {v('zeroout_ms'):>8} {v('mkfs_ms'):>6}")
+
+
+VPMEM = re.compile(r"vpmem-ss(\d+)-([\w-]+)-(\w+)-(\w+)-r(\d+)\.json$")
+
+
+def load_vpmem(results):
+    """fio JSON and flush counts of vpmem.guest.sh: medians per (mode, job)."""
+    runs = {}
+    for path in glob.glob(os.path.join(results, "vpmem-boot", "vpmem", "*.json")):
+        m = VPMEM.search(path)
+        if not m:
+            continue
+        ss, mode, rw, bs, _ = m.groups()
+        try:
+            with open(path) as f:
+                text = f.read()
+            w = json.loads(text[text.index("{"):])["jobs"][0]["write"]
+        except (ValueError, KeyError, IndexError):
+            continue
+        flushes = None
+        try:
+            with open(path[: -len(".json")] + ".flushes") as f:
+                flushes = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+        per_sector = flushes * int(ss) / w["io_bytes"] if flushes is not None and w["io_bytes"] else None
+        per_io = flushes / w["total_ios"] if flushes is not None and w["total_ios"] else None
+        runs.setdefault((int(ss), rw, bs), {}).setdefault(mode, []).append((w["iops"], per_io, per_sector))
+    rows = []
+    for (ss, rw, bs), modes in sorted(runs.items()):
+        row = {"sector_size": ss, "rw": rw, "bs": bs}
+        for mode, v in modes.items():
+            med = lambda i: statistics.median(x[i] for x in v) if all(x[i] is not None for x in v) else None
+            row[mode] = {"iops": round(med(0), 1), "runs": len(v),
+                         "flushes_per_io": None if med(1) is None else round(med(1), 2),
+                         "flushes_per_sector": None if med(2) is None else round(med(2), 2)}
+        raw = row.get("raw-osync", {}).get("iops")
+        for mode in modes:
+            if mode != "raw-osync" and raw:
+                row[mode]["over_raw_osync"] = round(row[mode]["iops"] / raw, 3)
+        rows.append(row)
+    return rows
+
+
+def print_vpmem(rows):
+    if not rows:
+        return
+    print()
+    print("virtio-pmem, wall clock (medians): raw written with O_SYNC against btt_rs; flushes are the")
+    print("flush requests sent to the host (interrupts of virtio-pmem's flush queue), per write and per")
+    print("sector of the BTT's sector size.")
+    hdr = f"{'ss':>5} {'job':>14} {'mode':>10} {'IOPS':>8} {'/raw':>6} {'fl/io':>6} {'fl/sec':>6}"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        for mode in sorted(k for k in r if isinstance(r[k], dict)):
+            m = r[mode]
+            f = lambda v: "n/a" if v is None else f"{v:.2f}"
+            print(f"{r['sector_size']:>5} {r['rw'] + ' ' + r['bs']:>14} {mode:>10} {m['iops']:>8.0f}"
+                  f" {f(m.get('over_raw_osync')) if mode != 'raw-osync' else '':>6}"
+                  f" {f(m['flushes_per_io']):>6} {f(m['flushes_per_sector']):>6}")
+
+
 def print_scale(scale):
     if not scale:
         return
@@ -75,6 +167,8 @@ def main():
     results, out_json, out_png = sys.argv[1:4]
     runs = load(results)
     scale = load_scale(results)
+    zeroing = load_zeroing(results)
+    vpmem = load_vpmem(results)
     rows = []
     for key in sorted(runs):
         modes = {m: (statistics.median(i for i, _ in v), statistics.median(b for _, b in v), len(v))
@@ -108,8 +202,10 @@ def main():
         note = "QEMU TCG; compare ratios within one boot only"
         if icount:
             note += f"; -icount shift={icount}: IOPS count guest instructions per I/O"
-        json.dump({"note": note, "rows": rows, "scale": scale}, f, indent=1)
+        json.dump({"note": note, "rows": rows, "scale": scale, "zeroing": zeroing, "vpmem": vpmem}, f, indent=1)
     print_scale(scale)
+    print_zeroing(zeroing)
+    print_vpmem(vpmem)
     print(f"\nJSON: {out_json}")
 
     try:
