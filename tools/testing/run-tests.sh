@@ -154,6 +154,18 @@ guest_boot() {
 	tally "$name" "$out/guest.log" $? "$out/console.log" '^(not ok|ok) [0-9]+|^# '
 }
 
+# tool_image IMG LBASIZE [btt create options]: a fresh NVDIMM backing file of
+# 64 MiB (plus the 128 KiB label area) with a BTT made by the btt tool from the
+# namespace's initial offset (4096) on, $tool_img_size bytes.
+tool_img_size=$((64 * 1024 * 1024 - 4096))
+tool_image() {
+	local img=$1 lbasize=$2
+	shift 2
+	rm -f "$img"
+	truncate -s $((64 * 1024 * 1024 + 131072)) "$img"
+	"$BTT_TOP/rust/target/debug/btt" create "$img" --size $tool_img_size --offset 4096 --lbasize "$lbasize" "$@" >/dev/null
+}
+
 # The pre-4.15 flog padding: an image made by the btt tool, used in the guest,
 # then checked on the host (padding kept, image clean, data as the guest wrote).
 old_padding_suite() {
@@ -165,17 +177,15 @@ old_padding_suite() {
 		note "guest: old-padding (btt tool build)" 0 1 0
 		return
 	fi
-	rm -f "$img"
-	truncate -s $((64 * 1024 * 1024 + 131072)) "$img"
-	"$btt" create "$img" --size $((64 * 1024 * 1024 - 4096)) --offset 4096 --lbasize 4096 --old-padding >/dev/null
+	tool_image "$img" 4096 --old-padding || { note "guest: old-padding (btt create)" 0 1 0; return; }
 	guest_boot old-padding --img "$img" -- sh $st/old_padding.sh
 	local info
-	info=$("$btt" info "$img" --offset 4096 --size $((64 * 1024 * 1024 - 4096)))
+	info=$("$btt" info "$img" --offset 4096 --size $tool_img_size)
 	if echo "$info" | grep -q 'log_index_1 *2'; then p=$((p + 1)); else f=$((f + 1)); log "old-padding: the (0, 2) padding was not kept"; fi
-	if "$btt" check "$img" --offset 4096 --size $((64 * 1024 * 1024 - 4096)) >"$out/check.txt" 2>&1; then p=$((p + 1)); else f=$((f + 1)); sed 's/^/  [old-padding check] /' "$out/check.txt" >&2; fi
+	if "$btt" check "$img" --offset 4096 --size $tool_img_size >"$out/check.txt" 2>&1; then p=$((p + 1)); else f=$((f + 1)); sed 's/^/  [old-padding check] /' "$out/check.txt" >&2; fi
 	local lba sum got
 	while read -r lba sum; do
-		got=$("$btt" read "$img" "$lba" --offset 4096 --size $((64 * 1024 * 1024 - 4096)) | sha256sum | cut -d' ' -f1)
+		got=$("$btt" read "$img" "$lba" --offset 4096 --size $tool_img_size | sha256sum | cut -d' ' -f1)
 		if [ "$got" = "$sum" ]; then p=$((p + 1)); else f=$((f + 1)); log "old-padding: sector $lba differs on the host"; fi
 	done <"$out/old_padding.sums"
 	note "host: old-padding image after the guest" "$p" "$f" 0
@@ -186,16 +196,13 @@ old_padding_suite() {
 # btt tool, repaired by `btt check --repair`, then attached by both drivers.
 repaired_suite() {
 	local st=tools/testing/selftests/btt-rs out=$results/repaired btt=$BTT_TOP/rust/target/debug/btt
-	local p=0 f=0 i=0 lbasize img ss lba info2 imgs=() sz=$((64 * 1024 * 1024 - 4096))
+	local p=0 f=0 i=0 lbasize img ss lba info2 imgs=() sz=$tool_img_size
 	mkdir -p "$out"
 	: >"$out/repaired.sums"
 	for lbasize in 520 4160; do
 		img=$BTT_TOP/build/repaired-$lbasize.img
 		imgs+=("$img")
-		rm -f "$img"
-		truncate -s $((64 * 1024 * 1024 + 131072)) "$img"
-		"$btt" create "$img" --size $sz --offset 4096 --lbasize $lbasize \
-			$([ $lbasize = 4160 ] && echo --old-padding) >/dev/null || { f=$((f + 1)); continue; }
+		tool_image "$img" $lbasize $([ $lbasize = 4160 ] && echo --old-padding) || { f=$((f + 1)); continue; }
 		ss=$((lbasize >= 4096 ? 4096 : 512))
 		for lba in 0 3 500; do
 			head -c $ss /dev/urandom >"$out/sector"
@@ -231,7 +238,7 @@ repaired_suite() {
 # the image.
 zero_flag_suite() {
 	local st=tools/testing/selftests/btt-rs img=$BTT_TOP/build/zero-flag.img out=$results/zero-flag
-	local btt=$BTT_TOP/rust/target/debug/btt sz=$((64 * 1024 * 1024 - 4096)) ko lba before
+	local btt=$BTT_TOP/rust/target/debug/btt sz=$tool_img_size ko lba before
 	mkdir -p "$out"
 	suite_start
 	if ! ko=$("$BTT_TOP/scripts/build-nd-btt-fixed.sh" debug 2>"$out/build.log"); then
@@ -240,9 +247,7 @@ zero_flag_suite() {
 		return
 	fi
 	cp "$ko" "$out/nd_btt_fixed.ko"
-	rm -f "$img"
-	truncate -s $((64 * 1024 * 1024 + 131072)) "$img"
-	"$btt" create "$img" --size $sz --offset 4096 --lbasize 512 >/dev/null || { note "guest: zero-flag (btt create)" 0 1 0; return; }
+	tool_image "$img" 512 || { note "guest: zero-flag (btt create)" 0 1 0; return; }
 	head -c $((32 * 512)) /dev/urandom >"$out/zero_flag.want"
 	for lba in $(seq 0 31); do
 		dd if="$out/zero_flag.want" bs=512 skip=$lba count=1 2>/dev/null | "$btt" write "$img" $lba --offset 4096 --size $sz ||
