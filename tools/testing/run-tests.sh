@@ -238,6 +238,7 @@ repaired_suite() {
 # the image.
 zero_flag_suite() {
 	local st=tools/testing/selftests/btt-rs img=$BTT_TOP/build/zero-flag.img out=$results/zero-flag
+	local img2=$BTT_TOP/build/zero-flag-4160.img
 	local btt=$BTT_TOP/rust/target/debug/btt sz=$tool_img_size ko lba before
 	mkdir -p "$out"
 	suite_start
@@ -248,6 +249,15 @@ zero_flag_suite() {
 	fi
 	cp "$ko" "$out/nd_btt_fixed.ko"
 	tool_image "$img" 512 || { note "guest: zero-flag (btt create)" 0 1 0; return; }
+	# And 4160-byte sectors (4096 + 64 bytes of metadata): 12 sectors of random
+	# data and metadata, then sectors 2-9 zero-flagged.
+	tool_image "$img2" 4160 || { note "guest: zero-flag (btt create 4160)" 0 1 0; return; }
+	for lba in $(seq 0 11); do
+		head -c 4160 /dev/urandom | "$btt" write "$img2" $lba --offset 4096 --size $sz --meta ||
+			{ note "guest: zero-flag (btt write 4160)" 0 1 0; return; }
+	done
+	"$btt" zero "$img2" 2 --count 8 --offset 4096 --size $sz >>"$out/btt-zero.log" 2>&1 ||
+		{ note "guest: zero-flag (btt zero 4160)" 0 1 0; return; }
 	head -c $((32 * 512)) /dev/urandom >"$out/zero_flag.want"
 	for lba in $(seq 0 31); do
 		dd if="$out/zero_flag.want" bs=512 skip=$lba count=1 2>/dev/null | "$btt" write "$img" $lba --offset 4096 --size $sz ||
@@ -259,10 +269,10 @@ zero_flag_suite() {
 			{ note "guest: zero-flag (btt zero)" 0 1 0; return; }
 		dd if=/dev/zero of="$out/zero_flag.want" bs=512 seek=${lba%:*} count=${lba#*:} conv=notrunc 2>/dev/null
 	done
-	before=$(sha256sum <"$img")
-	guest_boot zero-flag --img "$img" -- sh $st/zero_flag.sh
+	before=$(cat "$img" "$img2" | sha256sum)
+	guest_boot zero-flag --img "$img" --extra-nvdimm "$img2" -- sh $st/zero_flag.sh
 	suite_start
-	if [ "$(sha256sum <"$img")" = "$before" ]; then note "host: zero-flag image unchanged by reads" 1 0 0; else
+	if [ "$(cat "$img" "$img2" | sha256sum)" = "$before" ]; then note "host: zero-flag image unchanged by reads" 1 0 0; else
 		failures+=("[zero-flag] a driver wrote the image while only reading it")
 		note "host: zero-flag image unchanged by reads" 0 1 0
 	fi

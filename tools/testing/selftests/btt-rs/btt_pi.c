@@ -26,6 +26,10 @@
  * Options:
  *   --no-pi             plain O_DIRECT I/O without the PI attribute
  *   --zero-meta         (read) expect all-zero metadata instead of SEED's
+ *   --zero-data         (read) expect all-zero data instead of SEED's
+ *   --prefill B         (read) fill the data and metadata buffers with byte B
+ *                       first, so that a driver that leaves part of them
+ *                       untouched cannot pass for one that read zeroes there
  *   --meta-size N       metadata bytes per interval (default: from the device)
  *   --meta-len N        length of the metadata buffer (default: what COUNT needs)
  *   --meta-offset N     put the metadata buffer N bytes into a page (default 0)
@@ -223,7 +227,8 @@ static void *page_alloc(size_t len)
 
 static int cmd_rw(int write, int argc, char **argv)
 {
-	int no_pi = 0, zero_meta = 0, buffered = 0, expect = 0, fd, res, i;
+	int no_pi = 0, zero_meta = 0, zero_data = 0, prefill = 0, buffered = 0;
+	int expect = 0, fd, res, i;
 	long meta_size = -1, meta_len = -1, meta_off = 0, flags = 0;
 	const char *dev = argv[0];
 	uint64_t lba = strtoull(argv[1], NULL, 0);
@@ -244,6 +249,10 @@ static int cmd_rw(int write, int argc, char **argv)
 			no_pi = 1;
 		} else if (!strcmp(a, "--zero-meta")) {
 			zero_meta = 1;
+		} else if (!strcmp(a, "--zero-data")) {
+			zero_data = 1;
+		} else if (v && !strcmp(a, "--prefill")) {
+			prefill = (int)strtol(v, NULL, 0), i++;
 		} else if (!strcmp(a, "--buffered")) {
 			buffered = 1;
 		} else if (v && !strcmp(a, "--meta-size")) {
@@ -288,6 +297,10 @@ static int cmd_rw(int write, int argc, char **argv)
 	data = page_alloc(len);
 	want = page_alloc(len + count * meta_size);
 	meta = (unsigned char *)page_alloc(meta_off + meta_len) + meta_off;
+	if (!write && prefill) {
+		memset(data, prefill, len);
+		memset(meta, prefill, meta_len);
+	}
 	if (write) {
 		for (s = 0; s < count; s++) {
 			fill(data + s * lbs, lbs, seed, lba + s, 0);
@@ -322,10 +335,18 @@ static int cmd_rw(int write, int argc, char **argv)
 		return 0;
 
 	for (s = 0; s < count; s++) {
-		fill(want, lbs, seed, lba + s, 0);
+		if (zero_data)
+			memset(want, 0, lbs);
+		else
+			fill(want, lbs, seed, lba + s, 0);
 		if (memcmp(want, data + s * lbs, lbs)) {
-			printf("data of lba %llu differs from seed %llu's\n",
-			       (unsigned long long)(lba + s), (unsigned long long)seed);
+			if (zero_data)
+				printf("data of lba %llu is not all zeroes\n",
+				       (unsigned long long)(lba + s));
+			else
+				printf("data of lba %llu differs from seed %llu's\n",
+				       (unsigned long long)(lba + s),
+				       (unsigned long long)seed);
 			return 1;
 		}
 	}
