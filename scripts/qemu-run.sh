@@ -29,6 +29,8 @@
 #   parallel vCPUs ask for multi; 7.2's MTTCG oopses now and then, see below).
 #   BTT_ICOUNT=N runs TCG with -icount shift=N,sleep=off: guest time advances 2^N ns
 #   per guest instruction, so timings count guest work, whatever else loads the host.
+#   BTT_BOOT_DEADLINE=S (default 300; --quiet only): a guest that has not reached
+#   /init by then is killed as a boot hang, exit status 125.
 . "$(dirname "$0")/lib.sh"
 
 flavour=${BTT_FLAVOUR:-debug} img=$BTT_TOP/build/nvdimm.img size=256 fresh=0 cpus=2 mem=1G timeout=900
@@ -173,13 +175,37 @@ if [ $shell = 1 ]; then
 	exit 0
 fi
 set +e
+hung=0
 if [ $quiet = 1 ]; then
-	timeout -s KILL "$timeout" "$qemu" "${args[@]}" </dev/null >"$console" 2>&1
+	# A guest that has not reached /init within the boot deadline is stuck in
+	# the kernel's boot: seen now and then on multi-threaded TCG, every vCPU
+	# thread busy and nothing on the console, on otherwise idle hosts too. It
+	# is killed then rather than at the suite's timeout, and reported as a
+	# boot hang (exit 125) so that a caller can tell it from a failed test.
+	deadline=${BTT_BOOT_DEADLINE:-300}
+	timeout -s KILL "$timeout" "$qemu" "${args[@]}" </dev/null >"$console" 2>&1 &
+	qpid=$!
+	t0=$SECONDS
+	while kill -0 "$qpid" 2>/dev/null && ! grep -q -a BTT-GUEST-BEGIN "$console"; do
+		if [ $((SECONDS - t0)) -ge "$deadline" ]; then
+			hung=1
+			pkill -KILL -P "$qpid"
+			break
+		fi
+		sleep 2
+	done
+	wait "$qpid"
+	qrc=$?
 else
 	timeout -s KILL "$timeout" "$qemu" "${args[@]}" </dev/null 2>&1 | tee "$console"
+	qrc=${PIPESTATUS[0]}
 fi
-qrc=${PIPESTATUS[0]}
 set -e
+if [ $hung = 1 ]; then
+	tail -5 "$console" >&2
+	log "guest did not reach /init within ${deadline}s: boot hang, killed (console: $console)"
+	exit 125
+fi
 if [ ! -f "$out/rc" ]; then
 	tail -25 "$console" >&2
 	[ "$qrc" = 137 ] && die "guest timed out after ${timeout}s (console: $console)"

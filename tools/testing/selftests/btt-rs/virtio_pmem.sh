@@ -42,12 +42,15 @@ if [ $data = 0 ]; then ktap_ok "4 KiB O_DIRECT write and read back"; else ktap_n
 # entry's first half share one, then the second half, then the map entry
 # (Documentation/btt-rs.rst, "Persistence model"). More means a write paid a
 # flush per media write again; fewer, that a durability point went missing.
-ss=$(blockdev --getss /dev/$dev)
+# The count cannot show that each flush sits where it must: the host's
+# reorder.rs checks that.
+ss=$(blockdev --getss /dev/$dev 2>/dev/null)
+[ -n "$ss" ] || ss=0
 f0=$(vpmem_flushes)
 write_pattern /dev/$dev 4096 64 8 /tmp/many && [ "$(read_sum /dev/$dev 4096 64 8)" = "$(file_sum /tmp/many)" ]
 data=$?
 f1=$(vpmem_flushes)
-want=$((3 * 64 * 4096 / ss))
+want=$([ "$ss" -gt 0 ] && echo $((3 * 64 * 4096 / ss)) || echo "?")
 if [ "$f0" = - ]; then
 	ktap_not_ok "flushes per sector: no virtio-pmem interrupt line in /proc/interrupts"
 elif [ $data = 0 ] && [ $((f1 - f0)) = $want ]; then
@@ -55,6 +58,7 @@ elif [ $data = 0 ] && [ $((f1 - f0)) = $want ]; then
 else
 	ktap_not_ok "64 4 KiB writes (read back: $([ $data = 0 ] && echo yes || echo no)): $((f1 - f0)) flush requests, want $want (3 per $ss-byte sector)"
 fi
+n=$(splats)
 if [ "$n" = 0 ]; then ktap_ok "no sleep-in-atomic or invalid-wait-context splat"; else
 	ktap_not_ok "no sleep-in-atomic or invalid-wait-context splat ($n seen)"; fi
 ktap_check "dmesg free of WARN/BUG/lockdep/sleep-in-atomic" dmesg_clean
