@@ -10,7 +10,7 @@ use crate::kernel_ext::nvdimm::{
 
 /// The BTT's part of a namespace: its bytes from `nd_btt->initial_offset` on.
 ///
-/// Reads and writes go through the namespace's `rw_bytes` (C:
+/// Reads and durable writes go through the namespace's `rw_bytes` (C:
 /// `arena_read_bytes()`/`arena_write_bytes()` -> `nvdimm_read_bytes()`/
 /// `nvdimm_write_bytes()`); for pmem that is `nsio_rw_bytes()`, whose writes end in
 /// `nvdimm_flush()` and are durable on return.
@@ -21,11 +21,12 @@ use crate::kernel_ext::nvdimm::{
 /// three flushes the core asks for (data and the flog entry's first half
 /// together, the second half, the map entry) instead of one per write. The
 /// flush covers the task's earlier copies even if it moved to another CPU in
-/// between, as `nsio_rw_bytes()` itself assumes (it is preemptible between
-/// the two): on x86 the write-combining buffers that hold non-temporal stores
-/// are drained on an interrupt or a locked instruction, and every task switch
-/// has both. On virtio-pmem the flush is a host `fsync` of the whole backing
-/// file, stronger still. See Documentation/btt-rs.rst, "Persistence model".
+/// between (it may sleep on the map lock there): on x86 the write-combining
+/// buffers that hold the non-temporal stores are drained, and `clwb` is
+/// ordered, by a locked instruction, which every task switch executes
+/// (the run-queue lock); on arm64 `__switch_to()` issues a `dsb`. On
+/// virtio-pmem the flush is a host `fsync` of the whole backing file. See
+/// Documentation/btt-rs.rst, "Persistence model".
 ///
 /// Flags: reads pass `NVDIMM_IO_ATOMIC` as the C I/O path does (reads ignore
 /// it). Writes pass 0 (process context): every core write runs where sleeping is

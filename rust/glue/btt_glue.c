@@ -5,8 +5,8 @@
  * - The two entry points that nd_pmem calls, exported under the names the C
  *   nd_btt.ko exports, so an unchanged nd_pmem attaches BTTs through btt_rs.
  *   They only forward to Rust (rust/driver/btt_rs.rs).
- * - Wrappers for static inline functions and macros of the block layer and
- *   the scheduler: bio_for_each_segment(), the integrity payload,
+ * - Wrappers for static inline functions and macros of the block layer,
+ *   the scheduler and libnvdimm: bio_for_each_segment(), the integrity payload,
  *   wait_var_event(), and the copy of nsio_rw_bytes() (is_bad_pmem() and
  *   memcpy_flushcache() are static inlines).
  */

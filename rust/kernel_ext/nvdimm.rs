@@ -293,12 +293,16 @@ pub(crate) unsafe trait CBttHead: Send + Sync + 'static {}
 ///
 /// Reads and writes go through the namespace's `rw_bytes` (`nvdimm_read_bytes()`,
 /// `nvdimm_write_bytes()`); for pmem that is `nsio_rw_bytes()`, whose writes end
-/// in `nvdimm_flush()` and are durable on return.
+/// in `nvdimm_flush()` and are durable on return. [`NamespaceIo::write_unfenced`]
+/// and [`NamespaceIo::flush`] are its two halves, for callers that let several
+/// writes share one flush.
 ///
 /// # Invariants
 ///
 /// `ns` is a namespace enabled for I/O (`devm_namespace_enable()`) for the
-/// whole life of the value, with at least `offset + size` bytes.
+/// whole life of the value, with at least `offset + size` bytes, and is the
+/// `common` member of an `nd_namespace_io` (in 7.3 every namespace is one, or
+/// embeds one first: `devm_namespace_enable()` relies on it too).
 pub(crate) struct NamespaceIo {
     ns: NonNull<nd::nd_namespace_common>,
     offset: u64,

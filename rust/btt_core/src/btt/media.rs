@@ -32,8 +32,9 @@ pub trait Media: Send + Sync {
     /// make them durable.
     ///
     /// The default is [`Media::write`], durable on return: stronger than the
-    /// contract, and what the kernel's media does (every `nvdimm_write_bytes()`
-    /// call ends in its own `nvdimm_flush()`, so a caller cannot batch them).
+    /// contract. The kernel's media overrides it with the copy half of
+    /// `nsio_rw_bytes()` (every `nvdimm_write_bytes()` call ends in its own
+    /// `nvdimm_flush()`, so through it a caller could not batch them).
     fn write_unfenced(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
         self.write(offset, buf)
     }
