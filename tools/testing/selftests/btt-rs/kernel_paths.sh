@@ -85,11 +85,23 @@ else
 	# how long the 31 writes took: a window opens at most every 5 s (the
 	# 30 more writes run side by side to stay within one window; under a
 	# loaded TCG they may not).
-	for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30; do try_write & done
-	wait
-	took=$(($(date +%s) - t0 + 1))
-	n=$(($(io_error_lines) - before)) most=$((10 * (1 + took / 5)))
-	diag "31 refused writes in at most $took s: $n messages, at most $most allowed"
+	# A burst too slow to tell (15 s or more: seen under KASAN beside other
+	# guests) is measured once more, after a pause that closes the window,
+	# with all 31 writes side by side; a second slow one fails the point.
+	attempt=1
+	while :; do
+		for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30; do try_write & done
+		wait
+		took=$(($(date +%s) - t0 + 1))
+		n=$(($(io_error_lines) - before)) most=$((10 * (1 + took / 5)))
+		diag "31 refused writes in at most $took s: $n messages, at most $most allowed"
+		{ [ "$most" -ge 31 ] && [ $attempt = 1 ]; } || break
+		attempt=2
+		diag "too slow to tell: once more"
+		sleep 6
+		before=$(io_error_lines) t0=$(date +%s)
+		try_write &
+	done
 	if [ "$most" -ge 31 ]; then ktap_not_ok "31 refused writes rate-limited: took $took s, too long to tell"
 	elif [ "$n" -ge 1 ] && [ "$n" -le "$most" ]; then ktap_ok "31 refused writes logged $n times (rate-limited, at most $most)"; else
 		ktap_not_ok "31 refused writes logged $n times (rate-limited, at most $most)"; fi
