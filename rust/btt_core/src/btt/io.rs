@@ -13,6 +13,7 @@
 
 use core::sync::atomic::{fence, AtomicU32, Ordering};
 
+use super::data::{DataBuf, DataMedia};
 use super::device::{Arena, Btt, Lane};
 use super::error::Error;
 use super::flog::{inc_seq, LogEntry};
@@ -125,7 +126,8 @@ impl<M: Media, P: Platform> Btt<M, P> {
     ) -> Result<(), Error> {
         self.check_lane(lane)?;
         self.check_buffers(data.len(), meta.as_ref().map(|m| m.len()))?;
-        self.read_range(lane.index as usize, lba, data, meta)
+        let len = data.len();
+        self.read_range(lane.index as usize, lba, data, 0, len, meta)
     }
 
     /// Reads `data.len() / sector_size()` consecutive external blocks from
@@ -147,22 +149,44 @@ impl<M: Media, P: Platform> Btt<M, P> {
         data: &mut [u8],
         meta: Option<&mut [u8]>,
     ) -> Result<(), Error> {
-        self.read_range(P::rtt_hint(), lba, data, meta)
+        let len = data.len();
+        self.read_range(P::rtt_hint(), lba, data, 0, len, meta)
     }
 
-    fn read_range(
+    /// [`Btt::read_sectors`] into bytes `at..at + len` of a [`DataBuf`]
+    /// that only the media copies into (the kernel's mapped bio page).
+    pub fn read_sectors_into<B: DataBuf + ?Sized>(
+        &self,
+        lba: u64,
+        dst: &mut B,
+        at: usize,
+        len: usize,
+        meta: Option<&mut [u8]>,
+    ) -> Result<(), Error>
+    where
+        M: DataMedia<B>,
+    {
+        self.read_range(P::rtt_hint(), lba, dst, at, len, meta)
+    }
+
+    fn read_range<B: DataBuf + ?Sized>(
         &self,
         hint: usize,
         lba: u64,
-        data: &mut [u8],
+        dst: &mut B,
+        at: usize,
+        len: usize,
         mut meta: Option<&mut [u8]>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Error>
+    where
+        M: DataMedia<B>,
+    {
         let ss = self.sector_size as usize;
         let ms = self.meta_size() as usize;
-        if data.is_empty() || data.len() % ss != 0 {
+        if len == 0 || len % ss != 0 || at.checked_add(len).is_none_or(|end| end > dst.len()) {
             return Err(Error::Invalid);
         }
-        let n = data.len() / ss;
+        let n = len / ss;
         if meta.as_ref().is_some_and(|m| m.len() != n * ms) {
             return Err(Error::Invalid);
         }
@@ -178,9 +202,6 @@ impl<M: Media, P: Platform> Btt<M, P> {
             let (ai, arena, premap) = self.lba_to_arena(lba)?;
             let left = (arena.info.external_nlba - premap) as usize;
             let k = (n - done).min(left).min(READ_BATCH);
-            let d = data
-                .get_mut(done * ss..(done + k) * ss)
-                .ok_or(Error::Invalid)?;
             let m = match meta.as_deref_mut() {
                 Some(m) => Some(
                     m.get_mut(done * ms..(done + k) * ms)
@@ -188,7 +209,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 ),
                 None => None,
             };
-            done += self.read_batch(start, ai, premap, d, m)?;
+            done += self.read_batch(start, ai, premap, dst, at + done * ss, k, m)?;
         }
         Ok(())
     }
@@ -218,9 +239,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
         None
     }
 
-    /// Reads up to [`READ_BATCH`] blocks of one arena, from premap block
-    /// `premap` on, as many as `data` holds; returns how many it read, 0 if
-    /// it had to wait for a read tracking slot first.
+    /// Reads `k` blocks (at most [`READ_BATCH`]) of one arena, from premap
+    /// block `premap` on, into `dst` from byte `at` on; returns how many it
+    /// read, 0 if it had to wait for a read tracking slot first.
     ///
     /// The protocol of C `btt_read_pg()`, for several blocks at once: every
     /// block is published in a slot of its own, then one fence, then the
@@ -230,18 +251,23 @@ impl<M: Media, P: Platform> Btt<M, P> {
     /// after its slot was set, so a writer can only free it after that, and
     /// will see the slot before it reuses it (the writer's fence and scan in
     /// [`Btt::write`]). See "Reads" in Documentation/btt-rs.rst.
-    fn read_batch(
+    #[expect(clippy::too_many_arguments)]
+    fn read_batch<B: DataBuf + ?Sized>(
         &self,
         start: usize,
         ai: usize,
         premap: u32,
-        data: &mut [u8],
+        dst: &mut B,
+        at: usize,
+        k: usize,
         meta: Option<&mut [u8]>,
-    ) -> Result<usize, Error> {
-        let ss = self.sector_size as usize;
+    ) -> Result<usize, Error>
+    where
+        M: DataMedia<B>,
+    {
         let arena = self.arenas.get(ai).ok_or(Error::Invalid)?;
         let a = &arena.info;
-        let k = (data.len() / ss).min(READ_BATCH);
+        let k = k.min(READ_BATCH);
         let mut raw = [0u32; READ_BATCH];
         read_map_range(
             &self.media,
@@ -290,7 +316,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let slots = slots.get(..k).ok_or(Error::Invalid)?;
         let result = self
             .settle_batch(a, premap, &mut m[..k], slots)
-            .and_then(|()| self.copy_batch(ai, premap, &m[..k], data, meta));
+            .and_then(|()| self.copy_batch(ai, premap, &m[..k], dst, at, meta));
         // Release: the copy is done before a writer can see the slot empty.
         for slot in slots.iter().flatten() {
             slot.store(0, Ordering::Release);
@@ -336,18 +362,22 @@ impl<M: Media, P: Platform> Btt<M, P> {
     }
 
     /// Copies the settled blocks `m` (premap blocks from `premap` on) into
-    /// `data` and `meta`: zeroes for zero entries, one media read for a run
+    /// `dst` (from byte `at` on) and `meta`: zeroes for zero entries, one media read for a run
     /// of blocks that follow each other on the media when the internal
     /// block is the sector (512 and 4096 without metadata) and no metadata
     /// is asked for, else block by block.
-    fn copy_batch(
+    fn copy_batch<B: DataBuf + ?Sized>(
         &self,
         ai: usize,
         premap: u32,
         m: &[Mapping],
-        data: &mut [u8],
+        dst: &mut B,
+        at: usize,
         mut meta: Option<&mut [u8]>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Error>
+    where
+        M: DataMedia<B>,
+    {
         let ss = self.sector_size as usize;
         let ms = self.meta_size() as usize;
         let arena = self.arenas.get(ai).ok_or(Error::Invalid)?;
@@ -355,9 +385,8 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let runs = meta.is_none() && a.internal_lbasize == self.sector_size;
         let mut i = 0;
         while i < m.len() {
-            let d = data.get_mut(i * ss..(i + 1) * ss).ok_or(Error::Invalid)?;
             if m[i].zero {
-                d.fill(0);
+                dst.fill_zero(at + i * ss, ss)?;
                 if let Some(meta) = meta.as_deref_mut() {
                     meta.get_mut(i * ms..(i + 1) * ms)
                         .ok_or(Error::Invalid)?
@@ -374,8 +403,11 @@ impl<M: Media, P: Platform> Btt<M, P> {
             }
             if j > i + 1 {
                 let off = a.block_offset(m[i].postmap).ok_or(Error::Io)?;
-                let d = data.get_mut(i * ss..j * ss).ok_or(Error::Invalid)?;
-                if self.media.read(off, d).is_ok() {
+                if self
+                    .media
+                    .read_data(off, dst, at + i * ss, (j - i) * ss)
+                    .is_ok()
+                {
                     i = j;
                     continue;
                 }
@@ -383,30 +415,35 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 // that the bad one is found and flagged.
             }
             for (t, mt) in m.iter().enumerate().take(j).skip(i) {
-                let d = data.get_mut(t * ss..(t + 1) * ss).ok_or(Error::Invalid)?;
                 let md = match meta.as_deref_mut() {
                     Some(meta) => Some(meta.get_mut(t * ms..(t + 1) * ms).ok_or(Error::Invalid)?),
                     None => None,
                 };
-                self.read_block(ai, premap + t as u32, mt.postmap, d, md)?;
+                self.read_block(ai, premap + t as u32, mt.postmap, dst, at + t * ss, md)?;
             }
             i = j;
         }
         Ok(())
     }
 
-    fn read_block(
+    fn read_block<B: DataBuf + ?Sized>(
         &self,
         ai: usize,
         premap: u32,
         postmap: u32,
-        data: &mut [u8],
+        dst: &mut B,
+        at: usize,
         meta: Option<&mut [u8]>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Error>
+    where
+        M: DataMedia<B>,
+    {
         let arena = self.arenas.get(ai).ok_or(Error::Invalid)?;
         let a = &arena.info;
         let off = a.block_offset(postmap).ok_or(Error::Io)?;
-        let mut result = self.media.read(off, data);
+        let mut result = self
+            .media
+            .read_data(off, dst, at, self.sector_size as usize);
         if result.is_ok() {
             if let Some(meta) = meta {
                 result = self.media.read(off + u64::from(self.sector_size), meta);
@@ -453,8 +490,30 @@ impl<M: Media, P: Platform> Btt<M, P> {
         data: &[u8],
         meta: Option<&[u8]>,
     ) -> Result<(), Error> {
-        self.check_lane(lane)?;
         self.check_buffers(data.len(), meta.map(|m| m.len()))?;
+        self.write_from(lane, lba, data, 0, meta)
+    }
+
+    /// [`Btt::write`] of the sector at bytes `at..at + sector_size()` of a
+    /// [`DataBuf`] that only the media copies from (the kernel's mapped bio
+    /// page).
+    pub fn write_from<B: DataBuf + ?Sized>(
+        &self,
+        lane: &mut Lane<P>,
+        lba: u64,
+        src: &B,
+        at: usize,
+        meta: Option<&[u8]>,
+    ) -> Result<(), Error>
+    where
+        M: DataMedia<B>,
+    {
+        self.check_lane(lane)?;
+        let ss = self.sector_size as usize;
+        if at.checked_add(ss).is_none_or(|end| end > src.len()) {
+            return Err(Error::Invalid);
+        }
+        self.check_buffers(ss, meta.map(|m| m.len()))?;
         if self.read_only {
             return Err(Error::ReadOnly);
         }
@@ -496,7 +555,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
         // first half, before its second half; D3 between the flog entry and
         // the map entry; D4 after the map entry (the write is acknowledged
         // only then).
-        self.media.write_unfenced(block_off, data)?;
+        self.media.write_data_unfenced(block_off, src, at, ss)?;
         let meta_off = block_off + u64::from(self.sector_size);
         match meta {
             Some(meta) => self.media.write_unfenced(meta_off, meta)?,

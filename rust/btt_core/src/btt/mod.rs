@@ -18,6 +18,7 @@
 //! cannot be expressed.
 
 pub mod check;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod flog;
@@ -30,6 +31,7 @@ pub mod open;
 pub mod platform;
 pub mod zero;
 
+pub use data::{DataBuf, DataMedia};
 pub use device::{ArenaInfo, Btt, Config, FreeEntry, InfoSource, Lane};
 pub use error::Error;
 pub use layout::SUPPORTED_LBASIZES;
