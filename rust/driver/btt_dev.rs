@@ -24,6 +24,7 @@ use crate::debugfs::{
 };
 use crate::kernel_ext::block::bio::{
     Bio,
+    Mapping,
     Op, //
 };
 use crate::kernel_ext::block::bio_disk::{
@@ -394,25 +395,26 @@ impl BttIo {
     fn read_segment(
         &self,
         bio: &Bio,
-        map: &mut crate::kernel_ext::block::bio::Mapping<'_>,
+        map: &mut Mapping<'_>,
         first: u64,
         meta: Option<&mut [u8]>,
     ) -> Result {
         // No lane: a read claims read tracking slots of its own in the core.
-        let data = map.as_mut_slice();
+        let len = map.bytes().len();
         let Some(meta) = meta else {
             // The whole segment (up to 8 sectors of 512 bytes) at once: one map
             // read, one map reread, one data read per run of consecutive blocks.
-            return self.btt.read_sectors(first, data, None).map_err(to_kernel);
+            return self
+                .btt
+                .read_sectors_into(first, map, 0, len, None)
+                .map_err(to_kernel);
         };
         // With integrity metadata, sector by sector: each sector's metadata goes
         // to the bio's integrity payload before the next is read.
-        for (i, chunk) in data
-            .chunks_exact_mut(self.btt.sector_size() as usize)
-            .enumerate()
-        {
+        let ss = self.btt.sector_size() as usize;
+        for i in 0..len / ss {
             self.btt
-                .read_sectors(first + i as u64, chunk, Some(&mut *meta))
+                .read_sectors_into(first + i as u64, map, i * ss, ss, Some(&mut *meta))
                 .map_err(to_kernel)?;
             bio.integrity_give(meta)?;
         }
@@ -422,7 +424,7 @@ impl BttIo {
     fn write_segment(
         &self,
         bio: &Bio,
-        map: &crate::kernel_ext::block::bio::Mapping<'_>,
+        map: &Mapping<'_>,
         first: u64,
         mut meta: Option<&mut [u8]>,
     ) -> Result {
@@ -432,16 +434,13 @@ impl BttIo {
         // and the sectors are written one after the other, each complete
         // before the next starts, as before.
         let mut lane = self.region.acquire_lane();
-        for (i, chunk) in map
-            .as_slice()
-            .chunks_exact(self.btt.sector_size() as usize)
-            .enumerate()
-        {
+        let ss = self.btt.sector_size() as usize;
+        for i in 0..map.bytes().len() / ss {
             if let Some(m) = meta.as_deref_mut() {
                 bio.integrity_take(m)?;
             }
             self.btt
-                .write(&mut lane, first + i as u64, chunk, meta.as_deref())
+                .write_from(&mut lane, first + i as u64, map, i * ss, meta.as_deref())
                 .map_err(to_kernel)?;
         }
         Ok(())

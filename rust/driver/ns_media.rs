@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-//! [`NsMedia`]: the namespace bytes that hold a BTT, as the core's [`Media`].
+//! [`NsMedia`]: the namespace bytes that hold a BTT, as the core's [`Media`],
+//! and the copies between them and a bio's mapped pages ([`DataMedia`]).
 
+use crate::btt_core::data::{
+    DataBuf,
+    DataMedia, //
+};
 use crate::btt_core::error::Error as CoreError;
 use crate::btt_core::media::Media;
+use crate::kernel_ext::block::bio::Mapping;
 use crate::kernel_ext::nvdimm::{
     IoContext,
     NamespaceIo, //
@@ -60,19 +66,19 @@ fn media_error(e: kernel::error::Error) -> CoreError {
 impl Media for NsMedia {
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), CoreError> {
         self.io
-            .read(offset, buf, IoContext::Atomic)
+            .read(offset, buf.into(), IoContext::Atomic)
             .map_err(media_error)
     }
 
     fn write(&self, offset: u64, buf: &[u8]) -> Result<(), CoreError> {
         self.io
-            .write(offset, buf, IoContext::Process)
+            .write(offset, buf.into(), IoContext::Process)
             .map_err(media_error)
     }
 
     fn write_unfenced(&self, offset: u64, buf: &[u8]) -> Result<(), CoreError> {
         self.io
-            .write_unfenced(offset, buf, IoContext::Process)
+            .write_unfenced(offset, buf.into(), IoContext::Process)
             .map_err(media_error)
     }
 
@@ -82,5 +88,51 @@ impl Media for NsMedia {
 
     fn size(&self) -> u64 {
         self.io.size()
+    }
+}
+
+/// A bio segment's mapped page as the core's sector data: the core never
+/// reads or writes its bytes itself (user space may write them during an
+/// `O_DIRECT` write); they move only by the namespace's copies below, and
+/// zero-flagged sectors are filled with `memset()`.
+impl DataBuf for Mapping<'_> {
+    fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    fn fill_zero(&mut self, at: usize, len: usize) -> Result<(), CoreError> {
+        self.bytes_mut()
+            .range(at, len)
+            .ok_or(CoreError::Invalid)?
+            .fill_zero();
+        Ok(())
+    }
+}
+
+impl<'m> DataMedia<Mapping<'m>> for NsMedia {
+    fn read_data(
+        &self,
+        offset: u64,
+        dst: &mut Mapping<'m>,
+        at: usize,
+        len: usize,
+    ) -> Result<(), CoreError> {
+        let dst = dst.bytes_mut().range(at, len).ok_or(CoreError::Invalid)?;
+        self.io
+            .read(offset, dst, IoContext::Atomic)
+            .map_err(media_error)
+    }
+
+    fn write_data_unfenced(
+        &self,
+        offset: u64,
+        src: &Mapping<'m>,
+        at: usize,
+        len: usize,
+    ) -> Result<(), CoreError> {
+        let src = src.bytes().range(at, len).ok_or(CoreError::Invalid)?;
+        self.io
+            .write_unfenced(offset, src, IoContext::Process)
+            .map_err(media_error)
     }
 }

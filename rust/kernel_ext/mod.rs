@@ -11,4 +11,5 @@ pub(crate) mod cache_padded;
 pub(crate) mod glue;
 pub(crate) mod nvdimm;
 pub(crate) mod ratelimit;
+pub(crate) mod raw_buf;
 pub(crate) mod sync;

@@ -32,7 +32,11 @@ use crate::kernel_ext::{
         GenDisk,
         Operations, //
     },
-    glue, //
+    glue,
+    raw_buf::{
+        RawBuf,
+        RawBufMut, //
+    }, //
 };
 
 /// A region (C `struct nd_region`): the lanes and the read-only state its
@@ -349,20 +353,21 @@ impl NamespaceIo {
         Ok(self.offset + offset)
     }
 
-    /// Reads `buf.len()` bytes at `offset` (C `nvdimm_read_bytes()`). A range
-    /// beyond [`NamespaceIo::size`] is refused with `ERANGE`.
-    pub(crate) fn read(&self, offset: u64, buf: &mut [u8], ctx: IoContext) -> Result {
+    /// Reads `buf.len()` bytes at `offset` into `buf` (C
+    /// `nvdimm_read_bytes()`). A range beyond [`NamespaceIo::size`] is refused
+    /// with `ERANGE`. `buf` is a slice or a mapped page (`.into()`).
+    pub(crate) fn read(&self, offset: u64, mut buf: RawBufMut<'_>, ctx: IoContext) -> Result {
         let at = self.at(offset, buf.len())?;
-        // SAFETY: `buf` is valid for writes of its length.
+        // SAFETY: `buf` is valid for writes of its length (its invariant).
         unsafe { self.rw_bytes(at, buf.as_mut_ptr(), buf.len(), bindings::READ, ctx) }
     }
 
     /// Writes `buf` at `offset` (C `nvdimm_write_bytes()`); durable on return.
-    pub(crate) fn write(&self, offset: u64, buf: &[u8], ctx: IoContext) -> Result {
+    pub(crate) fn write(&self, offset: u64, buf: RawBuf<'_>, ctx: IoContext) -> Result {
         let at = self.at(offset, buf.len())?;
-        // SAFETY: `buf` is valid for reads of its length, and `rw_bytes` only
-        // reads it for a write (`nvdimm_write_bytes()` casts away the `const`
-        // the same way).
+        // SAFETY: `buf` is valid for reads of its length (its invariant), and
+        // `rw_bytes` only reads it for a write (`nvdimm_write_bytes()` casts
+        // away the `const` the same way).
         unsafe { self.rw_bytes(at, buf.as_ptr().cast_mut(), buf.len(), bindings::WRITE, ctx) }
     }
 
@@ -375,7 +380,7 @@ impl NamespaceIo {
     /// A range with known poison goes through [`NamespaceIo::write`] instead,
     /// which clears what it can (in [`IoContext::Process`]) and is durable on
     /// return: stronger than asked, and the same bytes on the media.
-    pub(crate) fn write_unfenced(&self, offset: u64, buf: &[u8], ctx: IoContext) -> Result {
+    pub(crate) fn write_unfenced(&self, offset: u64, buf: RawBuf<'_>, ctx: IoContext) -> Result {
         let at = self.at(offset, buf.len())?;
         let nsio = self.nsio();
         // SAFETY: The namespace is enabled (type invariant), so its
@@ -388,12 +393,13 @@ impl NamespaceIo {
         {
             return Err(ERANGE);
         }
+        let (src, len) = (buf.as_ptr().cast(), buf.len());
         // SAFETY: `nsio` is enabled, so `addr` maps its `size` bytes and `bb`
         // is initialised; `[at, at + len)` lies within them (checked above);
-        // `buf` is valid for reads of its length. Other writers of the range
-        // are excluded by the BTT's lanes and map locks, as for `rw_bytes`.
-        let copied =
-            unsafe { glue::btt_rs_nsio_write_unfenced(nsio, at, buf.as_ptr().cast(), buf.len()) };
+        // `buf` is valid for reads of its length (its invariant). Other
+        // writers of the range are excluded by the BTT's lanes and map locks,
+        // as for `rw_bytes`.
+        let copied = unsafe { glue::btt_rs_nsio_write_unfenced(nsio, at, src, len) };
         if !copied {
             return self.write(offset, buf, ctx);
         }

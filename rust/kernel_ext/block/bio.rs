@@ -13,6 +13,10 @@ use kernel::bindings;
 use kernel::prelude::*;
 
 use crate::kernel_ext::glue;
+use crate::kernel_ext::raw_buf::{
+    RawBuf,
+    RawBufMut, //
+};
 
 /// The operation of a bio, as far as BTT cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,8 +197,8 @@ impl Drop for Bio {
 /// Named as in Andreas Hindborg's series "block: rust: introduce
 /// kernel::block::bio" (`Segment<'a>`, `BioSegmentIterator`). Unlike there, the
 /// data is reached only through [`Segment::with_mapped`] (a closure, like
-/// `Page::with_page_mapped`), as btt_rs copies to and from the media with
-/// slices, and the segment carries its device sector.
+/// `Page::with_page_mapped`) as a [`RawBuf`] or [`RawBufMut`] that only C
+/// copies, and the segment carries its device sector.
 pub(crate) struct Segment<'a> {
     page: *mut bindings::page,
     offset: usize,
@@ -241,21 +245,29 @@ pub(crate) struct Mapping<'a> {
 }
 
 impl Mapping<'_> {
-    /// The segment's bytes.
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        // The block layer gives the driver the bio's data for the duration of
-        // the I/O; a user who modifies an O_DIRECT buffer under I/O gets
-        // undefined data, as with the C driver's `memcpy()`.
+    /// The segment's bytes, to copy from. They may belong to user space,
+    /// which can write them during an `O_DIRECT` write (its data is then
+    /// undefined, as with the C driver's `memcpy()`), so they are never a
+    /// `&[u8]`.
+    pub(crate) fn bytes(&self) -> RawBuf<'_> {
         // SAFETY: `addr` maps a whole page and `offset + len <= PAGE_SIZE`
-        // (single-page segment), valid for the mapping's lifetime.
-        unsafe { core::slice::from_raw_parts(self.addr.add(self.offset), self.len) }
+        // (single-page segment), valid for reads until the mapping is
+        // dropped, which the returned borrow of `self` outlives.
+        unsafe { RawBuf::from_raw_parts(self.start(), self.len) }
     }
 
-    /// The segment's bytes, for a read to fill.
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: As in `as_slice`; `&mut self` makes this the only slice of the
-        // mapping alive.
-        unsafe { core::slice::from_raw_parts_mut(self.addr.add(self.offset), self.len) }
+    /// The segment's bytes, to copy into (a read), as [`Mapping::bytes`].
+    pub(crate) fn bytes_mut(&mut self) -> RawBufMut<'_> {
+        // SAFETY: As in `bytes`, valid for writes too; the borrow of `self`
+        // makes this the only handle on the mapping while it lives.
+        unsafe { RawBufMut::from_raw_parts(self.start(), self.len) }
+    }
+
+    fn start(&self) -> NonNull<u8> {
+        // SAFETY: `addr` is the address `kmap_local_page()` mapped the page
+        // at, never null, and `offset` is within the page, so the sum stays
+        // in the mapping and is not null either.
+        unsafe { NonNull::new_unchecked(self.addr.add(self.offset)) }
     }
 }
 
