@@ -67,6 +67,23 @@ commit() {
 	MSG
 }
 
+commit raw_buf "rust: add RawBuf and RawBufMut, byte ranges that are only copied" \
+"A driver that copies between a device and a bio's pages must not make a
+&[u8] or &mut [u8] of them: the pages may belong to user space, which can
+write them while an O_DIRECT I/O is in flight. The C driver's memcpy()
+then copies undefined data; in Rust the reference itself would assert
+that nobody writes the bytes while it lives, a data race even if the bytes
+are never looked at.
+
+Add kernel::raw_buf::RawBuf<'a> (valid for reads for 'a) and
+RawBufMut<'a> (valid for reads and writes for 'a, one owner at a time):
+a pointer, a length and a lifetime, with bounds-checked sub-ranges and a
+memset to zero. Their bytes move only by copies that C does, as
+Page::read_raw() and Page::write_raw() do for pages. Both are made safely
+from slices, so one I/O function serves kernel buffers and mapped pages
+alike; making one from a raw pointer is unsafe and states what the pointer
+must be valid for."
+
 commit bio "rust: block: add a bio abstraction" \
 "The Rust block layer abstractions only cover blk-mq requests. A bio-based
 driver (one that sets submit_bio in its block_device_operations) needs the
@@ -83,7 +100,9 @@ Add kernel::block::bio with:
   it.
 - Mapping: the data of a segment, reached only inside
   Segment::with_mapped(), which maps the page with kmap_local_page() for
-  the length of a closure, so local mappings are released in order.
+  the length of a closure, so local mappings are released in order. Its
+  bytes are a RawBuf or RawBufMut, never a slice: user space may write
+  them during O_DIRECT.
 
 The names follow Andreas Hindborg's series \"block: rust: introduce
 kernel::block::bio\"; the data is reached through a closure, as with
@@ -170,7 +189,8 @@ transparent wrapper of the C object in Opaque, reached by reference only:
 - Namespace (struct nd_namespace_common): its BTT claim and disk name.
 - Region (struct nd_region): lanes and read-only state.
 - NamespaceIo: the bytes of an enabled namespace (nvdimm_read_bytes() and
-  nvdimm_write_bytes()), range-checked, and a write split as the BTT's
+  nvdimm_write_bytes()) to and from a RawBuf, so a bio's pages are copied
+  without a slice of them, range-checked, and a write split as the BTT's
   persistence model needs it: the copy of nsio_rw_bytes() alone
   (write_unfenced) and nvdimm_flush() (flush), so that several writes share
   one flush.
@@ -230,7 +250,8 @@ t = open(p).read()
 t = t.replace("*** SUBJECT HERE ***", "rust: nvdimm: a BTT driver in Rust")
 t = t.replace("*** BLURB HERE ***", """This series adds btt_rs, the BTT (Block Translation Table) driver of
 drivers/nvdimm rewritten in Rust, and the kernel abstractions it needs:
-a bio abstraction and bio-based GenDisk, CachePadded, a Mutex that is
+byte ranges that are only copied (RawBuf), a bio abstraction and
+bio-based GenDisk, CachePadded, a Mutex that is
 mutex_destroy()ed on drop, a lock-free rate limiter, two wait_var_event()
 helpers, and the libnvdimm objects a BTT driver uses.
 

@@ -27,6 +27,7 @@ HELPERS = {
 
 # rust/kernel_ext/<path> -> rust/kernel/<path> (same path below the crate).
 KERNEL_FILES = {
+    "raw_buf": ["raw_buf.rs"],
     "bio": ["block/bio.rs"],
     "bio_disk": ["block/bio_disk.rs"],
     "cache_padded": ["cache_padded.rs"],
@@ -128,6 +129,22 @@ def fix_bio(t):
         self.len == 0
     }
 """, "bio.rs: Segment::len")
+
+
+def fix_raw_buf(t):
+    # Clippy (len_without_is_empty), now that `len` is public API.
+    return sub(t, """    pub fn len(&self) -> usize {
+        self.len
+    }
+""", """    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the range has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+""", "raw_buf.rs: len", count=2)
 
 
 def fix_ratelimit(t):
@@ -257,11 +274,15 @@ def main():
                 t = fix_destroyed_mutex(t)
             if step == "bio":
                 t = fix_bio(t)
+            if step == "raw_buf":
+                t = fix_raw_buf(t)
             if step == "ratelimit":
                 t = fix_ratelimit(t)
             write(kfile("rust/kernel/" + rel), t)
 
-    if step == "bio":
+    if step == "raw_buf":
+        edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod rbtree;", "pub mod raw_buf;\n", "lib.rs"))
+    elif step == "bio":
         edit("rust/kernel/block.rs", lambda t: insert_before(t, "pub mod mq;", "pub mod bio;\n", "block.rs"))
         write(kfile("rust/helpers/bio.c"),
               "// SPDX-License-Identifier: GPL-2.0\n\n"
@@ -285,7 +306,7 @@ def main():
     elif step == "destroyed_mutex":
         edit("rust/kernel/sync.rs", lambda t: insert_before(t, "pub mod lock;", "pub mod destroyed_mutex;\n", "sync.rs"))
     elif step == "ratelimit":
-        edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod rbtree;", "pub mod ratelimit;\n", "lib.rs"))
+        edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod raw_buf;", "pub mod ratelimit;\n", "lib.rs"))
     elif step == "wait_bit":
         write(kfile("rust/helpers/wait_bit.c"),
               "// SPDX-License-Identifier: GPL-2.0\n\n#include <linux/wait_bit.h>\n\n"
