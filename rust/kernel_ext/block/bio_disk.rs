@@ -100,10 +100,9 @@ impl<T: Operations, M: ModuleMetadata> OperationsVTable<T, M> {
             return;
         };
         let result = {
-            // SAFETY: The disk's `private_data` came from `into_foreign()` in
-            // `build`; `GenDisk::drop` converts it back only after
-            // `del_gendisk()` has returned, which waits for this bio, and the
-            // borrow ends in this block, before the bio is ended.
+            // SAFETY: `private_data` came from `into_foreign()` in `build`; `GenDisk::drop` takes
+            // it back only after `del_gendisk()`, which waits for this bio; the borrow ends in
+            // this block, before the bio is ended.
             let queue_data = unsafe { T::QueueData::borrow(bio.disk_private()) };
             T::submit_bio(queue_data, &bio)
         };

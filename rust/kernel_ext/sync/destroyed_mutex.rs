@@ -74,12 +74,9 @@ impl<T> DestroyedMutex<T> {
 impl<T> PinnedDrop for DestroyedMutex<T> {
     fn drop(self: Pin<&mut Self>) {
         let lock: *const Mutex<T> = &self.lock;
-        // SAFETY: `Lock` is `#[repr(C)]` and its first field is `state:
-        // Opaque<bindings::mutex>` (rust/kernel/sync/lock.rs; `Lock::from_raw`
-        // relies on the same layout; `LAYOUT_OK` checks it at build time), so
-        // `lock` points to the `struct mutex` `Mutex::new` initialised.
-        // `Pin<&mut Self>`: no `MutexGuard` (which borrows the mutex) exists, so
-        // the mutex is unlocked, and nothing uses it after this drop.
+        // SAFETY: `Lock` is `#[repr(C)]` with `state: Opaque<bindings::mutex>` first (as
+        // `Lock::from_raw` assumes; `LAYOUT_OK` checks it), so `lock` is the `struct mutex` that
+        // `Mutex::new` set up; with `Pin<&mut Self>` no guard exists: unlocked, unused hereafter.
         unsafe { bindings::mutex_destroy(lock.cast_mut().cast::<bindings::mutex>()) };
     }
 }
