@@ -13,7 +13,9 @@
 //! 3. the data moves only by the media's copies of whole sectors (one copy
 //!    for a run of consecutive blocks), never through a slice of the buffer;
 //! 4. a range beyond the buffer, or not whole sectors, is refused before
-//!    anything reaches the media.
+//!    anything reaches the media;
+//! 5. reads longer than a batch land at their places; a media error inside
+//!    a run flags that block alone; a refused range flags nothing.
 
 mod common;
 
@@ -42,19 +44,21 @@ impl DataBuf for PageBuf {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Copy {
+enum Transfer {
     Read { at: usize, len: usize },
     Write { at: usize, len: usize },
 }
 
-/// Memory media that logs each copy to or from a [`PageBuf`].
+/// Memory media that logs each copy to or from a [`PageBuf`], and fails
+/// those that touch the media byte `fail.0` with `fail.1`.
 struct CopyLog {
     inner: MemMedia,
-    log: Mutex<Vec<Copy>>,
+    log: Mutex<Vec<Transfer>>,
+    fail: Mutex<Option<(u64, Error)>>,
 }
 
 impl CopyLog {
-    fn take(&self) -> Vec<Copy> {
+    fn take(&self) -> Vec<Transfer> {
         std::mem::take(&mut *self.log.lock().unwrap())
     }
 }
@@ -81,7 +85,12 @@ impl DataMedia<PageBuf> for CopyLog {
         at: usize,
         len: usize,
     ) -> Result<(), Error> {
-        self.log.lock().unwrap().push(Copy::Read { at, len });
+        self.log.lock().unwrap().push(Transfer::Read { at, len });
+        if let Some((byte, e)) = *self.fail.lock().unwrap() {
+            if (offset..offset + len as u64).contains(&byte) {
+                return Err(e);
+            }
+        }
         let d = dst.bytes.get_mut(at..at + len).ok_or(Error::Invalid)?;
         self.inner.read(offset, d)
     }
@@ -93,7 +102,7 @@ impl DataMedia<PageBuf> for CopyLog {
         at: usize,
         len: usize,
     ) -> Result<(), Error> {
-        self.log.lock().unwrap().push(Copy::Write { at, len });
+        self.log.lock().unwrap().push(Transfer::Write { at, len });
         let s = src.bytes.get(at..at + len).ok_or(Error::Invalid)?;
         self.inner.write_unfenced(offset, s)
     }
@@ -105,6 +114,7 @@ fn open(lbasize: u32) -> (TestBtt, Vec<HostLane>) {
     let media = CopyLog {
         inner: MemMedia::new(32 << 20),
         log: Mutex::new(Vec::new()),
+        fail: Mutex::new(None),
     };
     let (btt, lanes): (TestBtt, LaneSet<StdPlatform>) = Btt::open(media, &cfg(lbasize)).unwrap();
     (btt, lanes.collect())
@@ -134,8 +144,8 @@ fn written_from_a_buffer_reads_back_both_ways() {
                 .unwrap();
         }
         let copies = btt.media().take();
-        let expect: Vec<Copy> = (0..8)
-            .map(|lba| Copy::Write {
+        let expect: Vec<Transfer> = (0..8)
+            .map(|lba| Transfer::Write {
                 at: (7 - lba) * ss,
                 len: ss,
             })
@@ -180,13 +190,13 @@ fn written_from_a_buffer_reads_back_both_ways() {
         );
         for c in btt.media().take() {
             match c {
-                Copy::Read { at, len } => {
+                Transfer::Read { at, len } => {
                     assert!(
                         at >= ss && at + len <= 9 * ss && len % ss == 0,
                         "{lbasize}: {c:?}"
                     )
                 }
-                Copy::Write { .. } => panic!("{lbasize}: a read wrote the buffer to media"),
+                Transfer::Write { .. } => panic!("{lbasize}: a read wrote the buffer to media"),
             }
         }
     }
@@ -208,7 +218,7 @@ fn zero_flag_and_runs() {
             .unwrap();
         assert_eq!(
             btt.media().take(),
-            vec![Copy::Read { at: 0, len: 8 * ss }],
+            vec![Transfer::Read { at: 0, len: 8 * ss }],
             "{lbasize}: one copy for a run"
         );
         assert!(
@@ -249,8 +259,8 @@ fn zero_flag_and_runs() {
             .take()
             .iter()
             .map(|c| match c {
-                Copy::Read { at, .. } => at / ss - 1,
-                Copy::Write { .. } => panic!("a read wrote"),
+                Transfer::Read { at, .. } => at / ss - 1,
+                Transfer::Write { .. } => panic!("a read wrote"),
             })
             .collect();
         assert!(
@@ -299,5 +309,92 @@ fn out_of_range_is_refused_before_the_media() {
             btt.media().inner.snapshot() == before,
             "{lbasize}: media changed"
         );
+    }
+}
+
+/// Reads longer than a batch (`READ_BATCH`, 8 sectors) go on at the right
+/// place in the buffer; a media error inside a run of blocks is found block
+/// by block, the blocks before it land at their places, and only that block
+/// gets the map's error flag; a range the media refuses (`Invalid`) marks
+/// nothing.
+#[test]
+fn long_reads_and_errors_in_a_run() {
+    for lbasize in [512u32, 4096] {
+        let (btt, mut lanes) = open(lbasize);
+        let ss = btt.sector_size() as usize;
+        let lane = &mut lanes[0];
+        // A fresh map names each block itself: put a pattern in the blocks of
+        // premap 0..20 directly, so that reads go by runs.
+        let arena = btt.arena(0).unwrap().clone();
+        for i in 0..20u32 {
+            let off = arena.block_offset(i).unwrap();
+            btt.media()
+                .inner
+                .write(off, &pattern(ss, u64::from(i), 3))
+                .unwrap();
+        }
+        let mut dst = PageBuf {
+            bytes: vec![0xa5; 22 * ss],
+        };
+        btt.read_sectors_into(0, &mut dst, ss, 20 * ss, None)
+            .unwrap();
+        for i in 0..20usize {
+            let at = (i + 1) * ss;
+            assert_eq!(
+                dst.bytes[at..at + ss],
+                pattern(ss, i as u64, 3)[..],
+                "{lbasize}: sector {i} of a 20-sector read"
+            );
+        }
+        assert!(dst.bytes[..ss].iter().all(|&b| b == 0xa5));
+        assert!(dst.bytes[21 * ss..].iter().all(|&b| b == 0xa5));
+
+        // A refused range (`Invalid`) at block 12: the read fails, nothing is
+        // flagged, the same read then succeeds.
+        let bad = arena.block_offset(12).unwrap();
+        *btt.media().fail.lock().unwrap() = Some((bad, Error::Invalid));
+        let mut dst = PageBuf {
+            bytes: vec![0xa5; 20 * ss],
+        };
+        assert_eq!(
+            btt.read_sectors_into(0, &mut dst, 0, 20 * ss, None),
+            Err(Error::Invalid)
+        );
+        *btt.media().fail.lock().unwrap() = None;
+        btt.read_sectors_into(12, &mut dst, 0, ss, None).unwrap();
+        assert_eq!(
+            dst.bytes[..ss],
+            pattern(ss, 12, 3)[..],
+            "{lbasize}: no flag"
+        );
+
+        // A media error at block 12, in the run of 8..16.
+        *btt.media().fail.lock().unwrap() = Some((bad, Error::Io));
+        let mut dst = PageBuf {
+            bytes: vec![0xa5; 21 * ss],
+        };
+        assert_eq!(
+            btt.read_sectors_into(0, &mut dst, ss, 20 * ss, None),
+            Err(Error::Io)
+        );
+        for i in 0..12usize {
+            let at = (i + 1) * ss;
+            assert_eq!(
+                dst.bytes[at..at + ss],
+                pattern(ss, i as u64, 3)[..],
+                "{lbasize}: sector {i} before the bad block"
+            );
+        }
+        *btt.media().fail.lock().unwrap() = None;
+        let mut one = vec![0u8; ss];
+        assert_eq!(
+            btt.read(lane, 12, &mut one, None),
+            Err(Error::Io),
+            "{lbasize}: flagged"
+        );
+        for lba in [11u64, 13] {
+            btt.read(lane, lba, &mut one, None).unwrap();
+            assert_eq!(one, pattern(ss, lba, 3), "{lbasize}: {lba} not flagged");
+        }
     }
 }

@@ -154,7 +154,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
     }
 
     /// [`Btt::read_sectors`] into bytes `at..at + len` of a [`DataBuf`]
-    /// that only the media copies into (the kernel's mapped bio page).
+    /// that only the media copies into (the kernel's mapped bio page). A
+    /// range outside `dst`, or not whole sectors, is [`Error::Invalid`]
+    /// before anything is read.
     pub fn read_sectors_into<B: DataBuf + ?Sized>(
         &self,
         lba: u64,
@@ -449,7 +451,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 result = self.media.read(off + u64::from(self.sector_size), meta);
             }
         }
-        if result.is_err() && self.arena_writable(ai) {
+        // Only a media error marks the block; a refused range (`Invalid`, the
+        // caller's or the media's) says nothing about the data.
+        if result == Err(Error::Io) && self.arena_writable(ai) {
             // A media error: record it in the map so it survives reboots (C
             // sets the flag without the map lock and may thereby undo a
             // concurrent write; here it only goes in if the entry still names
@@ -496,7 +500,8 @@ impl<M: Media, P: Platform> Btt<M, P> {
 
     /// [`Btt::write`] of the sector at bytes `at..at + sector_size()` of a
     /// [`DataBuf`] that only the media copies from (the kernel's mapped bio
-    /// page).
+    /// page). A range outside `src` is [`Error::Invalid`] before anything
+    /// is written.
     pub fn write_from<B: DataBuf + ?Sized>(
         &self,
         lane: &mut Lane<P>,
