@@ -78,8 +78,9 @@ are never looked at.
 Add kernel::raw_buf::RawBuf<'a> (valid for reads for 'a) and
 RawBufMut<'a> (valid for reads and writes for 'a, one owner at a time):
 a pointer, a length and a lifetime, with bounds-checked sub-ranges and a
-memset to zero. Their bytes move only by copies that C does, as
-Page::read_raw() and Page::write_raw() do for pages. Both are made safely
+memset() to zero. Their bytes move only in C (the caller's copy routine,
+memset()), as in a C driver; Page::read_raw() and its siblings do not fit,
+as their callers must rule out such races. Both are made safely
 from slices, so one I/O function serves kernel buffers and mapped pages
 alike; making one from a raw pointer is unsafe and states what the pointer
 must be valid for."

@@ -8,15 +8,18 @@
 //! writes it while the reference lives, and a `&mut [u8]` that nobody reads it:
 //! a data race, undefined behaviour in Rust even if the bytes are never
 //! looked at. These types carry the pointer, length and lifetime of such a
-//! range instead; its bytes move only by raw copies that C does
-//! (`memcpy_flushcache()`, `memcpy_mcsafe()`, `memset()`), as
-//! [`kernel::page::Page::read_raw`] and `write_raw` do for pages.
+//! range instead, and its bytes move only in C, as in the C driver
+//! (`memcpy_flushcache()`, `memcpy_mcsafe()` in libnvdimm, `memset()` here),
+//! outside what Rust's memory model speaks of. `Page::read_raw` and its
+//! siblings cannot serve: their callers must rule out exactly such races.
 //!
 //! They are made safely from slices, so that one I/O call serves both kernel
 //! buffers and mapped pages.
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+
+use kernel::bindings;
 
 /// A byte range valid for reads for `'a`, that others may write meanwhile.
 ///
@@ -37,6 +40,7 @@ impl<'a> RawBuf<'a> {
     ///
     /// `ptr` must be valid for reads of `len` bytes for `'a`. Others may
     /// write them meanwhile; nobody may free or unmap them before `'a` ends.
+    #[inline]
     pub(crate) unsafe fn from_raw_parts(ptr: NonNull<u8>, len: usize) -> Self {
         // INVARIANT: The caller guarantees it.
         Self {
@@ -47,16 +51,19 @@ impl<'a> RawBuf<'a> {
     }
 
     /// Length in bytes.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// The first byte, for a C function that copies from the range.
+    #[inline]
     pub(crate) fn as_ptr(&self) -> *const u8 {
         self.ptr.as_ptr()
     }
 
     /// Bytes `at..at + len` of the range, if it has them.
+    #[inline]
     pub(crate) fn range(self, at: usize, len: usize) -> Option<RawBuf<'a>> {
         if at.checked_add(len)? > self.len {
             return None;
@@ -68,6 +75,7 @@ impl<'a> RawBuf<'a> {
 }
 
 impl<'a> From<&'a [u8]> for RawBuf<'a> {
+    #[inline]
     fn from(bytes: &'a [u8]) -> Self {
         // SAFETY: A shared slice is valid for reads for its lifetime, and
         // nobody writes it meanwhile.
@@ -95,6 +103,7 @@ impl<'a> RawBufMut<'a> {
     /// `ptr` must be valid for reads and writes of `len` bytes for `'a`.
     /// Others may read or write them meanwhile; nobody may free or unmap
     /// them before `'a` ends.
+    #[inline]
     pub(crate) unsafe fn from_raw_parts(ptr: NonNull<u8>, len: usize) -> Self {
         // INVARIANT: The caller guarantees it.
         Self {
@@ -105,16 +114,19 @@ impl<'a> RawBufMut<'a> {
     }
 
     /// Length in bytes.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// The first byte, for a C function that copies into the range.
+    #[inline]
     pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
         self.ptr.as_ptr()
     }
 
     /// Bytes `at..at + len` of the range, if it has them.
+    #[inline]
     pub(crate) fn range(self, at: usize, len: usize) -> Option<RawBufMut<'a>> {
         if at.checked_add(len)? > self.len {
             return None;
@@ -125,15 +137,16 @@ impl<'a> RawBufMut<'a> {
         Some(unsafe { Self::from_raw_parts(self.ptr.add(at), len) })
     }
 
-    /// Sets every byte of the range to zero (C `memset()`).
+    /// Sets every byte of the range to zero, with C's `memset()`.
     pub(crate) fn fill_zero(&mut self) {
         // SAFETY: The range is valid for writes of `len` bytes (type
-        // invariant); `write_bytes` makes no reference to it.
-        unsafe { core::ptr::write_bytes(self.ptr.as_ptr(), 0, self.len) }
+        // invariant); C writes it, no Rust reference is made.
+        unsafe { bindings::memset(self.ptr.as_ptr().cast(), 0, self.len) };
     }
 }
 
 impl<'a> From<&'a mut [u8]> for RawBufMut<'a> {
+    #[inline]
     fn from(bytes: &'a mut [u8]) -> Self {
         let len = bytes.len();
         // SAFETY: A mutable slice is valid for reads and writes for its

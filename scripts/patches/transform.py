@@ -90,7 +90,7 @@ def kernel_rs(text, what):
     t = helper_calls(t, what, "glue::")
     t = re.sub(r"^use crate::kernel_ext::glue;\n\n?", "", t, flags=re.M)
     t = re.sub(r"^(    \},)\n    glue, //\n", r"\1 //\n", t, flags=re.M)
-    t = re.sub(r"^    glue, //\n", "", t, flags=re.M)
+    t = re.sub(r"^    glue,( //)?\n", "", t, flags=re.M)
     # libnvdimm's and btt.h's types are part of kernel::bindings now.
     if "bindings as nd," in t:
         if re.search(r"^use kernel::bindings;$", t, flags=re.M):

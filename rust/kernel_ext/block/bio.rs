@@ -252,7 +252,8 @@ impl Mapping<'_> {
     pub(crate) fn bytes(&self) -> RawBuf<'_> {
         // SAFETY: `addr` maps a whole page and `offset + len <= PAGE_SIZE`
         // (single-page segment), valid for reads until the mapping is
-        // dropped, which the returned borrow of `self` outlives.
+        // dropped, which happens only after the returned borrow of `self`
+        // ends.
         unsafe { RawBuf::from_raw_parts(self.start(), self.len) }
     }
 

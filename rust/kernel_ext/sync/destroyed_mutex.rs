@@ -74,9 +74,10 @@ impl<T> DestroyedMutex<T> {
 impl<T> PinnedDrop for DestroyedMutex<T> {
     fn drop(self: Pin<&mut Self>) {
         let lock: *const Mutex<T> = &self.lock;
-        // SAFETY: `Lock` is `#[repr(C)]` with `state: Opaque<bindings::mutex>` first (as
-        // `Lock::from_raw` assumes; `LAYOUT_OK` checks it), so `lock` is the `struct mutex` that
-        // `Mutex::new` set up; with `Pin<&mut Self>` no guard exists: unlocked, unused hereafter.
+        // `Lock` (rust/kernel/sync/lock.rs) is `#[repr(C)]` with `state: Opaque<bindings::mutex>`
+        // first, as `Lock::from_raw` assumes; `LAYOUT_OK` checks it at build time.
+        // SAFETY: By that layout `lock` is the `struct mutex` `Mutex::new` set up; with `Pin<&mut
+        // Self>` no guard (which borrows the mutex) exists: it is unlocked, and unused hereafter.
         unsafe { bindings::mutex_destroy(lock.cast_mut().cast::<bindings::mutex>()) };
     }
 }
