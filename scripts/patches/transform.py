@@ -318,7 +318,9 @@ def main():
         write(kfile("rust/helpers/nvdimm.c"),
               "// SPDX-License-Identifier: GPL-2.0\n\n#include <linux/nd.h>\n"
               '#include "../../drivers/nvdimm/nd.h"\n\n'
-              "#if IS_ENABLED(CONFIG_LIBNVDIMM)\n" + helper_c(glue_c, "nvdimm") + "#endif\n")
+              # The same condition as kernel::nvdimm's cfg (NVDIMM_CFG).
+              "#if IS_BUILTIN(CONFIG_LIBNVDIMM) && IS_ENABLED(CONFIG_BTT)\n"
+              + helper_c(glue_c, "nvdimm") + "#endif\n")
         edit("rust/helpers/helpers.c",
              lambda t: insert_before(t, '#include "of.c"', '#include "nvdimm.c"\n', "helpers.c"))
         edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod of;", NVDIMM_CFG + "\npub mod nvdimm;\n", "lib.rs"))
