@@ -110,7 +110,7 @@ kernel::block::bio\"; the data is reached through a closure, as with
 Page::with_page_mapped().
 
 The C side is in rust/helpers/bio.c: the static inline and macro parts
-(bio_integrity_action()/bio_integrity_prep(), bio_op(),
+(bio_integrity_action()/bio_integrity_prep(), blk_queue_io_stat() and
 bio_start_io_acct(), the single-page step of bio_for_each_segment(), the
 bvec walk of the integrity payload)."
 

@@ -34,14 +34,12 @@ EXPORT_SYMBOL(nvdimm_namespace_detach_btt);
 
 /*
  * The start of btt_submit_bio(), in one call (each call from Rust costs as
- * much as the work): the integrity layer attaches or checks protection info,
- * then I/O accounting starts if the queue wants it (*acct, *start).
- * Stores the operation in *dir (0: read, 1: write, 2: discard, 3: write
- * zeroes, -1: any other) and whether
- * the bio carries integrity metadata in *integrity; returns the private_data
- * of the disk the bio was submitted to.
+ * much as the work): the integrity layer attaches or checks protection info
+ * (*integrity: the bio carries metadata), then I/O accounting starts if the
+ * queue wants it (*acct, *start). Returns the private_data of the disk the
+ * bio was submitted to.
  */
-void *btt_rs_bio_begin(struct bio *bio, int *dir, bool *integrity, bool *acct,
+void *btt_rs_bio_begin(struct bio *bio, bool *integrity, bool *acct,
 		       unsigned long *start)
 {
 	unsigned int action = bio_integrity_action(bio);
@@ -49,22 +47,6 @@ void *btt_rs_bio_begin(struct bio *bio, int *dir, bool *integrity, bool *acct,
 	if (action)
 		bio_integrity_prep(bio, action);
 	*integrity = bio_integrity(bio) != NULL;
-	switch (bio_op(bio)) {
-	case REQ_OP_READ:
-		*dir = 0;
-		break;
-	case REQ_OP_WRITE:
-		*dir = 1;
-		break;
-	case REQ_OP_DISCARD:
-		*dir = 2;
-		break;
-	case REQ_OP_WRITE_ZEROES:
-		*dir = 3;
-		break;
-	default:
-		*dir = -1;
-	}
 	*acct = blk_queue_io_stat(bio->bi_bdev->bd_disk->queue);
 	*start = *acct ? bio_start_io_acct(bio) : 0;
 	return bio->bi_bdev->bd_disk->private_data;

@@ -22,7 +22,7 @@ int btt_rs_detach(struct nd_btt *nd_btt);
 /* Implemented in C (btt_glue.c), called from Rust. */
 int btt_rs_bio_integrity_copy(struct bio *bio, void *buf, unsigned int len,
 			      bool to_buf);
-void *btt_rs_bio_begin(struct bio *bio, int *dir, bool *integrity, bool *acct,
+void *btt_rs_bio_begin(struct bio *bio, bool *integrity, bool *acct,
 		       unsigned long *start);
 bool btt_rs_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
 			     struct bio_vec *bv, sector_t *sector);

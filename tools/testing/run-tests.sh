@@ -463,6 +463,10 @@ guest_suites() {
 	# Many more writers than lanes (the load that exposed the C lane race), on 4
 	# vCPUs that run at the same time.
 	over_budget stress-rs || BTT_TCG_THREADS=multi guest_boot stress-rs --fresh --img "$BTT_TOP/build/stress.img" --cpus 4 -- sh $st/stress.sh rs
+	# The lifecycle suite (below, on kasan, single-threaded) once more with 4 vCPUs
+	# that run at the same time: disable, unbind and rmmod while bios run on the
+	# other CPUs (debug kernel: KASAN under multi-threaded TCG is too slow here).
+	over_budget lifecycle-rs-smp || BTT_TCG_THREADS=multi guest_boot lifecycle-rs-smp --fresh --img "$BTT_TOP/build/lifecycle-smp.img" --cpus 4 -- sh $st/lifecycle.sh rs
 	# Damaged images: btt_rs refuses (naming the field) or serves intact data, never
 	# writes; the C driver's outcome beside it (3 boots, two of them side by side).
 	over_budget bad-images || ktap_script bad-images "$BTT_TOP/tools/testing/bad-images/run.sh" --out "$results/bad-images/work"

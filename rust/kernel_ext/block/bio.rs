@@ -55,23 +55,20 @@ impl Bio {
     /// `ptr` must be a bio passed to our `submit_bio` that nobody else ends.
     pub(crate) unsafe fn from_raw(ptr: *mut bindings::bio) -> Option<Self> {
         let ptr = NonNull::new(ptr)?;
-        let (mut dir, mut integrity, mut acct, mut start) = (0, false, false, 0);
+        let (mut integrity, mut acct, mut start) = (false, false, 0);
         // SAFETY: `ptr` is a live bio submitted to our disk (caller); the
         // other pointers are valid for writes.
-        let private = unsafe {
-            glue::btt_rs_bio_begin(
-                ptr.as_ptr(),
-                &mut dir,
-                &mut integrity,
-                &mut acct,
-                &mut start,
-            )
-        };
-        let op = match dir {
-            0 => Op::Read,
-            1 => Op::Write,
-            2 => Op::Discard,
-            3 => Op::WriteZeroes,
+        let private =
+            unsafe { glue::btt_rs_bio_begin(ptr.as_ptr(), &mut integrity, &mut acct, &mut start) };
+        // SAFETY: `ptr` is a live bio (caller); `bi_opf` is a plain value,
+        // read as `bio_op()` reads it.
+        let opf = unsafe { (*ptr.as_ptr()).bi_opf };
+        // C `bio_op()`: the low `REQ_OP_BITS` bits.
+        let op = match opf & ((1 << bindings::REQ_OP_BITS) - 1) {
+            bindings::req_op_REQ_OP_READ => Op::Read,
+            bindings::req_op_REQ_OP_WRITE => Op::Write,
+            bindings::req_op_REQ_OP_DISCARD => Op::Discard,
+            bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes,
             _ => Op::Other,
         };
         Some(Self {
