@@ -115,36 +115,28 @@ def fix_bio_disk(t):
     )
 
 
-def fix_bio(t):
+def add_is_empty(t, what, thing, count=1):
     # Clippy (len_without_is_empty), now that `len` is public API.
     return sub(t, """    pub fn len(&self) -> usize {
         self.len
     }
-""", """    pub fn len(&self) -> usize {
+""", f"""    pub fn len(&self) -> usize {{
         self.len
-    }
+    }}
 
-    /// Whether the segment has no bytes.
-    pub fn is_empty(&self) -> bool {
+    /// Whether the {thing} has no bytes.
+    pub fn is_empty(&self) -> bool {{
         self.len == 0
-    }
-""", "bio.rs: Segment::len")
+    }}
+""", what, count=count)
+
+
+def fix_bio(t):
+    return add_is_empty(t, "bio.rs: Segment::len", "segment")
 
 
 def fix_raw_buf(t):
-    # Clippy (len_without_is_empty), now that `len` is public API.
-    return sub(t, """    pub fn len(&self) -> usize {
-        self.len
-    }
-""", """    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the range has no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-""", "raw_buf.rs: len", count=2)
+    return add_is_empty(t, "raw_buf.rs: len", "range", count=2)
 
 
 def fix_ratelimit(t):

@@ -43,6 +43,45 @@ impl DataBuf for PageBuf {
     }
 }
 
+/// The bytes a buffer is filled with before a read, to see what it wrote.
+const UNTOUCHED: u8 = 0xa5;
+
+impl PageBuf {
+    fn untouched(n: usize) -> Self {
+        Self {
+            bytes: vec![UNTOUCHED; n],
+        }
+    }
+
+    /// Asserts that the buffer holds sectors `lbas` (generation `gen`) from
+    /// byte `at` on, and that the bytes before and after them are untouched.
+    fn assert_sectors(
+        &self,
+        ss: usize,
+        at: usize,
+        lbas: std::ops::Range<u64>,
+        gen: u64,
+        what: &str,
+    ) {
+        let end = at + (lbas.end - lbas.start) as usize * ss;
+        for (i, lba) in lbas.enumerate() {
+            let s = at + i * ss;
+            assert_eq!(
+                self.bytes[s..s + ss],
+                pattern(ss, lba, gen)[..],
+                "{what}: sector {lba}"
+            );
+        }
+        assert!(
+            self.bytes[..at]
+                .iter()
+                .chain(&self.bytes[end..])
+                .all(|&b| b == UNTOUCHED),
+            "{what}: a byte outside the range was written"
+        );
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Transfer {
     Read { at: usize, len: usize },
@@ -164,15 +203,12 @@ fn written_from_a_buffer_reads_back_both_ways() {
         }
         // The same eight through the buffer call, into the middle of a
         // larger buffer; metadata too where there is some.
-        let mut dst = PageBuf {
-            bytes: vec![0xa5; 10 * ss],
-        };
+        let mut dst = PageBuf::untouched(10 * ss);
         let mut meta = vec![0u8; 8 * ms];
         btt.read_sectors_into(0, &mut dst, ss, 8 * ss, (ms > 0).then_some(&mut meta[..]))
             .unwrap();
+        dst.assert_sectors(ss, ss, 0..8, 1, &format!("{lbasize}"));
         for lba in 0..8usize {
-            let at = (lba + 1) * ss;
-            assert_eq!(dst.bytes[at..at + ss], pattern(ss, lba as u64, 1)[..]);
             if ms > 0 {
                 assert_eq!(
                     meta[lba * ms..(lba + 1) * ms],
@@ -180,14 +216,6 @@ fn written_from_a_buffer_reads_back_both_ways() {
                 );
             }
         }
-        assert!(
-            dst.bytes[..ss].iter().all(|&b| b == 0xa5),
-            "{lbasize}: before the range"
-        );
-        assert!(
-            dst.bytes[9 * ss..].iter().all(|&b| b == 0xa5),
-            "{lbasize}: after the range"
-        );
         for c in btt.media().take() {
             match c {
                 Transfer::Read { at, len } => {
@@ -210,9 +238,7 @@ fn zero_flag_and_runs() {
         let lane = &mut lanes[0];
         // A fresh BTT maps every block to itself: eight blocks in a row on
         // the media, so one copy brings them all.
-        let mut dst = PageBuf {
-            bytes: vec![0xa5; 8 * ss],
-        };
+        let mut dst = PageBuf::untouched(8 * ss);
         btt.media().take();
         btt.read_sectors_into(16, &mut dst, 0, 8 * ss, None)
             .unwrap();
@@ -232,18 +258,16 @@ fn zero_flag_and_runs() {
         btt.write_zeroes(lane, 2, 3).unwrap();
         // Into the middle of a larger buffer: the zeroes land at the
         // sectors' places in the range, not at the buffer's start.
-        let mut dst = PageBuf {
-            bytes: vec![0xa5; 10 * ss],
-        };
+        let mut dst = PageBuf::untouched(10 * ss);
         btt.media().take();
         btt.read_sectors_into(0, &mut dst, ss, 8 * ss, None)
             .unwrap();
         assert!(
-            dst.bytes[..ss].iter().all(|&b| b == 0xa5),
+            dst.bytes[..ss].iter().all(|&b| b == UNTOUCHED),
             "{lbasize}: before the range"
         );
         assert!(
-            dst.bytes[9 * ss..].iter().all(|&b| b == 0xa5),
+            dst.bytes[9 * ss..].iter().all(|&b| b == UNTOUCHED),
             "{lbasize}: after the range"
         );
         for lba in 0..8usize {
@@ -283,9 +307,7 @@ fn out_of_range_is_refused_before_the_media() {
         for at in [ss + 1, 2 * ss, usize::MAX - 1] {
             assert_eq!(btt.write_from(lane, 0, &src, at, None), Err(Error::Invalid));
         }
-        let mut dst = PageBuf {
-            bytes: vec![0xa5; 2 * ss],
-        };
+        let mut dst = PageBuf::untouched(2 * ss);
         for (at, len) in [
             (0, 3 * ss),
             (ss, 2 * ss),
@@ -304,7 +326,7 @@ fn out_of_range_is_refused_before_the_media() {
             btt.media().take().is_empty(),
             "{lbasize}: the media saw a copy"
         );
-        assert!(dst.bytes.iter().all(|&b| b == 0xa5));
+        assert!(dst.bytes.iter().all(|&b| b == UNTOUCHED));
         assert!(
             btt.media().inner.snapshot() == before,
             "{lbasize}: media changed"
@@ -325,7 +347,7 @@ fn long_reads_and_errors_in_a_run() {
         let lane = &mut lanes[0];
         // A fresh map names each block itself: put a pattern in the blocks of
         // premap 0..20 directly, so that reads go by runs.
-        let arena = btt.arena(0).unwrap().clone();
+        let arena = *btt.arena(0).unwrap();
         for i in 0..20u32 {
             let off = arena.block_offset(i).unwrap();
             btt.media()
@@ -333,29 +355,16 @@ fn long_reads_and_errors_in_a_run() {
                 .write(off, &pattern(ss, u64::from(i), 3))
                 .unwrap();
         }
-        let mut dst = PageBuf {
-            bytes: vec![0xa5; 22 * ss],
-        };
+        let mut dst = PageBuf::untouched(22 * ss);
         btt.read_sectors_into(0, &mut dst, ss, 20 * ss, None)
             .unwrap();
-        for i in 0..20usize {
-            let at = (i + 1) * ss;
-            assert_eq!(
-                dst.bytes[at..at + ss],
-                pattern(ss, i as u64, 3)[..],
-                "{lbasize}: sector {i} of a 20-sector read"
-            );
-        }
-        assert!(dst.bytes[..ss].iter().all(|&b| b == 0xa5));
-        assert!(dst.bytes[21 * ss..].iter().all(|&b| b == 0xa5));
+        dst.assert_sectors(ss, ss, 0..20, 3, &format!("{lbasize}: 20-sector read"));
 
         // A refused range (`Invalid`) at block 12: the read fails, nothing is
         // flagged, the same read then succeeds.
         let bad = arena.block_offset(12).unwrap();
         *btt.media().fail.lock().unwrap() = Some((bad, Error::Invalid));
-        let mut dst = PageBuf {
-            bytes: vec![0xa5; 20 * ss],
-        };
+        let mut dst = PageBuf::untouched(20 * ss);
         assert_eq!(
             btt.read_sectors_into(0, &mut dst, 0, 20 * ss, None),
             Err(Error::Invalid)
@@ -370,9 +379,7 @@ fn long_reads_and_errors_in_a_run() {
 
         // A media error at block 12, in the run of 8..16.
         *btt.media().fail.lock().unwrap() = Some((bad, Error::Io));
-        let mut dst = PageBuf {
-            bytes: vec![0xa5; 21 * ss],
-        };
+        let mut dst = PageBuf::untouched(21 * ss);
         assert_eq!(
             btt.read_sectors_into(0, &mut dst, ss, 20 * ss, None),
             Err(Error::Io)
@@ -385,6 +392,7 @@ fn long_reads_and_errors_in_a_run() {
                 "{lbasize}: sector {i} before the bad block"
             );
         }
+        assert!(dst.bytes[..ss].iter().all(|&b| b == UNTOUCHED));
         *btt.media().fail.lock().unwrap() = None;
         let mut one = vec![0u8; ss];
         assert_eq!(
