@@ -128,8 +128,17 @@ fi
 # no5lvl keeps 4-level paging: with `-cpu max` the guest has LA57, and the
 # KASAN kernel then reports "wild-memory-access in do_raw_spin_lock" from an
 # interrupt during identify_cpu() in about half of its boots (3 of 6 on QEMU
-# 7.2; 0 of 8 with no5lvl), before any nvdimm code runs.
-default_append=${BTT_GUEST_APPEND-acpi=noirq no_timer_check no5lvl}
+# 7.2; 0 of 8 with no5lvl), before any nvdimm code runs. lpj= skips the delay
+# loop calibration of each CPU: under TCG it fails on every secondary CPU
+# ("calibrate_delay_direct() failed to get a good estimate ... Consider using
+# lpj="), falls back to counting loops between timer ticks, and the consoles of
+# multi-threaded boots that hung before /init end there. The value is what the
+# boot CPU derives from the TSC (its frequency in kHz times 1000 / HZ), here from
+# the host's clock, which the guest's TSC follows; it only scales udelay().
+hz=$(sed -n 's/^CONFIG_HZ=//p' "$kdir/.config")
+tsc_mhz=$(awk -F: '/^cpu MHz/ { printf "%d", $2; exit }' /proc/cpuinfo)
+lpj=$(( ${tsc_mhz:-2000} * 1000000 / ${hz:-1000} ))
+default_append=${BTT_GUEST_APPEND-acpi=noirq no_timer_check no5lvl lpj=$lpj}
 # Single-threaded TCG unless a suite asks for parallel vCPUs with
 # BTT_TCG_THREADS=multi (on QEMU 10; -icount needs single-threaded TCG).
 accel_opt=tcg,thread=${BTT_TCG_THREADS:-single}
