@@ -304,7 +304,7 @@ mod tests {
 
     /// The C-made fixtures: name, BTT offset in the namespace, the sparse
     /// image, external/internal lbasize, version, nlba, checksum as C stored it.
-    #[allow(clippy::type_complexity)]
+    #[expect(clippy::type_complexity)]
     const C_FIXTURES: [(&str, u64, &[u8], (u32, u32), (u16, u16), (u32, u32), u64); 4] = [
         (
             "c-v2.0-4096-labelless",

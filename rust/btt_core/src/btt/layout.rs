@@ -219,7 +219,7 @@ mod tests {
     /// 16756736; info2off = 16773120. The "32 MiB - 4 KiB" rows are C's own
     /// v1.1 fixtures (c-v1.1-512, c-v1.1-520).
     #[rustfmt::skip]
-    #[allow(clippy::type_complexity)]
+    #[expect(clippy::type_complexity)]
     const TABLE: [(u64, u32, u32, u32, u32, u64, u64, u64); 35] = [
         (16777216, 512, 512, 32458, 32202, 16625664, 16756736, 16773120), // 16 MiB
         (16777216, 520, 576, 28876, 28620, 16642048, 16756736, 16773120),
