@@ -7,7 +7,8 @@
 # Other targets: bench (btt_rs vs C vs raw pmem), core-bench (the BTT core on memory vs memcpy), ndctl-test (ndctl's BTT tests on
 # nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts in JOBS=2 series side by side; BTT_DRIVER=c|rs, CUTS=N,
 # POWERCUT_ARGS='--sector-size 512 ...'), fuzz-soak (COUNT=10000 mutated BTT images in btt_rs guests, SEED=N),
-# mttcg-boots (BOOTS=50 boots on multi-threaded TCG, 4 vCPUs, counting failures), stress-soak (ROUNDS=3000),
+# mttcg-boots (BOOTS=50 boots on multi-threaded TCG, 4 vCPUs, counting failures), kcsan (the concurrency suites
+# on a KCSAN kernel, printing every race report; a third kernel build), stress-soak (ROUNDS=3000),
 # crash-soak (the reorder-model crash simulation with BTT_REORDER_SOAK=1, larger bounds),
 # toolchain, kernel, kernel-plain, module, host-test, shell, clean,
 # patches (the upstream series in build/patches/), patches-check (make test's suite "patches" alone: apply it to 7.3,
@@ -16,7 +17,7 @@
 
 SCRIPTS := $(CURDIR)/scripts
 
-.PHONY: mttcg-boots crash-soak fuzz-soak patches patches-check stress-soak all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
+.PHONY: kcsan mttcg-boots crash-soak fuzz-soak patches patches-check stress-soak all run test bench core-bench ndctl-test soak toolchain kernel kernel-plain module host-test guest-test shell clean
 
 all: module
 
@@ -57,6 +58,10 @@ stress-soak: toolchain module
 	BTT_TCG_THREADS=multi $(SCRIPTS)/qemu-run.sh --quiet --fresh --img $(CURDIR)/build/btt-stress.img --cpus 4 --timeout $$(( $(or $(ROUNDS),3000) * 60 + 600 )) \
 		--out $(CURDIR)/build/stress-soak -- sh tools/testing/selftests/btt-rs/btt_stress.sh rs $(or $(ROUNDS),3000) $(or $(SECS),5); \
 		rc=$$?; grep -E '^# (rounds|totals)' $(CURDIR)/build/stress-soak/guest.log; exit $$rc
+
+# The concurrency suites on the kcsan kernel (KCSAN), 4 vCPUs on multi-threaded TCG: prints every race report.
+kcsan: toolchain
+	$(SCRIPTS)/kcsan.sh $(SECS)
 
 # BOOTS (default 50) boots on multi-threaded TCG, 4 vCPUs: prints the failures.
 mttcg-boots: toolchain module

@@ -7,15 +7,16 @@
 # Usage: scripts/build-kernel.sh [debug|kasan|plain]
 #   debug: lockdep and the other lock, sleep and leak checkers (most test suites)
 #   kasan: debug plus KASAN and UBSAN (the suites that need them; several times slower)
+#   kcsan: debug plus KCSAN (make kcsan, not make test)
 #   plain: none of them (benchmarks)
 . "$(dirname "$0")/lib.sh"
 
 flavour=${1:-debug}
-case $flavour in debug | kasan | plain) ;; *) die "unknown kernel flavour '$flavour' (debug, kasan or plain)" ;; esac
+case $flavour in debug | kasan | kcsan | plain) ;; *) die "unknown kernel flavour '$flavour' (debug, kasan, kcsan or plain)" ;; esac
 
 ksrc=$(kernel_src_dir)
 fragments=("$BTT_TOP/scripts/kconfig/guest.config")
-[ "$flavour" = kasan ] && fragments+=("$BTT_TOP/scripts/kconfig/debug.config")
+case $flavour in kasan | kcsan) fragments+=("$BTT_TOP/scripts/kconfig/debug.config") ;; esac
 fragments+=("$BTT_TOP/scripts/kconfig/$flavour.config")
 key=$( {
 	basename "$ksrc"

@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 flavour=${1:-debug}
-case $flavour in debug | kasan | plain) ;; *) die "unknown kernel flavour '$flavour' (debug, kasan or plain)" ;; esac
+case $flavour in debug | kasan | kcsan | plain) ;; *) die "unknown kernel flavour '$flavour' (debug, kasan, kcsan or plain)" ;; esac
 shift || true
 
 kdir=$("$BTT_TOP/scripts/build-kernel.sh" "$flavour") || die "no $flavour kernel (scripts/build-kernel.sh $flavour failed)"

@@ -7,7 +7,7 @@
 # Usage: scripts/qemu-run.sh [options] -- COMMAND...     (COMMAND runs in /btt)
 #        scripts/qemu-run.sh [options] --shell            (interactive guest shell)
 # Options:
-#   --flavour debug|kasan|plain  kernel flavour (default $BTT_FLAVOUR, else debug)
+#   --flavour debug|kasan|kcsan|plain  kernel flavour (default $BTT_FLAVOUR, else debug)
 #   --img FILE             NVDIMM backing file, kept across boots (default build/nvdimm.img)
 #   --size MIB             usable NVDIMM capacity when FILE is created (default 256)
 #   --fresh                recreate the backing file (all zeroes)
