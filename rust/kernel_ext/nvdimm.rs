@@ -394,11 +394,10 @@ impl NamespaceIo {
             return Err(ERANGE);
         }
         let (src, len) = (buf.as_ptr().cast(), buf.len());
-        // SAFETY: `nsio` is enabled, so `addr` maps its `size` bytes and `bb`
-        // is initialised; `[at, at + len)` lies within them (checked above);
-        // `buf` is valid for reads of its length (its invariant). Other
-        // writers of the range are excluded by the BTT's lanes and map locks,
-        // as for `rw_bytes`.
+        // Other writers of the range are excluded by the BTT's lanes and map
+        // locks, as for `rw_bytes`.
+        // SAFETY: `nsio` is enabled: `addr` maps its `size` bytes, `bb` is set up; `[at, at +
+        // len)` lies within them (checked above); `buf` is valid for reads of `len` bytes.
         let copied = unsafe { glue::btt_rs_nsio_write_unfenced(nsio, at, src, len) };
         if !copied {
             return self.write(offset, buf, ctx);

@@ -247,10 +247,8 @@ impl Mapping<'_> {
     /// undefined, as with the C driver's `memcpy()`), so they are never a
     /// `&[u8]`.
     pub(crate) fn bytes(&self) -> RawBuf<'_> {
-        // SAFETY: `addr` maps a whole page and `offset + len <= PAGE_SIZE`
-        // (single-page segment), valid for reads until the mapping is
-        // dropped, which happens only after the returned borrow of `self`
-        // ends.
+        // SAFETY: `addr` maps a whole page, `offset + len <= PAGE_SIZE` (single-page segment):
+        // valid for reads until the mapping is dropped, after the returned borrow of `self` ends.
         unsafe { RawBuf::from_raw_parts(self.start(), self.len) }
     }
 
