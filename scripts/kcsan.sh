@@ -57,9 +57,11 @@ reports=$out/reports.txt
 awk '/BUG: KCSAN:/ { r = 1 } r { print } r && /=====/ { r = 0; print "--" }' \
 	"$out"/*/console.log >"$reports" 2>/dev/null || true
 total=$(grep -c 'BUG: KCSAN:' "$reports" || true)
-distinct=$( (grep -o 'BUG: KCSAN: .*' "$reports" || true) | sort -u | wc -l)
+heads=$( (grep -o 'BUG: KCSAN: .*' "$reports" || true) | sort -u)
+distinct=$(printf '%s' "$heads" | grep -c . || true)
 on_btt=0
 while IFS= read -r head; do
+	[ -n "$head" ] || continue # no report at all: one empty line
 	# The frames of this report: does one belong to btt_rs or libnvdimm?
 	block=$(awk -v h="$head" 'index($0, h) { r = 1 } r { print } r && /^--$/ { exit }' "$reports")
 	if echo "$block" | grep -qE '\[btt_rs\]|\[libnvdimm\]|\[nd_pmem\]|nsio_|nvdimm_|btt_rs_'; then
@@ -69,6 +71,6 @@ while IFS= read -r head; do
 		echo "      $head"
 	fi
 	echo "$block" | grep -E '^\[ *[0-9.]+\] +[a-zA-Z_0-9.]+\+0x' | head -6 | sed 's/^/        /'
-done < <( (grep -o 'BUG: KCSAN: .*' "$reports" || true) | sort -u)
+done <<<"$heads"
 echo "kcsan: ${#suites[@]} suites ($passed passed), $total race reports, $distinct distinct, $on_btt on the BTT path (consoles in $out)"
 [ "$passed" = "${#suites[@]}" ] && [ "$total" = 0 ]

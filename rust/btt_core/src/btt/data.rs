@@ -69,12 +69,15 @@ impl<M: Media + ?Sized> DataMedia<[u8]> for M {
         at: usize,
         len: usize,
     ) -> Result<(), Error> {
-        let end = at.checked_add(len).ok_or(Error::Invalid)?;
-        self.write_unfenced(offset, src.get(at..end).ok_or(Error::Invalid)?)
+        self.write_unfenced(offset, src.get(span(at, len)?).ok_or(Error::Invalid)?)
     }
 }
 
+/// Bytes `at..at + len`, if the end does not overflow.
+fn span(at: usize, len: usize) -> Result<core::ops::Range<usize>, Error> {
+    Ok(at..at.checked_add(len).ok_or(Error::Invalid)?)
+}
+
 fn range_mut(buf: &mut [u8], at: usize, len: usize) -> Result<&mut [u8], Error> {
-    let end = at.checked_add(len).ok_or(Error::Invalid)?;
-    buf.get_mut(at..end).ok_or(Error::Invalid)
+    buf.get_mut(span(at, len)?).ok_or(Error::Invalid)
 }

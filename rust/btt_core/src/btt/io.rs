@@ -364,10 +364,10 @@ impl<M: Media, P: Platform> Btt<M, P> {
     }
 
     /// Copies the settled blocks `m` (premap blocks from `premap` on) into
-    /// `dst` (from byte `at` on) and `meta`: zeroes for zero entries, one media read for a run
-    /// of blocks that follow each other on the media when the internal
-    /// block is the sector (512 and 4096 without metadata) and no metadata
-    /// is asked for, else block by block.
+    /// `dst` (from byte `at` on) and `meta`: zeroes for zero entries, one
+    /// media read for a run of blocks that follow each other on the media
+    /// when the internal block is the sector (512 and 4096 without metadata)
+    /// and no metadata is asked for, else block by block.
     fn copy_batch<B: DataBuf + ?Sized>(
         &self,
         ai: usize,
@@ -494,7 +494,8 @@ impl<M: Media, P: Platform> Btt<M, P> {
         data: &[u8],
         meta: Option<&[u8]>,
     ) -> Result<(), Error> {
-        self.check_buffers(data.len(), meta.map(|m| m.len()))?;
+        // A whole sector, no more; `write_from` checks the metadata.
+        self.check_buffers(data.len(), None)?;
         self.write_from(lane, lba, data, 0, meta)
     }
 
