@@ -84,7 +84,7 @@ use std::time::Instant;
 use btt_core::btt::check::{check_btt, Finding};
 use btt_core::btt::flog::{LogEntry, LogGroup, LogIndices, LOG_GRP_SIZE};
 use btt_core::btt::map::{Mapping, MAP_LBA_MASK};
-use btt_core::btt::{ArenaInfo, Btt, Config, Error, InfoSource, Media};
+use btt_core::btt::{ArenaInfo, Btt, Config, Error, InfoSource, Media, MAX_BATCH};
 use btt_core::host::{Event, MemMedia, ReorderMedia, StdPlatform};
 use common::*;
 
@@ -344,6 +344,8 @@ struct Work {
     /// Generation of each written sector before the workload (0: zeroes).
     pre: HashMap<u64, u64>,
     touched: Vec<u64>,
+    /// Sectors per write ([`Plan::run`]).
+    run: usize,
     arena: ArenaInfo,
     base_map: Vec<u8>,
 }
@@ -355,6 +357,10 @@ struct Plan<'a> {
     pre: &'a [u64],
     /// `(lane, lba)`; LBAs may repeat, across lanes too.
     writes: &'a [(usize, u64)],
+    /// Sectors per write: 1 writes `lba` with `Btt::write`, more write
+    /// `lba..lba + run` in one `Btt::write_batch` (split where it crosses a
+    /// group of `MAX_BATCH` premap blocks).
+    run: usize,
     old_padding: bool,
     /// Each lane's writes in a thread of their own, all at once.
     concurrent: bool,
@@ -413,6 +419,25 @@ fn do_write<M: Media>(
     let (data, meta) = sector_bufs(btt.lbasize(), lba, gen);
     let meta = (!meta.is_empty()).then_some(&meta[..]);
     btt.write(lane, lba, &data, meta)
+}
+
+/// Writes sectors `lba..lba + gens.len()` in one batch, sector `lba + i` with
+/// generation `gens[i]`.
+fn do_batch<M: Media>(
+    btt: &HostBtt<M>,
+    lane: &mut HostLane,
+    lba: u64,
+    gens: &[u64],
+) -> Result<(), Error> {
+    btt.write_batch(lane, |b| {
+        for (i, &gen) in gens.iter().enumerate() {
+            let l = lba + i as u64;
+            let (data, meta) = sector_bufs(btt.lbasize(), l, gen);
+            let meta = (!meta.is_empty()).then_some(&meta[..]);
+            b.write_from(l, &data[..], 0, meta)?;
+        }
+        Ok(())
+    })
 }
 
 fn read_gen<M: Media>(btt: &HostBtt<M>, lane: &mut HostLane, lba: u64) -> Result<u64, String> {
@@ -481,18 +506,28 @@ fn record<'r, W: Media>(
     let mut lanes: Vec<HostLane> = lanes.collect();
     let arena = *btt.arena(0).unwrap();
     assert_eq!(btt.num_arenas(), 1);
+    let run = plan.run;
     let run_lane = |lane: &mut HostLane, lbas: &[u64]| -> Vec<Op> {
         let mut ops = Vec::new();
         for &lba in lbas {
-            let gen = next_gen.fetch_add(1, Ordering::Relaxed);
+            let gens: Vec<u64> = (0..run)
+                .map(|_| next_gen.fetch_add(1, Ordering::Relaxed))
+                .collect();
             let start = rec.events_len();
-            do_write(&btt, lane, lba, gen).unwrap();
-            ops.push(Op {
-                lba,
-                gen,
-                start,
-                ack: rec.events_len(),
-            });
+            if run == 1 {
+                do_write(&btt, lane, lba, gens[0]).unwrap();
+            } else {
+                do_batch(&btt, lane, lba, &gens).unwrap();
+            }
+            let ack = rec.events_len();
+            for (i, &gen) in gens.iter().enumerate() {
+                ops.push(Op {
+                    lba: lba + i as u64,
+                    gen,
+                    start,
+                    ack,
+                });
+            }
         }
         ops
     };
@@ -540,7 +575,11 @@ fn record<'r, W: Media>(
     }
     drop(lanes);
     drop(btt);
-    let mut touched: Vec<u64> = plan.writes.iter().map(|w| w.1).collect();
+    let mut touched: Vec<u64> = plan
+        .writes
+        .iter()
+        .flat_map(|w| w.1..w.1 + run as u64)
+        .collect();
     touched.extend(plan.pre);
     touched.sort_unstable();
     touched.dedup();
@@ -554,6 +593,7 @@ fn record<'r, W: Media>(
         ops,
         pre,
         touched,
+        run,
         arena,
         base_map,
     }
@@ -587,12 +627,19 @@ fn ownership(media: &Layered, btt: &HostBtt<&Layered>, lanes: &[HostLane]) -> Re
             format!("map entry {p}")
         })?;
     }
+    // Each lane's flog lanes by their free blocks, the others (recovered
+    // and idle) by their newest flog entry.
+    let mut owned = HashSet::new();
     for lane in lanes {
-        let free = lane.free_entry(0).unwrap();
-        claim(free.block, &|| format!("lane {}", lane.index()))?;
+        for (flog_lane, free) in lane.free_entries(0) {
+            claim(free.block, &|| {
+                format!("lane {} (flog lane {flog_lane})", lane.index())
+            })?;
+            owned.insert(flog_lane);
+        }
     }
     let idx = LogIndices(a.log_index);
-    for lane in lanes.len() as u32..a.nfree {
+    for lane in (0..a.nfree).filter(|l| !owned.contains(l)) {
         let mut raw = [0u8; 64];
         media
             .read(a.log_group_offset(lane).unwrap(), &mut raw)
@@ -694,8 +741,33 @@ fn check_state(w: &Work, media: &Layered, k: usize) -> Result<bool, String> {
             "lba {lba} after writes on the recovered BTT reads {gen}, not {want:?}"
         );
     }
+    if w.run > 1 {
+        // Every flog lane the workload's batches used writes again: a batch
+        // as long on each lane, in a group of its own beyond the touched
+        // sectors.
+        for i in 0..nl {
+            let lba = spare_group(btt.nlba(), i);
+            let gens: Vec<u64> = (0..w.run as u64).map(|g| 2_000_000 + g).collect();
+            do_batch(&btt, &mut lanes[i], lba, &gens)
+                .map_err(|e| format!("lane {i}: batch write fails: {e}"))?;
+            for (g, l) in gens.iter().zip(lba..) {
+                let gen = read_gen(&btt, &mut lanes[0], l)?;
+                ensure!(
+                    gen == *g,
+                    "lba {l} after a batch on the recovered BTT reads {gen}"
+                );
+            }
+        }
+    }
     ownership(media, &btt, &lanes)?;
     Ok(wrote)
+}
+
+/// The first sector of a group of [`MAX_BATCH`] sectors near the end of the
+/// BTT for lane `i`, beyond every sector a workload touches.
+fn spare_group(nlba: u64, i: usize) -> u64 {
+    let b = MAX_BATCH as u64;
+    (nlba / b - 1 - i as u64) * b
 }
 
 #[derive(Debug, Default)]
@@ -813,7 +885,7 @@ fn run(plan: &Plan) {
     let t = Instant::now();
     let rec = ReorderMedia::new(MemMedia::new(SIZE));
     let w = record(plan, &rec, |r| r);
-    assert_eq!(w.ops.len(), plan.writes.len());
+    assert_eq!(w.ops.len(), plan.writes.len() * plan.run);
     let stats = check_work(&w, bounds()).unwrap_or_else(|e| panic!("{e}"));
     let fences = w
         .events
@@ -860,6 +932,7 @@ fn per_size(lbasize: u32) {
         old_padding: false,
         concurrent: false,
         handoff: false,
+        run: 1,
     });
 }
 
@@ -910,6 +983,106 @@ fn reorder_old_padding() {
         old_padding: true,
         concurrent: false,
         handoff: false,
+        run: 1,
+    });
+}
+
+/// Write batches (`Btt::write_batch`): runs of five sectors on three lanes,
+/// overlapping each other (0..5 and 2..7) and crossing groups of
+/// `MAX_BATCH` premap blocks (30..35, 62..67, each committed as two
+/// batches), so that at D2 every flog entry's first half and every data
+/// block of a batch are pending together, at D3 every second half, at D4 the
+/// batch's map entries, written as one.
+fn batches(lbasize: u32) {
+    let writes = overwrites(8 * bounds().scale, 3, &[0, 2, 30, 62]);
+    run(&Plan {
+        name: &format!("{lbasize}, batches of 5"),
+        lbasize,
+        nlanes: 3,
+        pre: &[2, 31],
+        writes: &writes,
+        old_padding: false,
+        concurrent: false,
+        handoff: false,
+        run: 5,
+    });
+}
+
+#[test]
+fn reorder_batch_512() {
+    batches(512);
+}
+
+#[test]
+fn reorder_batch_520() {
+    batches(520);
+}
+
+#[test]
+fn reorder_batch_528() {
+    batches(528);
+}
+
+#[test]
+fn reorder_batch_4096() {
+    batches(4096);
+}
+
+#[test]
+fn reorder_batch_4104() {
+    batches(4104);
+}
+
+#[test]
+fn reorder_batch_4160() {
+    batches(4160);
+}
+
+#[test]
+fn reorder_batch_4224() {
+    batches(4224);
+}
+
+/// Batches of three lanes at once over the same sectors: two lanes' batches
+/// of one group wait for each other's map lock, a third lane's group is
+/// committed beside them; at a fence, every other lane's staged data and
+/// flog halves are pending too.
+#[test]
+fn reorder_batch_concurrent() {
+    let mut writes = Vec::new();
+    for i in 0..2 * bounds().scale {
+        for lane in 0..3usize {
+            writes.push((lane, [0u64, 2, 40][(lane + i) % 3]));
+        }
+    }
+    run(&Plan {
+        name: "512, batches of 3 on 3 concurrent lanes",
+        lbasize: 512,
+        nlanes: 3,
+        pre: &[1, 41],
+        writes: &writes,
+        old_padding: false,
+        concurrent: true,
+        handoff: false,
+        run: 3,
+    });
+}
+
+/// Batches with the (0, 2) padding of old kernels, and lanes passed between
+/// threads.
+#[test]
+fn reorder_batch_old_padding_handoff() {
+    let writes = overwrites(6 * bounds().scale, 2, &[4, 6, 2000]);
+    run(&Plan {
+        name: "512, (0, 2) padding, batches of 3 passed between threads",
+        lbasize: 512,
+        nlanes: 2,
+        pre: &[6],
+        writes: &writes,
+        old_padding: true,
+        concurrent: false,
+        handoff: true,
+        run: 3,
     });
 }
 
@@ -934,6 +1107,7 @@ fn concurrent(lbasize: u32) {
         old_padding: false,
         concurrent: true,
         handoff: false,
+        run: 1,
     });
 }
 
@@ -964,6 +1138,7 @@ fn reorder_lane_handoff() {
         old_padding: false,
         concurrent: false,
         handoff: true,
+        run: 1,
     });
 }
 
@@ -1060,31 +1235,44 @@ fn reorder_create() {
     assert!(recreated > 0 && recreated < states && from_backup > 0);
 }
 
-/// The model's teeth: a media that drops one durability point of the core,
-/// D3 (io.rs), the fence between a flog entry's second half and the map
-/// entry. It is recognised from the media's side (a flush right after an
-/// 8-byte write at offset 8 of a 16-byte flog slot), so the real core stays
-/// as it is. Without D3 the map entry may persist while the flog entry's
-/// second half does not: the map names the lane's new block, and the lane's
-/// newest flog entry still names that block as the lane's free block, so
-/// after a crash there the block has two owners (and the next write on the
-/// lane would overwrite live data). The prefix model of `crash.rs` cannot
-/// see this: it never persists a later write without an earlier one.
-struct DropD3<M> {
+/// The model's teeth: a media that drops one durability point of the core
+/// (write.rs), recognised from the media's side so that the real core stays
+/// as it is: the flush right after an 8-byte write at offset `half` of a
+/// 16-byte flog slot.
+///
+/// - `half` 8 drops D3, between the flog entries' second halves and the map
+///   entries. The map entry may then persist while the flog entry's second
+///   half does not: the map names the lane's new block, and the lane's
+///   newest flog entry still names that block as its free block, so after a
+///   crash there the block has two owners (and the next write on the lane
+///   would overwrite live data).
+/// - `half` 0 drops D2, between the data blocks and first halves and the
+///   second halves. A second half may then persist while the data block
+///   does not: the entry is live and open rolls the map forward to a block
+///   that holds neither generation.
+///
+/// The prefix model of `crash.rs` cannot see either: it never persists a
+/// later write without an earlier one.
+struct DropFence<M> {
     inner: M,
     flog: std::ops::Range<u64>,
-    /// Per thread: its last call was the write of a flog entry's second half.
-    after_hi: std::sync::Mutex<HashMap<std::thread::ThreadId, bool>>,
+    half: u64,
+    /// Per thread: its last call was the write of such a half.
+    after_half: std::sync::Mutex<HashMap<std::thread::ThreadId, bool>>,
 }
 
-impl<M: Media> DropD3<M> {
+impl<M: Media> DropFence<M> {
     fn mark(&self, v: bool) -> bool {
         let me = std::thread::current().id();
-        self.after_hi.lock().unwrap().insert(me, v).unwrap_or(false)
+        self.after_half
+            .lock()
+            .unwrap()
+            .insert(me, v)
+            .unwrap_or(false)
     }
 }
 
-impl<M: Media> Media for DropD3<M> {
+impl<M: Media> Media for DropFence<M> {
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
         self.inner.read(offset, buf)
     }
@@ -1095,9 +1283,10 @@ impl<M: Media> Media for DropD3<M> {
     }
 
     fn write_unfenced(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
-        let hi =
-            self.flog.contains(&offset) && (offset - self.flog.start) % 16 == 8 && buf.len() == 8;
-        self.mark(hi);
+        let half = self.flog.contains(&offset)
+            && (offset - self.flog.start) % 16 == self.half
+            && buf.len() == 8;
+        self.mark(half);
         self.inner.write_unfenced(offset, buf)
     }
 
@@ -1113,37 +1302,75 @@ impl<M: Media> Media for DropD3<M> {
     }
 }
 
-#[test]
-fn reorder_mutation_without_d3_fails() {
-    let writes = overwrites(4, 2, &[0, 5]);
-    let plan = Plan {
-        name: "512 without D3",
-        lbasize: 512,
-        nlanes: 2,
-        pre: &[5],
-        writes: &writes,
-        old_padding: false,
-        concurrent: false,
-        handoff: false,
-    };
+/// Records `plan` through a [`DropFence`] of `half` and checks that the
+/// simulation fails it; returns the failure.
+fn mutation(plan: &Plan, half: u64) -> String {
     let rec = ReorderMedia::new(MemMedia::new(SIZE));
-    let w = record(&plan, &rec, |r| {
-        let mut c = test_cfg(512, 2);
+    let w = record(plan, &rec, |r| {
+        let mut c = test_cfg(plan.lbasize, plan.nlanes);
         c.read_only = true;
         let (btt, _) = Btt::<_, StdPlatform>::open(r, &c).unwrap();
         let a = btt.arena(0).unwrap();
-        DropD3 {
+        DropFence {
             inner: r,
             flog: a.logoff..a.info2off,
-            after_hi: Default::default(),
+            half,
+            after_half: Default::default(),
         }
     });
     // The workload itself ran as usual (reads see every write).
-    assert_eq!(w.ops.len(), writes.len());
-    let err = check_work(&w, bounds()).expect_err("the simulation missed a dropped fence");
+    assert_eq!(w.ops.len(), plan.writes.len() * plan.run);
+    check_work(&w, bounds()).expect_err("the simulation missed a dropped fence")
+}
+
+#[test]
+fn reorder_mutation_without_d3_fails() {
+    let writes = overwrites(4, 2, &[0, 5]);
+    let err = mutation(
+        &Plan {
+            name: "512 without D3",
+            lbasize: 512,
+            nlanes: 2,
+            pre: &[5],
+            writes: &writes,
+            old_padding: false,
+            concurrent: false,
+            handoff: false,
+            run: 1,
+        },
+        8,
+    );
     eprintln!("reorder: mutation (D3 dropped): fails as it must: {err}");
     assert!(
         err.contains("owned twice") || err.contains("open fails") || err.contains("check:"),
+        "{err}"
+    );
+}
+
+/// D2 dropped in batches: a flog entry's second half persists without its
+/// first half or its data block.
+#[test]
+fn reorder_mutation_batch_without_d2_fails() {
+    let writes = overwrites(3, 2, &[0, 8]);
+    let err = mutation(
+        &Plan {
+            name: "4096, batches of 4, without D2",
+            lbasize: 4096,
+            nlanes: 2,
+            pre: &[1],
+            writes: &writes,
+            old_padding: false,
+            concurrent: false,
+            handoff: false,
+            run: 4,
+        },
+        0,
+    );
+    eprintln!("reorder: mutation (D2 dropped, batches): fails as it must: {err}");
+    // A second half that persisted without its data block or its first half:
+    // a torn sector, or a flog entry naming blocks of two writes.
+    assert!(
+        err.contains("not a whole sector") || err.contains("owned twice") || err.contains("check:"),
         "{err}"
     );
 }
@@ -1175,5 +1402,54 @@ fn three_durability_points_per_sector_write() {
                 "lbasize {lbasize}: durability points and writes of one sector write"
             );
         }
+    }
+}
+
+/// Durability points per batch (issue 15, part 3): three, whatever the
+/// number of sectors and the sector size; per sector one data write (two
+/// with metadata) and two flog halves, and one map write for the batch.
+#[test]
+fn three_durability_points_per_batch() {
+    for &lbasize in &[512u32, 520, 4096, 4224] {
+        let rec = ReorderMedia::new(MemMedia::new(SIZE));
+        let cfg = test_cfg(lbasize, 2);
+        let (btt, lanes) = Btt::<_, StdPlatform>::open(&rec, &cfg).unwrap();
+        assert_eq!(btt.flog_lanes_per_lane(), MAX_BATCH as u32);
+        let mut lanes: Vec<HostLane> = lanes.collect();
+        let meta = usize::from(btt.meta_size() > 0);
+        for k in [2usize, 8, MAX_BATCH] {
+            rec.take_events();
+            let gens: Vec<u64> = (1..=k as u64).collect();
+            do_batch(&btt, &mut lanes[k % 2], 64, &gens).unwrap();
+            let ev = rec.take_events();
+            let fences = ev
+                .iter()
+                .filter(|e| matches!(e, Event::Fence { .. }))
+                .count();
+            assert_eq!(
+                (fences, ev.len() - fences),
+                (3, k * (3 + meta) + 1),
+                "lbasize {lbasize}: durability points and writes of a batch of {k}"
+            );
+            for (i, g) in gens.iter().enumerate() {
+                assert_eq!(read_gen(&btt, &mut lanes[0], 64 + i as u64), Ok(*g));
+            }
+        }
+        // Not consecutive, or across a group: one batch each.
+        rec.take_events();
+        btt.write_batch(&mut lanes[0], |b| -> Result<(), Error> {
+            for l in [3u64, 5, 31, 32] {
+                let (data, meta) = sector_bufs(lbasize, l, 9);
+                b.write_from(l, &data[..], 0, (!meta.is_empty()).then_some(&meta[..]))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let fences = rec
+            .take_events()
+            .iter()
+            .filter(|e| matches!(e, Event::Fence { .. }))
+            .count();
+        assert_eq!(fences, 3 * 4, "lbasize {lbasize}: four batches");
     }
 }

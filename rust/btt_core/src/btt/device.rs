@@ -8,6 +8,12 @@ use super::layout::sector_size_for;
 use super::media::Media;
 use super::platform::Platform;
 
+/// Most sectors a write batch commits together ([`Config::batch`]): a
+/// 128 KiB bio of 4096-byte sectors. A batch's sectors are consecutive and
+/// lie in one aligned group of this many premap blocks, which share a map
+/// lock.
+pub const MAX_BATCH: usize = 32;
+
 /// What the caller knows about the BTT it opens (C: the `struct nd_btt`
 /// fields `btt_init()` is given).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +39,12 @@ pub struct Config {
     /// Number of lanes to hand out, 1..=256 (C `nd_region->num_lanes`). Lane
     /// `i` uses flog lane `i` of every arena; it must not exceed `nfree`.
     pub nlanes: u32,
+    /// Most sectors one write batch commits together, 1..=[`MAX_BATCH`]
+    /// (see [`Btt::write_batch`]); 1 writes sector by sector, as C. Each
+    /// lane then owns up to this many flog lanes of every arena: lane `i`
+    /// owns flog lanes `i`, `i + nlanes`, `i + 2 * nlanes`, ... below
+    /// `nfree`, so the flog lanes no lane would use otherwise serve batches.
+    pub batch: u32,
     /// Check at open that every internal block of every arena is owned exactly
     /// once by the map and the free list (reads the whole map; needs a
     /// transient bitmap of `internal_nlba / 8` bytes per arena). The C driver
@@ -57,6 +69,7 @@ impl Config {
             version_minor,
             read_only: false,
             nlanes: super::layout::BTT_DEFAULT_NFREE,
+            batch: MAX_BATCH as u32,
             full_check: true,
         }
     }
@@ -159,8 +172,9 @@ pub struct FreeEntry {
     pub has_err: bool,
 }
 
-/// All per-lane state of one BTT: the lane's index and its free block in
-/// every arena (C: `arena->freelist[lane]` of each arena).
+/// All per-lane state of one BTT: the lane's index and, in every arena, the
+/// free blocks of the flog lanes it owns (C: `arena->freelist[lane]` of each
+/// arena; C owns one flog lane per lane, btt-rs up to [`Config::batch`]).
 ///
 /// [`Btt::open`] hands out exactly `Config::nlanes` of them and no other
 /// copy of this state exists. [`Btt::read`] and [`Btt::write`] take
@@ -170,19 +184,51 @@ pub struct FreeEntry {
 pub struct Lane<P: Platform> {
     pub(super) btt_id: usize,
     pub(super) index: u32,
+    /// Lanes of the BTT: the distance between this lane's flog lanes.
+    pub(super) stride: u32,
+    /// Flog lanes owned in each arena.
+    pub(super) flogs: u32,
+    /// The free entry of owned flog lane `j` of arena `a` at
+    /// `a * flogs + j`; it is flog lane `index + j * stride`.
     pub(super) free: P::Slice<FreeEntry>,
 }
 
 impl<P: Platform> Lane<P> {
-    /// The lane number, `0..nlanes`; it is also the flog lane it uses and
-    /// its slot in each arena's read tracking table.
+    /// The lane number, `0..nlanes`; it is also the first flog lane it owns
+    /// and where its search for read tracking slots starts.
     pub fn index(&self) -> u32 {
         self.index
     }
 
-    /// The lane's free block in arena `arena` (for debugging).
+    /// How many flog lanes the lane owns in each arena.
+    pub fn flog_lanes(&self) -> u32 {
+        self.flogs
+    }
+
+    /// The free block of the lane's first flog lane in arena `arena`, the
+    /// one a single-sector write uses (for debugging).
     pub fn free_entry(&self, arena: usize) -> Option<FreeEntry> {
-        self.free.get(arena).copied()
+        self.free_entries(arena).next().map(|(_, f)| f)
+    }
+
+    /// The lane's flog lanes in arena `arena`, each with its free block.
+    pub fn free_entries(&self, arena: usize) -> impl Iterator<Item = (u32, FreeEntry)> + '_ {
+        let flogs = self.flogs as usize;
+        let first = arena.saturating_mul(flogs);
+        let entries = self.free.get(first..first + flogs).unwrap_or(&[]);
+        entries
+            .iter()
+            .enumerate()
+            .map(move |(j, f)| (self.index + j as u32 * self.stride, *f))
+    }
+
+    /// The free entry of owned flog lane `j` of arena `arena`.
+    pub(super) fn free_mut(&mut self, arena: usize, j: usize) -> Option<&mut FreeEntry> {
+        let flogs = self.flogs as usize;
+        if j >= flogs {
+            return None;
+        }
+        self.free.get_mut(arena.checked_mul(flogs)? + j)
     }
 }
 
@@ -191,6 +237,7 @@ impl<P: Platform> core::fmt::Debug for Lane<P> {
         f.debug_struct("Lane")
             .field("btt_id", &self.btt_id)
             .field("index", &self.index)
+            .field("flogs", &self.flogs)
             .field("free", &&*self.free)
             .finish()
     }
@@ -234,6 +281,8 @@ pub struct Btt<M: Media, P: Platform> {
     pub(super) lbasize: u32,
     pub(super) sector_size: u32,
     pub(super) nlanes: u32,
+    /// Flog lanes each lane owns per arena (see [`Lane`]).
+    pub(super) lane_flogs: u32,
     pub(super) read_only: bool,
     pub(super) created: bool,
 }
@@ -271,6 +320,12 @@ impl<M: Media, P: Platform> Btt<M, P> {
     /// Number of lanes handed out by open.
     pub fn nlanes(&self) -> u32 {
         self.nlanes
+    }
+
+    /// Flog lanes each lane owns in every arena: the most sectors one
+    /// write batch commits together ([`Btt::write_batch`]).
+    pub fn flog_lanes_per_lane(&self) -> u32 {
+        self.lane_flogs
     }
 
     /// Number of arenas (C `btt->num_arenas`).

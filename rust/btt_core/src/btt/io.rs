@@ -1,11 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Reading and writing one sector (C `btt_read_pg()`, `btt_write_pg()`).
-//!
-//! A write never overwrites live data: it fills the lane's free block, then
-//! records `(premap, old block, new block)` in the lane's flog slot, then
-//! points the map entry at the new block; the old block becomes the lane's
-//! free block. A power failure before the flog write leaves the old data; after
-//! it, open rolls the map forward (see `open::recover_lane`).
+//! Reading sectors (C `btt_read_pg()`); writes are in `write.rs`.
 //!
 //! The read tracking table (RTT, C `arena->rtt`) has one slot per lane: a
 //! reader publishes the block it copies from, and a writer about to reuse a
@@ -14,12 +8,11 @@
 use core::sync::atomic::{fence, AtomicU32, Ordering};
 
 use super::data::{DataBuf, DataMedia};
-use super::device::{Arena, Btt, Lane};
+use super::device::{Arena, Btt, Lane, MAX_BATCH};
 use super::error::Error;
-use super::flog::{inc_seq, LogEntry};
-use super::map::{self, Mapping, MAP_ERR_MASK};
+use super::map::{self, Mapping};
 use super::media::Media;
-use super::open::{read_map_raw, write_log_entry, write_map_raw, MAP_LOCKS};
+use super::open::{read_map_raw, write_map_raw, MAP_LOCKS};
 use super::platform::{LockTable, Platform};
 
 /// An RTT slot naming a block (C `RTT_VALID`); 0 is an empty slot.
@@ -29,16 +22,23 @@ pub const RTT_VALID: u32 = 1 << 31;
 /// protocol: a page of 512-byte sectors.
 const READ_BATCH: usize = 8;
 
-/// Reads the raw map entries of `raw.len()` premap blocks from `premap` on,
-/// with one media read.
-fn read_map_range<M: Media>(
+/// Most map entries [`read_map_range`] reads at once.
+const MAP_RANGE_MAX: usize = if MAX_BATCH > READ_BATCH {
+    MAX_BATCH
+} else {
+    READ_BATCH
+};
+
+/// Reads the raw map entries of `raw.len()` premap blocks (at most
+/// [`MAP_RANGE_MAX`]) from `premap` on, with one media read.
+pub(super) fn read_map_range<M: Media>(
     media: &M,
     a: &super::device::ArenaInfo,
     premap: u32,
     raw: &mut [u32],
 ) -> Result<(), Error> {
     let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
-    let mut bytes = [0u8; READ_BATCH * 4];
+    let mut bytes = [0u8; MAP_RANGE_MAX * 4];
     let bytes = bytes.get_mut(..raw.len() * 4).ok_or(Error::Invalid)?;
     media.read(off, bytes)?;
     for (r, b) in raw.iter_mut().zip(bytes.chunks_exact(4)) {
@@ -52,7 +52,8 @@ impl<M: Media, P: Platform> Btt<M, P> {
     pub(super) fn check_lane(&self, lane: &Lane<P>) -> Result<(), Error> {
         if lane.btt_id != self.id
             || lane.index >= self.nlanes
-            || lane.free.len() != self.arenas.len()
+            || lane.flogs != self.lane_flogs
+            || lane.free.len() != self.arenas.len() * self.lane_flogs as usize
         {
             return Err(Error::Invalid);
         }
@@ -73,7 +74,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
         Err(Error::Invalid)
     }
 
-    fn check_buffers(&self, data: usize, meta: Option<usize>) -> Result<(), Error> {
+    pub(super) fn check_buffers(&self, data: usize, meta: Option<usize>) -> Result<(), Error> {
         if data != self.sector_size as usize {
             return Err(Error::Invalid);
         }
@@ -92,7 +93,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
     }
 
     /// Arena `arena`'s read tracking slots.
-    fn rtt_table(&self, arena: usize) -> &[AtomicU32] {
+    pub(super) fn rtt_table(&self, arena: usize) -> &[AtomicU32] {
         let base = arena * self.rtt_slots;
         self.rtt.get(base..base + self.rtt_slots).unwrap_or(&[])
     }
@@ -102,8 +103,10 @@ impl<M: Media, P: Platform> Btt<M, P> {
         arena: usize,
         premap: u32,
     ) -> <P::LockTable as LockTable>::Guard<'_> {
-        // As C `lock_map()`: map entries that share a cache line share a lock.
-        let stripe = (premap as usize * map::MAP_ENT_SIZE as usize / 64) % MAP_LOCKS;
+        // C `lock_map()` gives each cache line of map entries (16) a lock;
+        // here each aligned group of `MAX_BATCH` (32, two lines) shares one,
+        // so that a write batch, which stays in one group, takes one lock.
+        let stripe = (premap as usize / MAX_BATCH) % MAP_LOCKS;
         self.locks.lock(arena * MAP_LOCKS + stripe)
     }
 
@@ -478,167 +481,5 @@ impl<M: Media, P: Platform> Btt<M, P> {
             }
         }
         result
-    }
-
-    /// Writes external block `lba` from `data` (`sector_size()` bytes) and
-    /// `meta` (`meta_size()` bytes, zeroes if not given), atomically with
-    /// respect to power failure: afterwards a read returns either all of the
-    /// old or all of the new sector.
-    ///
-    /// Everything happens while the caller holds `lane`, including the
-    /// clearing of a bad free block, which C does after dropping its lane.
-    pub fn write(
-        &self,
-        lane: &mut Lane<P>,
-        lba: u64,
-        data: &[u8],
-        meta: Option<&[u8]>,
-    ) -> Result<(), Error> {
-        // A whole sector, no more; `write_from` checks the metadata.
-        self.check_buffers(data.len(), None)?;
-        self.write_from(lane, lba, data, 0, meta)
-    }
-
-    /// [`Btt::write`] of the sector at bytes `at..at + sector_size()` of a
-    /// [`DataBuf`] that only the media copies from (the kernel's mapped bio
-    /// page). A range outside `src` is [`Error::Invalid`] before anything
-    /// is written.
-    pub fn write_from<B: DataBuf + ?Sized>(
-        &self,
-        lane: &mut Lane<P>,
-        lba: u64,
-        src: &B,
-        at: usize,
-        meta: Option<&[u8]>,
-    ) -> Result<(), Error>
-    where
-        M: DataMedia<B>,
-    {
-        self.check_lane(lane)?;
-        let ss = self.sector_size as usize;
-        if at.checked_add(ss).is_none_or(|end| end > src.len()) {
-            return Err(Error::Invalid);
-        }
-        self.check_buffers(ss, meta.map(|m| m.len()))?;
-        if self.read_only {
-            return Err(Error::ReadOnly);
-        }
-        let (ai, arena, premap) = self.lba_to_arena(lba)?;
-        let a = &arena.info;
-        // An arena stopped by a failed metadata write: EIO, the device is
-        // broken until the next open recovers it, not read-only by design.
-        self.check_not_failed(arena)?;
-        if !self.arena_writable(ai) {
-            return Err(Error::ReadOnly);
-        }
-        let lane_index = lane.index;
-        let free = lane.free.get_mut(ai).ok_or(Error::Invalid)?;
-        let new_postmap = free.block;
-        if new_postmap >= a.internal_nlba {
-            return Err(Error::Io);
-        }
-        let block_off = a.block_offset(new_postmap).ok_or(Error::Io)?;
-        if free.has_err
-            || self
-                .media
-                .is_poisoned(block_off, u64::from(a.internal_lbasize))
-        {
-            // C `arena_clear_freelist_error()`: zeroing clears the poison.
-            self.media
-                .write_zeroes(block_off, u64::from(a.internal_lbasize))?;
-            free.has_err = false;
-        }
-
-        // Wait until no reader copies from the block about to be reused.
-        fence(Ordering::SeqCst);
-        let busy = RTT_VALID | new_postmap;
-        for slot in self.rtt_table(ai) {
-            P::rtt_wait(slot, busy);
-        }
-
-        // The durability points of a sector write (Documentation/btt-rs.rst,
-        // "Persistence model"): D2 after the data block and the flog entry's
-        // first half, before its second half; D3 between the flog entry and
-        // the map entry; D4 after the map entry (the write is acknowledged
-        // only then).
-        self.media.write_data_unfenced(block_off, src, at, ss)?;
-        let meta_off = block_off + u64::from(self.sector_size);
-        match meta {
-            Some(meta) => self.media.write_unfenced(meta_off, meta)?,
-            None if self.meta_size() > 0 => self
-                .media
-                .write_zeroes(meta_off, u64::from(self.meta_size()))?,
-            None => {}
-        }
-        // No durability point here: D2 (in `write_log_entry`) covers the data
-        // block too. The block must be whole on media before the flog entry's
-        // second half makes an entry naming it live, not before the first
-        // half, which names the old block and alone leaves the slot older
-        // than the lane's other one (tests/reorder.rs checks every mix of the
-        // two).
-
-        let map_guard = self.map_lock(ai, premap);
-        // Again under the lock: a writer of this stripe that failed a flog or
-        // map write while this one waited here set the flag before it let go
-        // of the lock. Its flog entry may have landed and name the block the
-        // map still names as its old block; taking that block as this lane's
-        // old block would give it two owners after the next open. Only the
-        // lane's own free block has been written so far: nothing to undo.
-        self.check_not_failed(arena)?;
-        let old_raw = read_map_raw(&self.media, a, premap)?;
-        let old = Mapping::decode(premap, old_raw);
-        if old.postmap >= a.internal_nlba {
-            return Err(Error::Io);
-        }
-        let old_map = if old.error {
-            old.postmap | MAP_ERR_MASK
-        } else {
-            old.postmap
-        };
-        let ent = LogEntry {
-            lba: premap,
-            old_map,
-            new_map: new_postmap,
-            seq: u32::from(free.seq),
-        };
-        let slot = *a
-            .log_index
-            .get(usize::from(free.sub))
-            .ok_or(Error::Invalid)?;
-        let logged = write_log_entry(&self.media, a, lane_index, slot, &ent).and_then(|()| {
-            let raw = map::encode(new_postmap, false, false).ok_or(Error::Invalid)?;
-            write_map_raw(&self.media, a, premap, raw)
-        });
-        if let Err(e) = logged {
-            // The lane's flog slot may or may not hold the entry (an error
-            // from the flush after the bytes landed, or a write cut between
-            // the halves): only the next open can tell, so the arena takes no
-            // more writes. The flag goes up before the map lock is released,
-            // so a writer waiting on this lock sees it (see above); writers
-            // of other stripes write other premap blocks, which the entry
-            // does not concern, and see it at their next check. The lane's
-            // free block stays as it was: it is not reused before the open.
-            arena.failed.store(true, Ordering::SeqCst);
-            drop(map_guard);
-            return Err(e);
-        }
-        drop(map_guard);
-
-        // The old block is the lane's next free block (C `btt_flog_write()`).
-        free.sub = 1 - free.sub;
-        free.seq = inc_seq(u32::from(free.seq)) as u8;
-        free.block = old.postmap;
-        free.has_err = old.error;
-        if free.has_err {
-            let off = a.block_offset(free.block).ok_or(Error::Io)?;
-            if self
-                .media
-                .write_zeroes(off, u64::from(a.internal_lbasize))
-                .is_ok()
-            {
-                free.has_err = false;
-            }
-        }
-        Ok(())
     }
 }

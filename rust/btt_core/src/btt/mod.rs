@@ -29,13 +29,15 @@ pub mod map;
 pub mod media;
 pub mod open;
 pub mod platform;
+pub mod write;
 pub mod zero;
 
 pub use data::{DataBuf, DataMedia};
-pub use device::{ArenaInfo, Btt, Config, FreeEntry, InfoSource, Lane};
+pub use device::{ArenaInfo, Btt, Config, FreeEntry, InfoSource, Lane, MAX_BATCH};
 pub use error::Error;
 pub use layout::SUPPORTED_LBASIZES;
 pub use media::Media;
 pub use open::LaneSet;
 pub use platform::{LockTable, Platform};
+pub use write::WriteBatch;
 pub use zero::ZeroStats;

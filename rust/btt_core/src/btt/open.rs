@@ -591,7 +591,11 @@ impl<M: Media, P: Platform> Btt<M, P> {
     /// could not read (a media error): see [`Btt::arena_media_error`].
     pub fn open(media: M, cfg: &Config) -> Result<(Self, LaneSet<P>), Error> {
         let sector_size = checked_sector_size(cfg.lbasize)?;
-        if cfg.nlanes == 0 || cfg.nlanes > layout::BTT_DEFAULT_NFREE {
+        if cfg.nlanes == 0
+            || cfg.nlanes > layout::BTT_DEFAULT_NFREE
+            || cfg.batch == 0
+            || cfg.batch as usize > super::device::MAX_BATCH
+        {
             return Err(Error::Invalid);
         }
         if media.size() < ARENA_MIN_SIZE {
@@ -688,12 +692,19 @@ impl<M: Media, P: Platform> Btt<M, P> {
         drop(flog_damage);
         drop(media_damage);
         let nlanes = cfg.nlanes;
+        // Each lane owns the flog lanes `i + j * nlanes` below the smallest
+        // `nfree` of the arenas (at least its own: `nfree >= nlanes` was
+        // checked), up to `cfg.batch` of them.
+        let min_nfree = arenas.iter().map(|a| a.info.nfree).min().unwrap_or(nlanes);
+        let flogs = (min_nfree / nlanes).clamp(1, cfg.batch);
         let mut lanes: P::Slice<Option<Lane<P>>> = P::try_slice(nlanes as usize, |_| None)?;
         for (i, slot) in lanes.iter_mut().enumerate() {
             *slot = Some(Lane {
                 btt_id: id,
                 index: i as u32,
-                free: P::try_slice(n, |_| FreeEntry::default())?,
+                stride: nlanes,
+                flogs,
+                free: P::try_slice(n * flogs as usize, |_| FreeEntry::default())?,
             });
         }
         let rtt_slots = nlanes as usize * super::device::rtt_slots_per_lane(sector_size);
@@ -710,9 +721,11 @@ impl<M: Media, P: Platform> Btt<M, P> {
             let writable = !cfg.read_only && !a.has_error_flag();
             for lane in 0..a.nfree {
                 let free = recover_lane(&media, a, lane, writable)?;
-                if let Some(Some(l)) = lanes.get_mut(lane as usize) {
+                // Flog lanes no lane owns are recovered and stay idle.
+                let (owner, j) = (lane % nlanes, lane / nlanes);
+                if let Some(Some(l)) = lanes.get_mut(owner as usize) {
                     let l: &mut Lane<P> = l;
-                    if let Some(slot) = l.free.get_mut(ai) {
+                    if let Some(slot) = l.free_mut(ai, j as usize) {
                         *slot = free;
                     }
                 }
@@ -730,6 +743,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
             lbasize: cfg.lbasize,
             sector_size,
             nlanes,
+            lane_flogs: flogs,
             read_only: cfg.read_only,
             created,
         };
