@@ -3,15 +3,16 @@
 # `make bench`: btt_rs vs the C nd_btt vs raw pmem, side by side in one boot per
 # CPU count of the plain (non-debug) kernel. Prints a table of IOPS and ratios,
 # writes build/bench/bench.json and build/bench/ratios.png.
-# Environment: BENCH_CPUS ("2 4"), BENCH_SIZES ("512 4096"), BENCH_DRIVERS ("c rs"),
+# Environment: BENCH_CPUS ("2 4"), BENCH_SIZES ("512 4096"), BENCH_DRIVERS ("c rs rs1";
+# rs1 is btt_rs with write_batch=1, sector by sector as before write batches),
 # BENCH_RUNTIME (seconds of guest time per fio run, 1), BENCH_REPS (runs per job, 3;
 # median kept), BENCH_JOBS ("randread:4k randwrite:4k read:128k write:128k"),
 # BENCH_NUMJOBS ("1 4"), BENCH_RS_KO (the btt_rs.ko to measure; default the plain
 # build), BENCH_ICOUNT (QEMU -icount shift, 0; empty: wall-clock TCG), BENCH_OUT
 # (results directory, build/bench), BENCH_PARTS (which parts run: "pmem scale
 # vpmem"; each replaces only its own results in BENCH_OUT), BENCH_VPMEM_KOS
-# ("LABEL=PATH ..." btt_rs builds for the virtio-pmem part; default rs=the one
-# measured above), BENCH_VPMEM_SS (4096), BENCH_VPMEM_RUNTIME (wall seconds per
+# ("LABEL=PATH[@PARAM=VALUE,...] ..." btt_rs builds for the virtio-pmem part;
+# default rs=the one measured above and rs1=the same with write_batch=1), BENCH_VPMEM_SS (4096), BENCH_VPMEM_RUNTIME (wall seconds per
 # run, 3), BENCH_VPMEM_REPS (3), BENCH_VPMEM_JOBS ("randwrite:4k write:128k"),
 # BENCH_SCALE (namespace sizes in MiB for the
 # attach-time and memory table, "1024 65536 532480"; 532480 has two arenas; empty:
@@ -27,9 +28,9 @@
 
 "$BTT_TOP/scripts/toolchain.sh"
 "$BTT_TOP/scripts/build-kernel.sh" plain >/dev/null
-drivers=${BENCH_DRIVERS:-c rs}
+drivers=${BENCH_DRIVERS:-c rs rs1}
 rs_ko=${BENCH_RS_KO:-}
-case " $drivers " in *" rs "*)
+case " $drivers " in *" rs "* | *" rs1 "*)
 	if [ -z "$rs_ko" ]; then
 		"$BTT_TOP/scripts/build-module.sh" plain >/dev/null || die "building btt_rs.ko (plain) failed"
 		rs_ko=$BTT_TOP/build/plain/btt_rs.ko
@@ -87,9 +88,12 @@ case $parts in *" vpmem "*)
 	log "bench: virtio-pmem (wall clock)"
 	d=$out/vpmem-boot kos=
 	mkdir -p "$d"
-	for ko in ${BENCH_VPMEM_KOS:-rs=${rs_ko:-$BTT_TOP/build/plain/btt_rs.ko}}; do
-		cp "${ko#*=}" "$d/${ko%%=*}.ko" || die "no ${ko#*=}"
-		kos="$kos ${ko%%=*}=/out/${ko%%=*}.ko"
+	def=${rs_ko:-$BTT_TOP/build/plain/btt_rs.ko}
+	for ko in ${BENCH_VPMEM_KOS:-rs=$def rs1=$def@write_batch=1}; do
+		label=${ko%%=*} path=${ko#*=} params=
+		case $path in *@*) params=@${path#*@} path=${path%%@*} ;; esac
+		cp "$path" "$d/$label.ko" || die "no $path"
+		kos="$kos $label=/out/$label.ko$params"
 	done
 	BTT_ICOUNT= "$BTT_TOP/scripts/qemu-run.sh" --quiet --flavour plain --cpus 2 --fresh --size 256 \
 		--virtio-pmem --img "$out/vpmem.img" --out "$d" --timeout 7200 \

@@ -25,7 +25,8 @@ use crate::debugfs::{
 use crate::kernel_ext::block::bio::{
     Bio,
     Mapping,
-    Op, //
+    Op,
+    Segment, //
 };
 use crate::kernel_ext::block::bio_disk::{
     self,
@@ -81,6 +82,19 @@ const MAX_META: usize = 128;
 /// The kernel errno of a core error.
 pub(crate) fn to_kernel(e: btt_core::Error) -> Error {
     Error::from_errno(-e.to_errno())
+}
+
+impl From<btt_core::Error> for Error {
+    fn from(e: btt_core::Error) -> Self {
+        to_kernel(e)
+    }
+}
+
+/// The `write_batch` module parameter, kept within `1..=MAX_BATCH`.
+fn write_batch_param() -> u32 {
+    crate::module_parameters::write_batch
+        .value()
+        .clamp(1, btt_core::MAX_BATCH as u32)
 }
 
 /// What every bio of a BTT's disk uses: the BTT over its media and the lanes.
@@ -170,6 +184,7 @@ impl BttDev {
             read_only: ro,
             nlanes: u32::try_from(num_lanes).map_err(|_| EINVAL)?,
             full_check: crate::module_parameters::full_check.value(),
+            batch: write_batch_param(),
         };
         let (btt, lanes) = CoreBtt::open(NsMedia::new(io), &core_cfg).map_err(|e| {
             dev_err!(dev, "cannot attach: {}\n", CoreError(e));
@@ -307,7 +322,6 @@ impl BttIo {
             Op::Read | Op::Write => {}
         }
         let integrity = bio.has_integrity();
-        let ss = self.btt.sector_size() as usize;
         let meta_len = self.btt.meta_size() as usize;
         // Only a bio with integrity metadata needs the buffer: the others skip
         // zeroing it (a `rep stosb` of 128 bytes per bio).
@@ -322,29 +336,41 @@ impl BttIo {
         } else {
             None
         };
+        if op == Op::Write {
+            return self.write_bio(bio, meta_buf);
+        }
         for mut seg in bio.segments() {
-            let len = seg.len();
-            if len > kernel::page::PAGE_SIZE || len < ss || len % ss != 0 {
-                self.io_error(fmt!("unaligned bio segment (len: {})\n", len));
-                return Err(EIO);
-            }
-            let first = seg.sector() / (ss as u64 >> 9);
-            let result = seg.with_mapped(|map| match op {
-                Op::Read => self.read_segment(bio, map, first, meta_buf.as_deref_mut()),
-                _ => self.write_segment(bio, map, first, meta_buf.as_deref_mut()),
-            });
+            let (first, len) = self.segment_range(&seg)?;
+            let result =
+                seg.with_mapped(|map| self.read_segment(bio, map, first, meta_buf.as_deref_mut()));
             if let Err(e) = result {
-                let dir = if op == Op::Read { "READ" } else { "WRITE" };
-                self.io_error(fmt!(
-                    "io error in {} sector {}, len {}\n",
-                    dir,
-                    seg_sector(first, ss),
-                    len
-                ));
+                self.segment_error("READ", first, len);
                 return Err(e);
             }
         }
         Ok(())
+    }
+
+    /// The first sector (in BTT sectors) and the length of a bio segment,
+    /// refused unless it is whole sectors within a page.
+    fn segment_range(&self, seg: &Segment<'_>) -> Result<(u64, usize)> {
+        let ss = self.btt.sector_size() as usize;
+        let len = seg.len();
+        if len > kernel::page::PAGE_SIZE || len < ss || len % ss != 0 {
+            self.io_error(fmt!("unaligned bio segment (len: {})\n", len));
+            return Err(EIO);
+        }
+        Ok((seg.sector() / (ss as u64 >> 9), len))
+    }
+
+    fn segment_error(&self, dir: &str, first: u64, len: usize) {
+        let ss = self.btt.sector_size() as usize;
+        self.io_error(fmt!(
+            "io error in {} sector {}, len {}\n",
+            dir,
+            seg_sector(first, ss),
+            len
+        ));
     }
 
     /// `REQ_OP_DISCARD` and `REQ_OP_WRITE_ZEROES`: the zero flag on the map
@@ -421,29 +447,35 @@ impl BttIo {
         Ok(())
     }
 
-    fn write_segment(
-        &self,
-        bio: &Bio,
-        map: &Mapping<'_>,
-        first: u64,
-        mut meta: Option<&mut [u8]>,
-    ) -> Result {
-        // One lane for the whole segment: one lock round trip per page instead
-        // of per sector. The guard is held across each sector's data, flog and
-        // map writes (each of which ends in `nvdimm_flush()` and may sleep),
-        // and the sectors are written one after the other, each complete
-        // before the next starts, as before.
-        let mut lane = self.region.acquire_lane();
+    /// A write bio: every segment's sectors staged in one write batch under
+    /// one lane, so that consecutive sectors are committed together (up to
+    /// `write_batch` of them, in one group of map entries) with three
+    /// `nvdimm_flush()` calls per batch instead of three per sector. The
+    /// guard is held across the data, flog and map writes, which may sleep
+    /// (`nvdimm_flush()`). Each sector stays atomic; a failure leaves the
+    /// sectors of earlier batches written and fails the bio.
+    fn write_bio(&self, bio: &Bio, mut meta: Option<&mut [u8]>) -> Result {
         let ss = self.btt.sector_size() as usize;
-        for i in 0..map.bytes().len() / ss {
-            if let Some(m) = meta.as_deref_mut() {
-                bio.integrity_take(m)?;
-            }
-            self.btt
-                .write_from(&mut lane, first + i as u64, map, i * ss, meta.as_deref())
-                .map_err(to_kernel)?;
-        }
-        Ok(())
+        let mut lane = self.region.acquire_lane();
+        let mut at = (0u64, 0usize);
+        self.btt
+            .write_batch(&mut lane, |batch| -> Result {
+                for mut seg in bio.segments() {
+                    let (first, len) = self.segment_range(&seg)?;
+                    at = (first, len);
+                    seg.with_mapped(|map| -> Result {
+                        for i in 0..len / ss {
+                            if let Some(m) = meta.as_deref_mut() {
+                                bio.integrity_take(m)?;
+                            }
+                            batch.write_from(first + i as u64, map, i * ss, meta.as_deref())?;
+                        }
+                        Ok(())
+                    })?;
+                }
+                Ok(())
+            })
+            .inspect_err(|_| self.segment_error("WRITE", at.0, at.1))
     }
 }
 

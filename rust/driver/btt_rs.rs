@@ -46,6 +46,10 @@ module! {
             default: true,
             description: "Check at attach that every block has one owner (reads the whole map)",
         },
+        write_batch: u32 {
+            default: 32,
+            description: "Most consecutive sectors of a write committed together, 1..=32 (1: sector by sector, as nd_btt)",
+        },
     },
 }
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Guest half of `make bench`: in ONE boot, on the same namespace, in turn: raw
-# mode, sector mode with the C nd_btt, sector mode with btt_rs; fio with O_DIRECT
+# mode, sector mode with the C nd_btt, sector mode with btt_rs (rs) and with
+# btt_rs writing sector by sector (rs1: write_batch=1); fio with O_DIRECT
 # for every job; one JSON file per run in /out/bench/; then, unless ZEROING=0,
 # the time to discard, zero and mkfs.ext4 the whole disk. Only ratios between runs
 # of this one boot mean anything (TCG).
@@ -74,15 +75,19 @@ ndctl enable-region all >/dev/null 2>&1
 ndctl create-namespace -r region0 -m raw -s 128M >/dev/null || exit 1
 ns=namespace0.0
 
+loaded=c
 for ss in $SIZES; do
 	json=$(ndctl create-namespace -f -e $ns -m raw 2>&1) || { echo "$json"; exit 1; }
 	dev=/dev/$(echo "$json" | grep -o '"blockdev":"[^"]*"' | cut -d'"' -f4)
 	run_jobs raw "$ss" "$dev"
 	[ "${ZEROING:-1}" = 1 ] && zeroing raw "$ss" "$dev"
 	for drv in $DRIVERS; do
-		if [ "$(btt_driver_name)" != "$( [ "$drv" = c ] && echo 'nd_btt (C)' || echo 'btt_rs (Rust)')" ]; then
+		# rs and rs1 are one module with different parameters: switch on the
+		# name, not on the module loaded.
+		if [ "$drv" != "$loaded" ]; then
 			ndctl disable-namespace $ns >/dev/null 2>&1
 			nd_switch "$drv" || { echo "# cannot switch to the $drv BTT driver: skipped"; continue; }
+			loaded=$drv
 		fi
 		json=$(ndctl create-namespace -f -e $ns -m sector -l "$ss" 2>&1) || { echo "$json"; echo "# $drv: create failed"; continue; }
 		dev=/dev/$(echo "$json" | grep -o '"blockdev":"[^"]*"' | cut -d'"' -f4)
@@ -90,6 +95,9 @@ for ss in $SIZES; do
 		[ "${ZEROING:-1}" = 1 ] && zeroing "$drv" "$ss" "$dev"
 	done
 	# Back to the C driver for the next size's raw run and sector setup.
-	[ "$(btt_driver_name)" = 'nd_btt (C)' ] || nd_switch c
+	if [ "$loaded" != c ]; then
+		ndctl disable-namespace $ns >/dev/null 2>&1
+		nd_switch c && loaded=c
+	fi
 done
 dmesg_clean

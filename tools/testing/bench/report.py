@@ -143,6 +143,26 @@ def print_vpmem(rows):
                   f" {f(m['flushes_per_io']):>6} {f(m['flushes_per_sector']):>6}")
 
 
+def print_batches(rows):
+    """Write jobs of btt_rs with write batches (rs) and sector by sector (rs1)."""
+    rows = [r for r in rows if "write" in r["rw"] and "rs1" in r]
+    if not rows:
+        return
+    print()
+    print("Write batches: btt_rs (write_batch=32: consecutive sectors of a bio share three flushes) against")
+    print("btt_rs with write_batch=1 (three flushes per sector, as before), same boot.")
+    hdr = (f"{'cpus':>4} {'ss':>5} {'job':>14} {'nj':>3} {'rs1 IOPS':>10} {'rs IOPS':>10}"
+           f" {'rs1/raw':>7} {'rs/raw':>7} {'rs/rs1':>7} {'rs/C':>6}")
+    print(hdr)
+    print("-" * len(hdr))
+    fr = lambda x, w: f"{x:>{w}.2f}" if x is not None else f"{'n/a':>{w}}"
+    for r in rows:
+        print(f"{r['cpus']:>4} {r['sector_size']:>5} {r['rw'] + ' ' + r['bs']:>14} {r['numjobs']:>3}"
+              f" {r['rs1']['iops']:>10.0f} {r['rs']['iops'] if 'rs' in r else 0:>10.0f}"
+              f" {fr(r['rs1_over_raw'], 7)} {fr(r['rs_over_raw'], 7)} {fr(r['rs_over_rs1'], 7)}"
+              f" {fr(r['rs_over_c'], 6)}")
+
+
 def print_scale(scale):
     if not scale:
         return
@@ -181,6 +201,8 @@ def main():
         row["rs_over_c"] = ratio("rs", "c")
         row["c_over_raw"] = ratio("c", "raw")
         row["rs_over_raw"] = ratio("rs", "raw")
+        row["rs1_over_raw"] = ratio("rs1", "raw")
+        row["rs_over_rs1"] = ratio("rs", "rs1")
         rows.append(row)
 
     icount = os.environ.get("BENCH_ICOUNT", "")
@@ -198,6 +220,7 @@ def main():
     for r in rows:
         print(f"{r['cpus']:>4} {r['sector_size']:>5} {r['rw'] + ' ' + r['bs']:>14} {r['numjobs']:>3} "
               f"{fmt(r, 'raw')} {fmt(r, 'c')} {fmt(r, 'rs')} {fr(r['rs_over_c'])} {fr(r['c_over_raw'])} {fr(r['rs_over_raw'])}")
+    print_batches(rows)
     with open(out_json, "w") as f:
         note = "QEMU TCG; compare ratios within one boot only"
         if icount:

@@ -71,11 +71,16 @@ nd_load_nfit() {
 nd_load_btt() {
 	case $1 in
 	c) insmod $MODDIR/nd_btt.ko || return 1 ;;
-	rs)
+	rs | rs1)
 		[ -f "$BTT_RS_KO" ] || { diag "no $BTT_RS_KO: build it with 'make module'"; return 1; }
-		insmod "$BTT_RS_KO" || return 1
+		# rs1: sector by sector (write_batch=1), as before write batches.
+		if [ "$1" = rs1 ]; then insmod "$BTT_RS_KO" write_batch=1; else insmod "$BTT_RS_KO"; fi || return 1
 		;;
 	*.ko) insmod "$1" || return 1 ;; # a BTT driver built elsewhere (zero_flag.sh: patched nd_btt)
+	*.ko@*) # FILE.ko@PARAM=VALUE[,PARAM=VALUE]: with module parameters
+		# shellcheck disable=SC2046
+		insmod "${1%%@*}" $(echo "${1#*@}" | tr , ' ') || return 1
+		;;
 	*) diag "nd_load_btt: unknown driver '$1'"; return 1 ;;
 	esac
 }
@@ -85,7 +90,7 @@ nd_unload_btt() {
 	if [ -d /sys/module/btt_rs ]; then rmmod btt_rs; fi || return 1
 	if [ -d /sys/module/nd_btt ]; then rmmod nd_btt; fi
 }
-# nd_switch c|rs|FILE.ko: swaps the BTT driver under a loaded stack (nd_pmem is reloaded).
+# nd_switch c|rs|rs1|FILE.ko[@PARAMS]: swaps the BTT driver under a loaded stack (nd_pmem is reloaded).
 nd_switch() {
 	if [ -d /sys/module/nd_pmem ]; then rmmod nd_pmem || return 1; fi
 	nd_unload_btt || return 1

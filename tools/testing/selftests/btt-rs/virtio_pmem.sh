@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # A BTT on virtio-pmem, as a new user would set it up: the namespace reconfigured
 # to sector mode, then one 4 KiB O_DIRECT write and a read back, then 64 more
-# with the flush requests they send to the host counted. virtio-pmem's
+# and eight of 128 KiB, with the flush requests they send to the host counted. virtio-pmem's
 # flush takes a mutex and waits for the host, so a driver that flushes under a
 # spinlock splats here ("sleeping function called from invalid context",
 # "Invalid wait context"); the C nd_btt of Linux 7.3 does.
@@ -21,7 +21,7 @@ load() {
 }
 splats() { dmesg | grep -cE 'sleeping function called from invalid context|Invalid wait context|scheduling while atomic'; }
 
-if [ "$DRIVER" = c ]; then ktap_header 2; else ktap_header 6; fi
+if [ "$DRIVER" = c ]; then ktap_header 2; else ktap_header 7; fi
 ktap_check "load libnvdimm, $DRIVER BTT, nd_pmem, virtio_pmem" load
 json=$(ndctl create-namespace -f -e namespace0.0 -m sector 2>&1)
 dev=$(echo "$json" | grep -o '"blockdev":"[^"]*"' | cut -d'"' -f4)
@@ -38,25 +38,41 @@ if [ "$DRIVER" = c ]; then
 	exit
 fi
 if [ $data = 0 ]; then ktap_ok "4 KiB O_DIRECT write and read back"; else ktap_not_ok "4 KiB O_DIRECT write and read back"; fi
-# Three flushes (host round trips) per sector written: the data and the flog
-# entry's first half share one, then the second half, then the map entry
-# (Documentation/btt-rs.rst, "Persistence model"). More means a write paid a
-# flush per media write again; fewer, that a durability point went missing.
-# The count cannot show that each flush sits where it must: the host's
-# reorder.rs checks that.
+# Three flushes (host round trips) per write batch: the data and the flog
+# entries' first halves share one, then the second halves, then the map
+# entries (Documentation/btt-rs.rst, "Persistence model", "Write batches"). A
+# batch is the consecutive sectors of a bio in one group of 32 map entries,
+# so a 4 KiB write is one batch whatever the sector size. More means a write
+# paid a flush per media write or per sector again; fewer, that a durability
+# point went missing. The count cannot show that each flush sits where it
+# must: the host's reorder.rs checks that.
 ss=$(blockdev --getss /dev/$dev 2>/dev/null)
 [ -n "$ss" ] || ss=0
 f0=$(vpmem_flushes)
 write_pattern /dev/$dev 4096 64 8 /tmp/many && [ "$(read_sum /dev/$dev 4096 64 8)" = "$(file_sum /tmp/many)" ]
 data=$?
 f1=$(vpmem_flushes)
-want=$([ "$ss" -gt 0 ] && echo $((3 * 64 * 4096 / ss)) || echo "?")
+want=$((3 * 64))
 if [ "$f0" = - ]; then
-	ktap_not_ok "flushes per sector: no virtio-pmem interrupt line in /proc/interrupts"
+	ktap_not_ok "flushes per write: no virtio-pmem interrupt line in /proc/interrupts"
 elif [ $data = 0 ] && [ $((f1 - f0)) = $want ]; then
-	ktap_ok "64 4 KiB writes read back; $((f1 - f0)) flush requests, 3 per $ss-byte sector"
+	ktap_ok "64 4 KiB writes read back; $((f1 - f0)) flush requests, 3 per write ($ss-byte sectors)"
 else
-	ktap_not_ok "64 4 KiB writes (read back: $([ $data = 0 ] && echo yes || echo no)): $((f1 - f0)) flush requests, want $want (3 per $ss-byte sector)"
+	ktap_not_ok "64 4 KiB writes (read back: $([ $data = 0 ] && echo yes || echo no)): $((f1 - f0)) flush requests, want $want (3 per write, $ss-byte sectors)"
+fi
+# Eight 128 KiB writes aligned to 128 KiB, one bio each: 32 4096-byte sectors
+# are one batch (3 flushes), 256 512-byte sectors eight (24).
+f0=$(vpmem_flushes)
+write_pattern /dev/$dev 131072 8 8 /tmp/big && [ "$(read_sum /dev/$dev 131072 8 8)" = "$(file_sum /tmp/big)" ]
+data=$?
+f1=$(vpmem_flushes)
+per_bio=$([ "$ss" -gt 0 ] && echo $((3 * ((131072 / ss + 31) / 32))) || echo 0)
+if [ "$f0" = - ]; then
+	ktap_not_ok "flushes per 128 KiB write: no virtio-pmem interrupt line in /proc/interrupts"
+elif [ $data = 0 ] && [ $((f1 - f0)) = $((8 * per_bio)) ]; then
+	ktap_ok "8 128 KiB writes read back; $((f1 - f0)) flush requests, $per_bio per write ($ss-byte sectors)"
+else
+	ktap_not_ok "8 128 KiB writes (read back: $([ $data = 0 ] && echo yes || echo no)): $((f1 - f0)) flush requests, want $((8 * per_bio)) ($per_bio per write, $ss-byte sectors)"
 fi
 n=$(splats)
 if [ "$n" = 0 ]; then ktap_ok "no sleep-in-atomic or invalid-wait-context splat"; else
