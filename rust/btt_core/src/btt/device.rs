@@ -223,6 +223,15 @@ impl<P: Platform> Lane<P> {
     }
 
     /// The free entry of owned flog lane `j` of arena `arena`.
+    pub(super) fn free_at(&self, arena: usize, j: usize) -> Option<&FreeEntry> {
+        let flogs = self.flogs as usize;
+        if j >= flogs {
+            return None;
+        }
+        self.free.get(arena.checked_mul(flogs)? + j)
+    }
+
+    /// The free entry of owned flog lane `j` of arena `arena`, to change.
     pub(super) fn free_mut(&mut self, arena: usize, j: usize) -> Option<&mut FreeEntry> {
         let flogs = self.flogs as usize;
         if j >= flogs {

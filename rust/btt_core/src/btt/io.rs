@@ -22,23 +22,17 @@ pub const RTT_VALID: u32 = 1 << 31;
 /// protocol: a page of 512-byte sectors.
 const READ_BATCH: usize = 8;
 
-/// Most map entries [`read_map_range`] reads at once.
-const MAP_RANGE_MAX: usize = if MAX_BATCH > READ_BATCH {
-    MAX_BATCH
-} else {
-    READ_BATCH
-};
-
 /// Reads the raw map entries of `raw.len()` premap blocks (at most
-/// [`MAP_RANGE_MAX`]) from `premap` on, with one media read.
-pub(super) fn read_map_range<M: Media>(
+/// [`READ_BATCH`]) from `premap` on, with one media read.
+fn read_map_range<M: Media>(
     media: &M,
     a: &super::device::ArenaInfo,
     premap: u32,
     raw: &mut [u32],
 ) -> Result<(), Error> {
     let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
-    let mut bytes = [0u8; MAP_RANGE_MAX * 4];
+    // Sized for reads only: a larger buffer would be zeroed on every read.
+    let mut bytes = [0u8; READ_BATCH * 4];
     let bytes = bytes.get_mut(..raw.len() * 4).ok_or(Error::Invalid)?;
     media.read(off, bytes)?;
     for (r, b) in raw.iter_mut().zip(bytes.chunks_exact(4)) {

@@ -22,7 +22,7 @@ use super::data::{DataBuf, DataMedia};
 use super::device::{Btt, Lane, MAX_BATCH};
 use super::error::Error;
 use super::flog::{inc_seq, LogEntry, LOG_ENT_SIZE};
-use super::io::{read_map_range, RTT_VALID};
+use super::io::RTT_VALID;
 use super::map::{self, Mapping, MAP_ENT_SIZE, MAP_ERR_MASK};
 use super::media::Media;
 use super::platform::Platform;
@@ -167,6 +167,10 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
     /// entries, under the map lock of their group, with three durability
     /// points whatever their number. Each flog lane's old block becomes its
     /// free block.
+    ///
+    /// The old map entries are kept as read (`raw`) and decoded where needed:
+    /// no per-sector table is built, so a batch of one (a 4 KiB random write)
+    /// zeroes no more than two 128-byte buffers.
     fn commit(&mut self) -> Result<(), Error> {
         let k = core::mem::take(&mut self.staged);
         if k == 0 {
@@ -185,52 +189,18 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         // block here would give it two owners after the next open. Only the
         // lane's free blocks have been written so far: nothing to undo.
         btt.check_not_failed(arena)?;
-        let mut raw = [0u32; MAX_BATCH];
-        let raw = raw.get_mut(..k).ok_or(Error::Invalid)?;
-        read_map_range(&btt.media, a, first, raw)?;
-        let mut old = [Mapping {
-            postmap: 0,
-            zero: false,
-            error: false,
-        }; MAX_BATCH];
-        let mut entries = [(0u64, LogEntry::default()); MAX_BATCH];
-        for (j, (&raw, (old, entry))) in raw
-            .iter()
-            .zip(old.iter_mut().zip(entries.iter_mut()))
-            .enumerate()
-        {
-            let premap = first + j as u32;
-            *old = Mapping::decode(premap, raw);
-            if old.postmap >= a.internal_nlba {
+        let mut raw = [0u8; MAX_BATCH * MAP_ENT_SIZE as usize];
+        let raw = raw.get_mut(..k * 4).ok_or(Error::Invalid)?;
+        btt.media
+            .read(a.map_entry_offset(first).ok_or(Error::Invalid)?, raw)?;
+        let raw: &[u8] = raw;
+        // Every old entry checked before anything is written.
+        for j in 0..k {
+            if old_mapping(raw, first, j)?.postmap >= a.internal_nlba {
                 return Err(Error::Io);
             }
-            let flog_lane = self.lane.index + j as u32 * self.lane.stride;
-            let free = self.lane.free_mut(ai, j).ok_or(Error::Invalid)?;
-            let slot = *a
-                .log_index
-                .get(usize::from(free.sub))
-                .ok_or(Error::Invalid)?;
-            let off = a
-                .log_group_offset(flog_lane)
-                .and_then(|o| o.checked_add(u64::from(slot) * LOG_ENT_SIZE))
-                .ok_or(Error::Invalid)?;
-            let old_map = if old.error {
-                old.postmap | MAP_ERR_MASK
-            } else {
-                old.postmap
-            };
-            *entry = (
-                off,
-                LogEntry {
-                    lba: premap,
-                    old_map,
-                    new_map: free.block,
-                    seq: u32::from(free.seq),
-                },
-            );
         }
-        let entries = entries.get(..k).ok_or(Error::Invalid)?;
-        if let Err(e) = self.log_and_map(first, entries) {
+        if let Err(e) = self.log_and_map(raw) {
             // A flog slot may or may not hold its entry (an error from a
             // flush after the bytes landed, or a write cut between the
             // halves): only the next open can tell, so the arena takes no
@@ -247,7 +217,8 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
 
         // The old blocks are the flog lanes' next free blocks (C
         // `btt_flog_write()`).
-        for (j, old) in old.iter().take(k).enumerate() {
+        for j in 0..k {
+            let old = old_mapping(raw, first, j)?;
             let free = self.lane.free_mut(ai, j).ok_or(Error::Invalid)?;
             free.sub = 1 - free.sub;
             free.seq = inc_seq(u32::from(free.seq)) as u8;
@@ -267,10 +238,43 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         Ok(())
     }
 
-    /// Writes the flog entries `entries` (each at its byte offset) and the
-    /// map entries of premap blocks `first..first + entries.len()` (naming
-    /// each entry's new block), with the three durability points of
-    /// "Persistence model" in Documentation/btt-rs.rst:
+    /// The flog entry of staged sector `j`, whose old map entry is `old`,
+    /// and its byte offset: the slot `sub` of owned flog lane `j`.
+    fn log_entry(&self, j: usize, old: Mapping) -> Result<(u64, LogEntry), Error> {
+        let a = self
+            .btt
+            .arenas
+            .get(self.arena)
+            .map(|a| &a.info)
+            .ok_or(Error::Invalid)?;
+        let free = self.lane.free_at(self.arena, j).ok_or(Error::Invalid)?;
+        let flog_lane = self.lane.index + j as u32 * self.lane.stride;
+        let slot = *a
+            .log_index
+            .get(usize::from(free.sub))
+            .ok_or(Error::Invalid)?;
+        let off = a
+            .log_group_offset(flog_lane)
+            .and_then(|o| o.checked_add(u64::from(slot) * LOG_ENT_SIZE))
+            .ok_or(Error::Invalid)?;
+        let old_map = if old.error {
+            old.postmap | MAP_ERR_MASK
+        } else {
+            old.postmap
+        };
+        let entry = LogEntry {
+            lba: self.first + j as u32,
+            old_map,
+            new_map: free.block,
+            seq: u32::from(free.seq),
+        };
+        Ok((off, entry))
+    }
+
+    /// Writes the flog entries of the staged sectors, whose old map entries
+    /// are `raw`, and their map entries (naming each entry's new block),
+    /// with the three durability points of "Persistence model" in
+    /// Documentation/btt-rs.rst:
     ///
     /// - D2: the data blocks (staged) and every entry's first half (`lba`,
     ///   `old_map`) are durable before any second half (`new_map`, `seq`),
@@ -278,33 +282,47 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
     ///   `__btt_log_write()` writes the halves in this order);
     /// - D3: every entry is whole before any map entry changes;
     /// - D4: the map entries are durable before the write is acknowledged.
-    fn log_and_map(&self, first: u32, entries: &[(u64, LogEntry)]) -> Result<(), Error> {
+    fn log_and_map(&self, raw: &[u8]) -> Result<(), Error> {
         let media = &self.btt.media;
+        let k = raw.len() / 4;
+        let first = self.first;
+        for half in [0..8, 8..16] {
+            for j in 0..k {
+                let (off, ent) = self.log_entry(j, old_mapping(raw, first, j)?)?;
+                let bytes = ent.encode();
+                let part = bytes.get(half.clone()).ok_or(Error::Invalid)?;
+                media.write_unfenced(off + half.start as u64, part)?;
+            }
+            media.flush()?;
+        }
+        // The map entries of the batch are consecutive: one write. Each is
+        // an aligned 4-byte store inside it, atomic on its own.
+        let mut bytes = [0u8; MAX_BATCH * MAP_ENT_SIZE as usize];
+        let bytes = bytes.get_mut(..k * 4).ok_or(Error::Invalid)?;
+        for (b, (_, free)) in bytes
+            .chunks_exact_mut(4)
+            .zip(self.lane.free_entries(self.arena))
+        {
+            let new = map::encode(free.block, false, false).ok_or(Error::Invalid)?;
+            b.copy_from_slice(&new.to_le_bytes());
+        }
         let a = self
             .btt
             .arenas
             .get(self.arena)
             .map(|a| &a.info)
             .ok_or(Error::Invalid)?;
-        for (off, ent) in entries {
-            media.write_unfenced(*off, ent.encode().get(..8).ok_or(Error::Invalid)?)?;
-        }
-        media.flush()?;
-        for (off, ent) in entries {
-            media.write_unfenced(*off + 8, ent.encode().get(8..).ok_or(Error::Invalid)?)?;
-        }
-        media.flush()?;
-        // The map entries of the batch are consecutive: one write. Each is
-        // an aligned 4-byte store inside it, atomic on its own.
-        let mut bytes = [0u8; MAX_BATCH * MAP_ENT_SIZE as usize];
-        for (b, (_, ent)) in bytes.chunks_exact_mut(4).zip(entries) {
-            let raw = map::encode(ent.new_map, false, false).ok_or(Error::Invalid)?;
-            b.copy_from_slice(&raw.to_le_bytes());
-        }
-        let bytes = bytes.get(..entries.len() * 4).ok_or(Error::Invalid)?;
         media.write_unfenced(a.map_entry_offset(first).ok_or(Error::Invalid)?, bytes)?;
         media.flush()
     }
+}
+
+/// The old map entry of the `j`-th staged sector, from the raw entries `raw`
+/// read for premap blocks `first..`.
+fn old_mapping(raw: &[u8], first: u32, j: usize) -> Result<Mapping, Error> {
+    let b = raw.get(j * 4..j * 4 + 4).ok_or(Error::Invalid)?;
+    let raw = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    Ok(Mapping::decode(first + j as u32, raw))
 }
 
 impl<M: Media, P: Platform> Btt<M, P> {
