@@ -29,6 +29,8 @@
 #   parallel vCPUs ask for multi; 7.2's MTTCG oopses now and then, see below).
 #   BTT_ICOUNT=N runs TCG with -icount shift=N,sleep=off: guest time advances 2^N ns
 #   per guest instruction, so timings count guest work, whatever else loads the host.
+#   BTT_QEMU_EXTRA="ARGS": more QEMU arguments, split on blanks (scripts/profile.sh:
+#   a monitor socket and the instruction log).
 #   BTT_BOOT_DEADLINE=S (default 300; --quiet only): a guest that has not reached
 #   /init by then is killed as a boot hang, exit status 125.
 . "$(dirname "$0")/lib.sh"
@@ -162,6 +164,8 @@ args=(
 	-device virtio-rng-pci
 )
 [ -n "$pidfile" ] && args+=(-pidfile "$pidfile")
+# shellcheck disable=SC2206 # split on blanks on purpose
+[ -n "${BTT_QEMU_EXTRA:-}" ] && args+=($BTT_QEMU_EXTRA)
 if [ $virtio = 1 ]; then
 	# virtio-pmem has no label area: the whole backend is the region, which must
 	# stay 16 MiB aligned.

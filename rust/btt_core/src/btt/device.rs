@@ -191,6 +191,20 @@ pub struct Lane<P: Platform> {
     /// The free entry of owned flog lane `j` of arena `a` at
     /// `a * flogs + j`; it is flog lane `index + j * stride`.
     pub(super) free: P::Slice<FreeEntry>,
+    /// The flog entries of a batch being committed, `flogs` of them: kept
+    /// with the lane so that a commit builds no table on the stack.
+    pub(super) pending: P::Slice<PendingEntry>,
+}
+
+/// One sector of a batch being committed: its flog entry's byte offset and
+/// two halves, and the map entry it replaces.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct PendingEntry {
+    pub(super) offset: u64,
+    pub(super) first_half: [u8; 8],
+    pub(super) second_half: [u8; 8],
+    pub(super) old_postmap: u32,
+    pub(super) old_error: bool,
 }
 
 impl<P: Platform> Lane<P> {

@@ -22,6 +22,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32};
 use super::check;
 use super::device::{
     checked_sector_size, next_id, Arena, ArenaInfo, Btt, Config, FreeEntry, InfoSource, Lane,
+    PendingEntry,
 };
 use super::error::Error;
 use super::flog::{
@@ -705,6 +706,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 stride: nlanes,
                 flogs,
                 free: P::try_slice(n * flogs as usize, |_| FreeEntry::default())?,
+                pending: P::try_slice(flogs as usize, |_| PendingEntry::default())?,
             });
         }
         let rtt_slots = nlanes as usize * super::device::rtt_slots_per_lane(sector_size);

@@ -19,9 +19,9 @@
 use core::sync::atomic::{fence, Ordering};
 
 use super::data::{DataBuf, DataMedia};
-use super::device::{Btt, Lane, MAX_BATCH};
+use super::device::{Btt, Lane, PendingEntry, MAX_BATCH};
 use super::error::Error;
-use super::flog::{inc_seq, LogEntry, LOG_ENT_SIZE};
+use super::flog::{inc_seq, LOG_ENT_SIZE};
 use super::io::RTT_VALID;
 use super::map::{self, Mapping, MAP_ENT_SIZE, MAP_ERR_MASK};
 use super::media::Media;
@@ -145,19 +145,18 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
     /// commit) before the scan; a reader publishes its slot, fences and
     /// reads the map again, so either it sees the new map entry and does not
     /// copy the block, or this scan sees its slot (see "Reads" in
-    /// Documentation/btt-rs.rst).
+    /// Documentation/btt-rs.rst). Slots are nearly always empty: only a
+    /// taken one is compared with the lane's free blocks.
     fn wait_for_readers(&self, ai: usize) {
-        let mut busy = [0u32; MAX_BATCH];
-        let mut n = 0;
-        for ((_, free), b) in self.lane.free_entries(ai).zip(busy.iter_mut()) {
-            *b = RTT_VALID | free.block;
-            n += 1;
-        }
-        let busy = busy.get(..n).unwrap_or(&[]);
         fence(Ordering::SeqCst);
         for slot in self.btt.rtt_table(ai) {
             let v = slot.load(Ordering::SeqCst);
-            if v != 0 && busy.contains(&v) {
+            if v != 0
+                && self
+                    .lane
+                    .free_entries(ai)
+                    .any(|(_, free)| RTT_VALID | free.block == v)
+            {
                 P::rtt_wait(slot, v);
             }
         }
@@ -168,9 +167,8 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
     /// points whatever their number. Each flog lane's old block becomes its
     /// free block.
     ///
-    /// The old map entries are kept as read (`raw`) and decoded where needed:
-    /// no per-sector table is built, so a batch of one (a 4 KiB random write)
-    /// zeroes no more than two 128-byte buffers.
+    /// The entries are built once, into the lane's `pending` table, before
+    /// anything is written: no table is built (and zeroed) on the stack.
     fn commit(&mut self) -> Result<(), Error> {
         let k = core::mem::take(&mut self.staged);
         if k == 0 {
@@ -193,14 +191,37 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         let raw = raw.get_mut(..k * 4).ok_or(Error::Invalid)?;
         btt.media
             .read(a.map_entry_offset(first).ok_or(Error::Invalid)?, raw)?;
-        let raw: &[u8] = raw;
-        // Every old entry checked before anything is written.
-        for j in 0..k {
-            if old_mapping(raw, first, j)?.postmap >= a.internal_nlba {
+        // Every entry built and every old entry checked before anything is
+        // written.
+        let lane = &mut *self.lane;
+        let slots = [a.log_index[0], a.log_index[1]];
+        for (j, b) in raw.chunks_exact(4).enumerate() {
+            let premap = first + j as u32;
+            let old = Mapping::decode(premap, u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            if old.postmap >= a.internal_nlba {
                 return Err(Error::Io);
             }
+            let free = *lane.free_at(ai, j).ok_or(Error::Invalid)?;
+            let slot = *slots.get(usize::from(free.sub)).ok_or(Error::Invalid)?;
+            let offset = a
+                .log_group_offset(lane.index + j as u32 * lane.stride)
+                .and_then(|o| o.checked_add(u64::from(slot) * LOG_ENT_SIZE))
+                .ok_or(Error::Invalid)?;
+            let old_map = if old.error {
+                old.postmap | MAP_ERR_MASK
+            } else {
+                old.postmap
+            };
+            let half = |lo: u32, hi: u32| (u64::from(hi) << 32 | u64::from(lo)).to_le_bytes();
+            *lane.pending.get_mut(j).ok_or(Error::Invalid)? = PendingEntry {
+                offset,
+                first_half: half(premap, old_map),
+                second_half: half(free.block, u32::from(free.seq)),
+                old_postmap: old.postmap,
+                old_error: old.error,
+            };
         }
-        if let Err(e) = self.log_and_map(raw) {
+        if let Err(e) = self.log_and_map(k) {
             // A flog slot may or may not hold its entry (an error from a
             // flush after the bytes landed, or a write cut between the
             // halves): only the next open can tell, so the arena takes no
@@ -218,12 +239,12 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         // The old blocks are the flog lanes' next free blocks (C
         // `btt_flog_write()`).
         for j in 0..k {
-            let old = old_mapping(raw, first, j)?;
+            let p = *self.lane.pending.get(j).ok_or(Error::Invalid)?;
             let free = self.lane.free_mut(ai, j).ok_or(Error::Invalid)?;
             free.sub = 1 - free.sub;
             free.seq = inc_seq(u32::from(free.seq)) as u8;
-            free.block = old.postmap;
-            free.has_err = old.error;
+            free.block = p.old_postmap;
+            free.has_err = p.old_error;
             if free.has_err {
                 let off = a.block_offset(free.block).ok_or(Error::Io)?;
                 if btt
@@ -238,42 +259,9 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         Ok(())
     }
 
-    /// The flog entry of staged sector `j`, whose old map entry is `old`,
-    /// and its byte offset: the slot `sub` of owned flog lane `j`.
-    fn log_entry(&self, j: usize, old: Mapping) -> Result<(u64, LogEntry), Error> {
-        let a = self
-            .btt
-            .arenas
-            .get(self.arena)
-            .map(|a| &a.info)
-            .ok_or(Error::Invalid)?;
-        let free = self.lane.free_at(self.arena, j).ok_or(Error::Invalid)?;
-        let flog_lane = self.lane.index + j as u32 * self.lane.stride;
-        let slot = *a
-            .log_index
-            .get(usize::from(free.sub))
-            .ok_or(Error::Invalid)?;
-        let off = a
-            .log_group_offset(flog_lane)
-            .and_then(|o| o.checked_add(u64::from(slot) * LOG_ENT_SIZE))
-            .ok_or(Error::Invalid)?;
-        let old_map = if old.error {
-            old.postmap | MAP_ERR_MASK
-        } else {
-            old.postmap
-        };
-        let entry = LogEntry {
-            lba: self.first + j as u32,
-            old_map,
-            new_map: free.block,
-            seq: u32::from(free.seq),
-        };
-        Ok((off, entry))
-    }
-
-    /// Writes the flog entries of the staged sectors, whose old map entries
-    /// are `raw`, and their map entries (naming each entry's new block),
-    /// with the three durability points of "Persistence model" in
+    /// Writes the flog entries of the `k` staged sectors (the lane's
+    /// `pending` table) and their map entries (naming each flog lane's free
+    /// block), with the three durability points of "Persistence model" in
     /// Documentation/btt-rs.rst:
     ///
     /// - D2: the data blocks (staged) and every entry's first half (`lba`,
@@ -282,27 +270,23 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
     ///   `__btt_log_write()` writes the halves in this order);
     /// - D3: every entry is whole before any map entry changes;
     /// - D4: the map entries are durable before the write is acknowledged.
-    fn log_and_map(&self, raw: &[u8]) -> Result<(), Error> {
+    fn log_and_map(&self, k: usize) -> Result<(), Error> {
         let media = &self.btt.media;
-        let k = raw.len() / 4;
-        let first = self.first;
-        for half in [0..8, 8..16] {
-            for j in 0..k {
-                let (off, ent) = self.log_entry(j, old_mapping(raw, first, j)?)?;
-                let bytes = ent.encode();
-                let part = bytes.get(half.clone()).ok_or(Error::Invalid)?;
-                media.write_unfenced(off + half.start as u64, part)?;
-            }
-            media.flush()?;
+        let pending = self.lane.pending.get(..k).ok_or(Error::Invalid)?;
+        for p in pending {
+            media.write_unfenced(p.offset, &p.first_half)?;
         }
+        media.flush()?;
+        for p in pending {
+            media.write_unfenced(p.offset + 8, &p.second_half)?;
+        }
+        media.flush()?;
         // The map entries of the batch are consecutive: one write. Each is
         // an aligned 4-byte store inside it, atomic on its own.
         let mut bytes = [0u8; MAX_BATCH * MAP_ENT_SIZE as usize];
         let bytes = bytes.get_mut(..k * 4).ok_or(Error::Invalid)?;
-        for (b, (_, free)) in bytes
-            .chunks_exact_mut(4)
-            .zip(self.lane.free_entries(self.arena))
-        {
+        for (j, b) in bytes.chunks_exact_mut(4).enumerate() {
+            let free = self.lane.free_at(self.arena, j).ok_or(Error::Invalid)?;
             let new = map::encode(free.block, false, false).ok_or(Error::Invalid)?;
             b.copy_from_slice(&new.to_le_bytes());
         }
@@ -312,17 +296,9 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
             .get(self.arena)
             .map(|a| &a.info)
             .ok_or(Error::Invalid)?;
-        media.write_unfenced(a.map_entry_offset(first).ok_or(Error::Invalid)?, bytes)?;
+        media.write_unfenced(a.map_entry_offset(self.first).ok_or(Error::Invalid)?, bytes)?;
         media.flush()
     }
-}
-
-/// The old map entry of the `j`-th staged sector, from the raw entries `raw`
-/// read for premap blocks `first..`.
-fn old_mapping(raw: &[u8], first: u32, j: usize) -> Result<Mapping, Error> {
-    let b = raw.get(j * 4..j * 4 + 4).ok_or(Error::Invalid)?;
-    let raw = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    Ok(Mapping::decode(first + j as u32, raw))
 }
 
 impl<M: Media, P: Platform> Btt<M, P> {
