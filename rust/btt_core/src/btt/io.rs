@@ -23,20 +23,20 @@ pub const RTT_VALID: u32 = 1 << 31;
 const READ_BATCH: usize = 8;
 
 /// Reads the raw map entries of `raw.len()` premap blocks (at most
-/// [`READ_BATCH`]) from `premap` on, with one media read.
-fn read_map_range<M: Media>(
+/// `N`) from `premap` on, with one media read.
+fn read_map_range<M: Media, const N: usize>(
     media: &M,
     a: &super::device::ArenaInfo,
     premap: u32,
     raw: &mut [u32],
 ) -> Result<(), Error> {
     let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
-    // Sized for reads only: a larger buffer would be zeroed on every read.
-    let mut bytes = [0u8; READ_BATCH * 4];
-    let bytes = bytes.get_mut(..raw.len() * 4).ok_or(Error::Invalid)?;
-    media.read(off, bytes)?;
-    for (r, b) in raw.iter_mut().zip(bytes.chunks_exact(4)) {
-        *r = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    // `N` entries, no more: the buffer is zeroed on every read.
+    let mut bytes = [[0u8; 4]; N];
+    let bytes = bytes.get_mut(..raw.len()).ok_or(Error::Invalid)?;
+    media.read(off, bytes.as_flattened_mut())?;
+    for (r, b) in raw.iter_mut().zip(bytes.iter()) {
+        *r = u32::from_le_bytes(*b);
     }
     Ok(())
 }
@@ -208,7 +208,13 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 ),
                 None => None,
             };
-            done += self.read_batch(start, ai, premap, dst, at + done * ss, k, m)?;
+            // One sector (every bio segment of a BTT with 4096-byte
+            // sectors): tables of one entry, not eight, to set up.
+            done += if k == 1 {
+                self.read_batch::<B, 1>(start, ai, premap, dst, at + done * ss, k, m)?
+            } else {
+                self.read_batch::<B, READ_BATCH>(start, ai, premap, dst, at + done * ss, k, m)?
+            };
         }
         Ok(())
     }
@@ -238,7 +244,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
         None
     }
 
-    /// Reads `k` blocks (at most [`READ_BATCH`]) of one arena, from premap
+    /// Reads `k` blocks (at most `N`) of one arena, from premap
     /// block `premap` on, into `dst` from byte `at` on; returns how many it
     /// read, 0 if it had to wait for a read tracking slot first.
     ///
@@ -251,7 +257,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
     /// will see the slot before it reuses it (the writer's fence and scan in
     /// [`Btt::write`]). See "Reads" in Documentation/btt-rs.rst.
     #[expect(clippy::too_many_arguments)]
-    fn read_batch<B: DataBuf + ?Sized>(
+    fn read_batch<B: DataBuf + ?Sized, const N: usize>(
         &self,
         start: usize,
         ai: usize,
@@ -266,9 +272,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
     {
         let arena = self.arenas.get(ai).ok_or(Error::Invalid)?;
         let a = &arena.info;
-        let k = k.min(READ_BATCH);
-        let mut raw = [0u32; READ_BATCH];
-        read_map_range(
+        let k = k.min(N);
+        let mut raw = [0u32; N];
+        read_map_range::<M, N>(
             &self.media,
             a,
             premap,
@@ -278,7 +284,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
             postmap: 0,
             zero: false,
             error: false,
-        }; READ_BATCH];
+        }; N];
         for (i, (m, &raw)) in m.iter_mut().zip(&raw).take(k).enumerate() {
             *m = Mapping::decode(premap + i as u32, raw);
         }
@@ -288,7 +294,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
         if table.is_empty() {
             return Err(Error::Invalid);
         }
-        let mut slots: [Option<&AtomicU32>; READ_BATCH] = [None; READ_BATCH];
+        let mut slots: [Option<&AtomicU32>; N] = [None; N];
         let mut cursor = start;
         let mut claimed = 0;
         for (slot, m) in slots.iter_mut().zip(&m).take(k) {
@@ -314,7 +320,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let k = claimed;
         let slots = slots.get(..k).ok_or(Error::Invalid)?;
         let result = self
-            .settle_batch(a, premap, &mut m[..k], slots)
+            .settle_batch::<N>(a, premap, &mut m[..k], slots)
             .and_then(|()| self.copy_batch(ai, premap, &m[..k], dst, at, meta));
         // Release: the copy is done before a writer can see the slot empty.
         for slot in slots.iter().flatten() {
@@ -327,18 +333,18 @@ impl<M: Media, P: Platform> Btt<M, P> {
     /// Reads the map entries again until they match the published blocks
     /// `m` (republishing those that changed); fails with [`Error::Io`] if
     /// one names an error.
-    fn settle_batch(
+    fn settle_batch<const N: usize>(
         &self,
         a: &super::device::ArenaInfo,
         premap: u32,
         m: &mut [Mapping],
         slots: &[Option<&AtomicU32>],
     ) -> Result<(), Error> {
-        let mut again = [0u32; READ_BATCH];
+        let mut again = [0u32; N];
         let again = again.get_mut(..m.len()).ok_or(Error::Invalid)?;
         loop {
             fence(Ordering::SeqCst);
-            read_map_range(&self.media, a, premap, again)?;
+            read_map_range::<M, N>(&self.media, a, premap, again)?;
             let mut changed = false;
             for (i, (m, slot)) in m.iter_mut().zip(slots).enumerate() {
                 let now = Mapping::decode(premap + i as u32, again[i]);
