@@ -30,7 +30,8 @@
 #   BTT_ICOUNT=N runs TCG with -icount shift=N,sleep=off: guest time advances 2^N ns
 #   per guest instruction, so timings count guest work, whatever else loads the host.
 #   BTT_QEMU_EXTRA="ARGS": more QEMU arguments, split on blanks (scripts/profile.sh:
-#   a monitor socket and the instruction log).
+#   a monitor socket and the instruction log). BTT_TCG_OPTS="K=V,...": more TCG
+#   accelerator properties (scripts/profile.sh: one-insn-per-tb=on).
 #   BTT_BOOT_DEADLINE=S (default 300; --quiet only): a guest that has not reached
 #   /init by then is killed as a boot hang, exit status 125.
 . "$(dirname "$0")/lib.sh"
@@ -143,7 +144,7 @@ lpj=$(( ${tsc_mhz:-2000} * 1000000 / ${hz:-1000} ))
 default_append=${BTT_GUEST_APPEND-acpi=noirq no_timer_check no5lvl lpj=$lpj}
 # Single-threaded TCG unless a suite asks for parallel vCPUs with
 # BTT_TCG_THREADS=multi (on QEMU 10; -icount needs single-threaded TCG).
-accel_opt=tcg,thread=${BTT_TCG_THREADS:-single}
+accel_opt=tcg,thread=${BTT_TCG_THREADS:-single}${BTT_TCG_OPTS:+,$BTT_TCG_OPTS}
 # QEMU 10's -cpu max offers LA57 (see no5lvl above: 2 of 3 QEMU 10 boots showed
 # the same KASAN report with it, none of 5 with la57=off). BTT_QEMU_CPU
 # replaces the CPU model.
