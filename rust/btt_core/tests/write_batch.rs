@@ -201,11 +201,27 @@ fn a_failed_closure_writes_nothing_it_staged() {
     assert_eq!(gen_of(&btt, 33), 3);
 }
 
-/// A media that fails every write to a byte range once armed.
+/// A media that fails every write to a byte range once armed, or, with
+/// `flush_fails_at` n > 0, the n-th flush from then on (after its writes
+/// landed: the error of a flush says nothing of what persisted).
 struct FailingMedia {
     inner: MemMedia,
     range: std::ops::Range<u64>,
     armed: AtomicBool,
+    flush_fails_at: usize,
+    flushes: std::sync::atomic::AtomicUsize,
+}
+
+impl FailingMedia {
+    fn new(inner: MemMedia, range: std::ops::Range<u64>, flush_fails_at: usize) -> Self {
+        FailingMedia {
+            inner,
+            range,
+            armed: AtomicBool::new(false),
+            flush_fails_at,
+            flushes: Default::default(),
+        }
+    }
 }
 
 impl Media for FailingMedia {
@@ -214,10 +230,22 @@ impl Media for FailingMedia {
     }
 
     fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
-        if self.armed.load(Ordering::SeqCst) && self.range.contains(&offset) {
+        if self.armed.load(Ordering::SeqCst)
+            && self.flush_fails_at == 0
+            && self.range.contains(&offset)
+        {
             return Err(Error::Io);
         }
         self.inner.write(offset, buf)
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        if self.armed.load(Ordering::SeqCst)
+            && self.flushes.fetch_add(1, Ordering::SeqCst) + 1 == self.flush_fails_at
+        {
+            return Err(Error::Io);
+        }
+        Ok(())
     }
 
     fn size(&self) -> u64 {
@@ -225,12 +253,19 @@ impl Media for FailingMedia {
     }
 }
 
-/// A failed flog or map write of a batch stops the arena's writes (EIO)
-/// until the next open, which finds every sector of the batch whole, old or
-/// new, and `btt check` clean.
+/// A failed flog or map write of a batch, or a failed flush at any of its
+/// three durability points, stops the arena's writes (EIO) until the next
+/// open, which finds every sector of the batch whole, old or new, and `btt
+/// check` clean.
 #[test]
 fn a_failed_commit_stops_the_arena_and_open_recovers() {
-    for target in ["flog", "map"] {
+    for target in [
+        "flog",
+        "map",
+        "flush 1 (D2)",
+        "flush 2 (D3)",
+        "flush 3 (D4)",
+    ] {
         let c = config(4096, 2);
         let (btt, _) = Btt::<_, StdPlatform>::open(MemMedia::new(SIZE), &c).unwrap();
         let a = *btt.arena(0).unwrap();
@@ -239,11 +274,13 @@ fn a_failed_commit_stops_the_arena_and_open_recovers() {
         } else {
             a.mapoff..a.logoff
         };
-        let media = FailingMedia {
-            inner: btt.into_media(),
-            range,
-            armed: AtomicBool::new(false),
+        let flush_fails_at = match target {
+            "flush 1 (D2)" => 1,
+            "flush 2 (D3)" => 2,
+            "flush 3 (D4)" => 3,
+            _ => 0,
         };
+        let media = FailingMedia::new(btt.into_media(), range, flush_fails_at);
         let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &c).unwrap();
         let mut lanes: Vec<HostLane> = lanes.collect();
         btt.write_batch(&mut lanes[0], |b| stage_run(&btt, b, 64, &[1; 8]))
