@@ -194,6 +194,9 @@ pub struct Lane<P: Platform> {
     /// The flog entries of a batch being committed, `flogs` of them: kept
     /// with the lane so that a commit builds no table on the stack.
     pub(super) pending: P::Slice<PendingEntry>,
+    /// The map entries of a batch being committed (`flogs * 4` bytes): the
+    /// old ones as read, then the new ones to write.
+    pub(super) map_scratch: P::Slice<u8>,
 }
 
 /// One sector of a batch being committed: its flog entry's byte offset and
@@ -234,15 +237,6 @@ impl<P: Platform> Lane<P> {
             .iter()
             .enumerate()
             .map(move |(j, f)| (self.index + j as u32 * self.stride, *f))
-    }
-
-    /// The free entry of owned flog lane `j` of arena `arena`.
-    pub(super) fn free_at(&self, arena: usize, j: usize) -> Option<&FreeEntry> {
-        let flogs = self.flogs as usize;
-        if j >= flogs {
-            return None;
-        }
-        self.free.get(arena.checked_mul(flogs)? + j)
     }
 
     /// The free entry of owned flog lane `j` of arena `arena`, to change.

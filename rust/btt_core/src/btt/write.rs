@@ -23,7 +23,7 @@ use super::device::{Btt, Lane, PendingEntry, MAX_BATCH};
 use super::error::Error;
 use super::flog::{inc_seq, LOG_ENT_SIZE};
 use super::io::RTT_VALID;
-use super::map::{self, Mapping, MAP_ENT_SIZE, MAP_ERR_MASK};
+use super::map::{self, Mapping, MAP_ERR_MASK};
 use super::media::Media;
 use super::platform::Platform;
 
@@ -167,8 +167,9 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
     /// points whatever their number. Each flog lane's old block becomes its
     /// free block.
     ///
-    /// The entries are built once, into the lane's `pending` table, before
-    /// anything is written: no table is built (and zeroed) on the stack.
+    /// The entries are built once, into the lane's `pending` table and map
+    /// scratch, before anything is written: no table is built (and zeroed)
+    /// on the stack.
     fn commit(&mut self) -> Result<(), Error> {
         let k = core::mem::take(&mut self.staged);
         if k == 0 {
@@ -187,21 +188,29 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         // block here would give it two owners after the next open. Only the
         // lane's free blocks have been written so far: nothing to undo.
         btt.check_not_failed(arena)?;
-        let mut raw = [0u8; MAX_BATCH * MAP_ENT_SIZE as usize];
-        let raw = raw.get_mut(..k * 4).ok_or(Error::Invalid)?;
-        btt.media
-            .read(a.map_entry_offset(first).ok_or(Error::Invalid)?, raw)?;
         // Every entry built and every old entry checked before anything is
-        // written.
+        // written; the lane's map scratch holds the old map entries as read,
+        // then the new ones to write.
         let lane = &mut *self.lane;
-        let slots = [a.log_index[0], a.log_index[1]];
-        for (j, b) in raw.chunks_exact(4).enumerate() {
+        let flogs = lane.flogs as usize;
+        let frees = lane
+            .free
+            .get(ai * flogs..ai * flogs + k)
+            .ok_or(Error::Invalid)?;
+        let map = lane.map_scratch.get_mut(..k * 4).ok_or(Error::Invalid)?;
+        btt.media
+            .read(a.map_entry_offset(first).ok_or(Error::Invalid)?, map)?;
+        let slots = a.log_index;
+        let entries = map
+            .chunks_exact_mut(4)
+            .zip(frees)
+            .zip(lane.pending.iter_mut());
+        for (j, ((b, free), p)) in entries.enumerate() {
             let premap = first + j as u32;
             let old = Mapping::decode(premap, u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
             if old.postmap >= a.internal_nlba {
                 return Err(Error::Io);
             }
-            let free = *lane.free_at(ai, j).ok_or(Error::Invalid)?;
             let slot = *slots.get(usize::from(free.sub)).ok_or(Error::Invalid)?;
             let offset = a
                 .log_group_offset(lane.index + j as u32 * lane.stride)
@@ -213,13 +222,15 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
                 old.postmap
             };
             let half = |lo: u32, hi: u32| (u64::from(hi) << 32 | u64::from(lo)).to_le_bytes();
-            *lane.pending.get_mut(j).ok_or(Error::Invalid)? = PendingEntry {
+            *p = PendingEntry {
                 offset,
                 first_half: half(premap, old_map),
                 second_half: half(free.block, u32::from(free.seq)),
                 old_postmap: old.postmap,
                 old_error: old.error,
             };
+            let new = map::encode(free.block, false, false).ok_or(Error::Invalid)?;
+            b.copy_from_slice(&new.to_le_bytes());
         }
         if let Err(e) = self.log_and_map(k) {
             // A flog slot may or may not hold its entry (an error from a
@@ -238,9 +249,13 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
 
         // The old blocks are the flog lanes' next free blocks (C
         // `btt_flog_write()`).
-        for j in 0..k {
-            let p = *self.lane.pending.get(j).ok_or(Error::Invalid)?;
-            let free = self.lane.free_mut(ai, j).ok_or(Error::Invalid)?;
+        let lane = &mut *self.lane;
+        let flogs = lane.flogs as usize;
+        let frees = lane
+            .free
+            .get_mut(ai * flogs..ai * flogs + k)
+            .ok_or(Error::Invalid)?;
+        for (free, p) in frees.iter_mut().zip(lane.pending.iter()) {
             free.sub = 1 - free.sub;
             free.seq = inc_seq(u32::from(free.seq)) as u8;
             free.block = p.old_postmap;
@@ -281,15 +296,10 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
             media.write_unfenced(p.offset + 8, &p.second_half)?;
         }
         media.flush()?;
-        // The map entries of the batch are consecutive: one write. Each is
-        // an aligned 4-byte store inside it, atomic on its own.
-        let mut bytes = [0u8; MAX_BATCH * MAP_ENT_SIZE as usize];
-        let bytes = bytes.get_mut(..k * 4).ok_or(Error::Invalid)?;
-        for (j, b) in bytes.chunks_exact_mut(4).enumerate() {
-            let free = self.lane.free_at(self.arena, j).ok_or(Error::Invalid)?;
-            let new = map::encode(free.block, false, false).ok_or(Error::Invalid)?;
-            b.copy_from_slice(&new.to_le_bytes());
-        }
+        // The map entries of the batch are consecutive: one write (built by
+        // `commit` in the lane's map scratch). Each is an aligned 4-byte
+        // store inside it, atomic on its own.
+        let bytes = self.lane.map_scratch.get(..k * 4).ok_or(Error::Invalid)?;
         let a = self
             .btt
             .arenas
