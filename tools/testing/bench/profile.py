@@ -7,10 +7,10 @@
       QEMU's log to EXEC_FLAGS and back off through the monitor.
   profile.py analyze LOG KALLSYMS N_IOS OUT.json
       Guest instructions per I/O and per symbol between the two executions of
-      iol's marker (pc 0x13370000). With one instruction per TB (QEMU
-      -one-insn-per-tb) each logged TB execution is one instruction; else a
-      TB's length comes from its translation (-d in_asm), matched to its
-      first execution and kept per (pc, flags, cflags).
+      iol's marker (pc 0x13370000). QEMU runs one instruction per translated
+      block (one-insn-per-tb=on), so each logged block execution is one
+      instruction. (Block lengths taken from the translation log instead were
+      tried and undercount by a quarter: QEMU translates blocks again.)
   profile.py diff A.json B.json
       Per-symbol instructions per I/O, B - A, largest first.
   profile.py show PROFILE.json
@@ -26,8 +26,7 @@ import sys
 import time
 
 MARKER = 0x13370000
-TRACE = re.compile(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/([0-9a-f]+)/([0-9a-f]+)\]")
-INSN = re.compile(r"^0x([0-9a-f]+):")
+TRACE = re.compile(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/")
 
 
 def monitor(sock, cmd):
@@ -76,53 +75,31 @@ def symbols(kallsyms):
 
 
 def analyze(log, kallsyms, nios, out_json):
-    one_insn = os.environ.get("PROFILE_ONE_INSN") == "1"
-    pending, length, by_pc = {}, {}, {}
     execs = collections.Counter()
     markers = 0
-    cur = None
     with open(log, errors="replace") as f:
         for line in f:
-            c = line[:1]
-            if c == "0":
-                m = INSN.match(line)
-                if m:
-                    if cur is None:
-                        cur = int(m.group(1), 16)
-                        pending[cur] = 0
-                    pending[cur] += 1
-                continue
-            if c != "T":
-                cur = None
+            if line[:1] != "T":
                 continue
             m = TRACE.match(line)
             if not m:
                 continue
             pc = int(m.group(1), 16)
-            key = (pc, m.group(2), m.group(3))
-            if pc in pending:
-                length[key] = by_pc[pc] = pending.pop(pc)
             if pc == MARKER:
                 markers += 1
             elif markers == 1:
-                execs[key] += 1
+                execs[pc] += 1
     if markers < 2:
         sys.exit(f"profile: {markers} marker executions in the log, need 2")
     addrs, names = symbols(kallsyms)
     per = collections.Counter()
-    unknown = 0
-    for key, n in execs.items():
-        ln = 1 if one_insn else length.get(key, by_pc.get(key[0]))
-        if ln is None:
-            unknown += n
-            continue
-        i = bisect.bisect_right(addrs, key[0]) - 1
-        per[names[i] if i >= 0 else "?"] += n * ln
+    for pc, n in execs.items():
+        i = bisect.bisect_right(addrs, pc) - 1
+        per[names[i] if i >= 0 else "?"] += n
     total = sum(per.values())
     with open(out_json, "w") as f:
         json.dump({"ios": nios, "total": total / nios, "symbols": {k: v / nios for k, v in per.items()}}, f)
-    print(f"# {total / nios:.0f} guest instructions per I/O ({total} in {nios} I/Os"
-          f"{'' if one_insn else f'; {unknown} TB executions of unknown length'})")
+    print(f"# {total / nios:.0f} guest instructions per I/O ({total} in {nios} I/Os)")
     for name, n in per.most_common(40):
         print(f"{n / nios:10.1f}  {short(name)}")
 
