@@ -31,7 +31,7 @@ use std::sync::atomic::Ordering;
 use btt_core::btt::check::{check_btt, Finding};
 use btt_core::btt::flog::{LogEntry, LogGroup, LogIndices, LOG_GRP_SIZE};
 use btt_core::btt::map::{Mapping, MAP_LBA_MASK};
-use btt_core::btt::{ArenaInfo, Btt, Config, Error, InfoSource, Media};
+use btt_core::btt::{ArenaInfo, Btt, Config, InfoSource, Media};
 use btt_core::host::{MemMedia, Recorded, RecordingMedia, StdPlatform};
 use common::*;
 
@@ -83,24 +83,6 @@ struct Plan<'a> {
     /// several lanes have writes in flight at a crash (their LBAs must be
     /// disjoint). Otherwise the writes run one after the other.
     concurrent: bool,
-}
-
-/// Yields before each write, so that concurrent writers interleave finely.
-struct YieldingWrites<'a>(&'a RecordingMedia);
-
-impl Media for YieldingWrites<'_> {
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
-        self.0.read(offset, buf)
-    }
-
-    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
-        std::thread::yield_now();
-        self.0.write(offset, buf)
-    }
-
-    fn size(&self) -> u64 {
-        self.0.size()
-    }
 }
 
 fn test_cfg(lbasize: u32, nlanes: u32) -> Config {
@@ -203,7 +185,7 @@ fn record(plan: &Plan) -> Workload {
             to_old_padding(&rec, btt.arena(0).unwrap());
         }
     }
-    let (btt, lanes) = Btt::<_, StdPlatform>::open(YieldingWrites(&rec), &cfg).unwrap();
+    let (btt, lanes) = Btt::<_, StdPlatform>::open(Yielding(&rec), &cfg).unwrap();
     let mut lanes: Vec<HostLane> = lanes.collect();
     assert_eq!(btt.num_arenas(), 1, "the checks assume one arena");
     let log_index = btt.arena(0).unwrap().log_index;

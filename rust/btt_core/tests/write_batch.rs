@@ -454,22 +454,3 @@ fn batches_race_each_other_and_readers() {
         }
     }
 }
-
-/// Yields before every media call, so that threads interleave finely.
-struct Yielding(MemMedia);
-
-impl Media for Yielding {
-    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
-        std::thread::yield_now();
-        self.0.read(offset, buf)
-    }
-
-    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
-        std::thread::yield_now();
-        self.0.write(offset, buf)
-    }
-
-    fn size(&self) -> u64 {
-        self.0.size()
-    }
-}

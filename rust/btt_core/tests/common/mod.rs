@@ -300,3 +300,33 @@ pub fn distinct_tears(base: &[u8], prefix: &Pages, r: &Recorded) -> Vec<usize> {
     // Cut after chunk c (c + 1 chunks applied) for first <= c < last.
     (first..last).map(|c| (c + 1) * 8).collect()
 }
+
+/// Yields before every media call, so that concurrent threads interleave
+/// finely (crash, reorder and batch tests run writers at once on it).
+pub struct Yielding<M>(pub M);
+
+impl<M: Media> Media for Yielding<M> {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        std::thread::yield_now();
+        self.0.read(offset, buf)
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        std::thread::yield_now();
+        self.0.write(offset, buf)
+    }
+
+    fn write_unfenced(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        std::thread::yield_now();
+        self.0.write_unfenced(offset, buf)
+    }
+
+    fn flush(&self) -> Result<(), Error> {
+        std::thread::yield_now();
+        self.0.flush()
+    }
+
+    fn size(&self) -> u64 {
+        self.0.size()
+    }
+}
