@@ -230,9 +230,10 @@ impl<P: Platform> Lane<P> {
 
     /// The lane's flog lanes in arena `arena`, each with its free block.
     pub fn free_entries(&self, arena: usize) -> impl Iterator<Item = (u32, FreeEntry)> + '_ {
-        let flogs = self.flogs as usize;
-        let first = arena.saturating_mul(flogs);
-        let entries = self.free.get(first..first + flogs).unwrap_or(&[]);
+        let entries = self
+            .arena_range(arena)
+            .and_then(|r| self.free.get(r))
+            .unwrap_or(&[]);
         entries
             .iter()
             .enumerate()
@@ -241,11 +242,15 @@ impl<P: Platform> Lane<P> {
 
     /// The free entry of owned flog lane `j` of arena `arena`, to change.
     pub(super) fn free_mut(&mut self, arena: usize, j: usize) -> Option<&mut FreeEntry> {
+        let range = self.arena_range(arena)?;
+        self.free.get_mut(range)?.get_mut(j)
+    }
+
+    /// Where arena `arena`'s free entries lie in `free`.
+    pub(super) fn arena_range(&self, arena: usize) -> Option<core::ops::Range<usize>> {
         let flogs = self.flogs as usize;
-        if j >= flogs {
-            return None;
-        }
-        self.free.get_mut(arena.checked_mul(flogs)? + j)
+        let first = arena.checked_mul(flogs)?;
+        Some(first..first.checked_add(flogs)?)
     }
 }
 

@@ -192,10 +192,11 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         // written; the lane's map scratch holds the old map entries as read,
         // then the new ones to write.
         let lane = &mut *self.lane;
-        let flogs = lane.flogs as usize;
+        let range = lane.arena_range(ai).ok_or(Error::Invalid)?;
         let frees = lane
             .free
-            .get(ai * flogs..ai * flogs + k)
+            .get(range)
+            .and_then(|f| f.get(..k))
             .ok_or(Error::Invalid)?;
         let map = lane.map_scratch.get_mut(..k * 4).ok_or(Error::Invalid)?;
         btt.media
@@ -250,10 +251,11 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         // The old blocks are the flog lanes' next free blocks (C
         // `btt_flog_write()`).
         let lane = &mut *self.lane;
-        let flogs = lane.flogs as usize;
+        let range = lane.arena_range(ai).ok_or(Error::Invalid)?;
         let frees = lane
             .free
-            .get_mut(ai * flogs..ai * flogs + k)
+            .get_mut(range)
+            .and_then(|f| f.get_mut(..k))
             .ok_or(Error::Invalid)?;
         for (free, p) in frees.iter_mut().zip(lane.pending.iter()) {
             free.sub = 1 - free.sub;
