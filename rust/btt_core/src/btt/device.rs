@@ -194,9 +194,9 @@ pub struct Lane<P: Platform> {
     /// The flog entries of a batch being committed, `flogs` of them: kept
     /// with the lane so that a commit builds no table on the stack.
     pub(super) pending: P::Slice<PendingEntry>,
-    /// The map entries of a batch being committed (`flogs * 4` bytes): the
-    /// old ones as read, then the new ones to write.
-    pub(super) map_scratch: P::Slice<u8>,
+    /// The map entries of a batch being committed, `flogs` of them: the old
+    /// ones as read, then the new ones to write.
+    pub(super) map_scratch: P::Slice<[u8; 4]>,
 }
 
 /// One sector of a batch being committed: its flog entry's byte offset and

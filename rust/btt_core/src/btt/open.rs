@@ -707,7 +707,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 flogs,
                 free: P::try_slice(n * flogs as usize, |_| FreeEntry::default())?,
                 pending: P::try_slice(flogs as usize, |_| PendingEntry::default())?,
-                map_scratch: P::try_slice(flogs as usize * 4, |_| 0u8)?,
+                map_scratch: P::try_slice(flogs as usize, |_| [0u8; 4])?,
             });
         }
         let rtt_slots = nlanes as usize * super::device::rtt_slots_per_lane(sector_size);

@@ -195,26 +195,27 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         let range = lane.arena_range(ai).ok_or(Error::Invalid)?;
         let frees = lane
             .free
-            .get(range)
+            .get(range.clone())
             .and_then(|f| f.get(..k))
             .ok_or(Error::Invalid)?;
-        let map = lane.map_scratch.get_mut(..k * 4).ok_or(Error::Invalid)?;
-        btt.media
-            .read(a.map_entry_offset(first).ok_or(Error::Invalid)?, map)?;
+        let map = lane.map_scratch.get_mut(..k).ok_or(Error::Invalid)?;
+        btt.media.read(
+            a.map_entry_offset(first).ok_or(Error::Invalid)?,
+            map.as_flattened_mut(),
+        )?;
         let slots = a.log_index;
-        let entries = map
-            .chunks_exact_mut(4)
-            .zip(frees)
-            .zip(lane.pending.iter_mut());
-        for (j, ((b, free), p)) in entries.enumerate() {
-            let premap = first + j as u32;
-            let old = Mapping::decode(premap, u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        // Plain slice iterators, zipped: the loop compiles to indexed loads
+        // (an `enumerate()` here was left as an out-of-line call).
+        let mut premap = first;
+        let mut flog_lane = lane.index;
+        for ((b, free), p) in map.iter_mut().zip(frees).zip(lane.pending.iter_mut()) {
+            let old = Mapping::decode(premap, u32::from_le_bytes(*b));
             if old.postmap >= a.internal_nlba {
                 return Err(Error::Io);
             }
             let slot = *slots.get(usize::from(free.sub)).ok_or(Error::Invalid)?;
             let offset = a
-                .log_group_offset(lane.index + j as u32 * lane.stride)
+                .log_group_offset(flog_lane)
                 .and_then(|o| o.checked_add(u64::from(slot) * LOG_ENT_SIZE))
                 .ok_or(Error::Invalid)?;
             let old_map = if old.error {
@@ -231,7 +232,11 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
                 old_error: old.error,
             };
             let new = map::encode(free.block, false, false).ok_or(Error::Invalid)?;
-            b.copy_from_slice(&new.to_le_bytes());
+            *b = new.to_le_bytes();
+            // Below `first + k` and `index + k * stride`, both within u32
+            // (premap blocks and flog lanes are u32): no wrap is ever used.
+            premap = premap.wrapping_add(1);
+            flog_lane = flog_lane.wrapping_add(lane.stride);
         }
         if let Err(e) = self.log_and_map(k) {
             // A flog slot may or may not hold its entry (an error from a
@@ -251,7 +256,6 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         // The old blocks are the flog lanes' next free blocks (C
         // `btt_flog_write()`).
         let lane = &mut *self.lane;
-        let range = lane.arena_range(ai).ok_or(Error::Invalid)?;
         let frees = lane
             .free
             .get_mut(range)
@@ -301,14 +305,17 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         // The map entries of the batch are consecutive: one write (built by
         // `commit` in the lane's map scratch). Each is an aligned 4-byte
         // store inside it, atomic on its own.
-        let bytes = self.lane.map_scratch.get(..k * 4).ok_or(Error::Invalid)?;
+        let bytes = self.lane.map_scratch.get(..k).ok_or(Error::Invalid)?;
         let a = self
             .btt
             .arenas
             .get(self.arena)
             .map(|a| &a.info)
             .ok_or(Error::Invalid)?;
-        media.write_unfenced(a.map_entry_offset(self.first).ok_or(Error::Invalid)?, bytes)?;
+        media.write_unfenced(
+            a.map_entry_offset(self.first).ok_or(Error::Invalid)?,
+            bytes.as_flattened(),
+        )?;
         media.flush()
     }
 }
