@@ -15,6 +15,10 @@
       Per-symbol instructions per I/O, B - A, largest first.
   profile.py show PROFILE.json
       The 40 symbols with the most instructions per I/O.
+  profile.py annotate PROFILE.json MODULE.ko SYMBOL
+      The disassembly (objdump) of each module function whose short name
+      contains SYMBOL, every instruction with its executions per I/O: where
+      inside a function the instructions go.
 """
 import bisect
 import collections
@@ -22,6 +26,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import time
 
@@ -93,12 +98,19 @@ def analyze(log, kallsyms, nios, out_json):
         sys.exit(f"profile: {markers} marker executions in the log, need 2")
     addrs, names = symbols(kallsyms)
     per = collections.Counter()
+    # Module functions also per instruction (offset from the symbol), for
+    # `annotate`; the kernel's own are many and not ours to change.
+    offsets = collections.defaultdict(dict)
     for pc, n in execs.items():
         i = bisect.bisect_right(addrs, pc) - 1
-        per[names[i] if i >= 0 else "?"] += n
+        name = names[i] if i >= 0 else "?"
+        per[name] += n
+        if i >= 0 and name.endswith("]"):
+            offsets[name][pc - addrs[i]] = n / nios
     total = sum(per.values())
     with open(out_json, "w") as f:
-        json.dump({"ios": nios, "total": total / nios, "symbols": {k: v / nios for k, v in per.items()}}, f)
+        json.dump({"ios": nios, "total": total / nios, "symbols": {k: v / nios for k, v in per.items()},
+                   "offsets": offsets}, f)
     print(f"# {total / nios:.0f} guest instructions per I/O ({total} in {nios} I/Os)")
     for name, n in per.most_common(40):
         print(f"{n / nios:10.1f}  {short(name)}")
@@ -156,6 +168,34 @@ def diff(a_json, b_json):
         print(f"{d:+9.1f} {a.get(k, 0):9.1f} {b.get(k, 0):9.1f}  {short(k)}")
 
 
+def annotate(path, ko, want):
+    with open(path) as f:
+        offsets = json.load(f).get("offsets", {})
+    # -r: a call's target is a relocation in a module, shown after it.
+    dis = subprocess.run(["objdump", "-dr", "--no-show-raw-insn", ko], check=True,
+                         capture_output=True, text=True).stdout
+    funcs, cur = {}, None
+    for line in dis.splitlines():
+        m = re.match(r"^([0-9a-f]+) <(.+)>:$", line)
+        reloc = re.match(r"^\s+[0-9a-f]+: (R_\S+)\s+(\S+)", line)
+        if m:
+            cur = funcs.setdefault(m.group(2), (int(m.group(1), 16), []))
+        elif cur and reloc and cur[1]:
+            target = re.sub(r"[-+]0x[0-9a-f]+$", "", reloc.group(2))
+            cur[1][-1] = re.sub(r"\s*<.*>$", "", cur[1][-1]) + "  -> " + short(target)
+        elif cur and re.match(r"^\s+[0-9a-f]+:", line):
+            cur[1].append(line)
+    for name, counts in sorted(offsets.items(), key=lambda kv: -sum(kv[1].values())):
+        if want not in short(name) or name.split()[0] not in funcs:
+            continue
+        start, lines = funcs[name.split()[0]]
+        print(f"# {short(name)}: {sum(counts.values()):.1f} per I/O")
+        for line in lines:
+            off = int(line.split(":")[0], 16) - start
+            n = counts.get(str(off), 0)
+            print(f"{n:7.1f} {line.strip()}" if n else f"{'':7} {line.strip()}")
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "watch":
@@ -166,5 +206,7 @@ if __name__ == "__main__":
         diff(*args)
     elif cmd == "show":
         show(*args)
+    elif cmd == "annotate":
+        annotate(*args)
     else:
         sys.exit(__doc__)
