@@ -29,8 +29,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use btt_core::btt::check::{check_btt, Finding};
-use btt_core::btt::flog::{LogEntry, LogGroup, LogIndices, LOG_GRP_SIZE};
-use btt_core::btt::map::{Mapping, MAP_LBA_MASK};
+use btt_core::btt::flog::{LogEntry, LogGroup, LOG_GRP_SIZE};
+use btt_core::btt::map::Mapping;
 use btt_core::btt::{ArenaInfo, Btt, Config, InfoSource, Media};
 use btt_core::host::{MemMedia, Recorded, RecordingMedia, StdPlatform};
 use common::*;
@@ -378,7 +378,7 @@ impl<'w> Checker<'w> {
             );
             seen.push(got);
         }
-        check_ownership(&media, &btt, &lanes, &what);
+        ownership(&media, &btt, &lanes).unwrap_or_else(|e| panic!("{what}: {e}"));
         self.check_untouched(&media, &what, extra);
         if full {
             self.check_every_sector(&btt, &mut lanes[1], &what);
@@ -426,7 +426,7 @@ impl<'w> Checker<'w> {
                 "{what}: lba {lba} after writes on the recovered BTT"
             );
         }
-        check_ownership(&media, &btt, &lanes, &what);
+        ownership(&media, &btt, &lanes).unwrap_or_else(|e| panic!("{what}: {e}"));
         self.check_untouched(&media, &what, extra);
     }
 
@@ -498,44 +498,6 @@ impl<'w> Checker<'w> {
                 .unwrap();
             assert!(a == b && ma == mb, "{what}: untouched lba {lba} differs");
         }
-    }
-}
-
-/// Every data block has exactly one owner: a map entry as it is on media
-/// now, a handed-out lane's free block, or the free block named by the
-/// flog of a lane that was not handed out.
-fn check_ownership(media: &Layered, btt: &HostBtt<&Layered>, lanes: &[HostLane], what: &str) {
-    let a = btt.arena(0).unwrap();
-    let mut owned = vec![false; a.internal_nlba as usize];
-    let mut claim = |block: u32, by: &dyn Fn() -> String| {
-        let Some(slot) = owned.get_mut(block as usize) else {
-            panic!("{what}: {} names block {block}, beyond internal_nlba", by());
-        };
-        if *slot {
-            panic!("{what}: block {block} owned twice ({})", by());
-        }
-        *slot = true;
-    };
-    let mut map = vec![0u8; a.external_nlba as usize * 4];
-    media.read(a.mapoff, &mut map).unwrap();
-    for (p, e) in map.chunks_exact(4).enumerate() {
-        let raw = u32::from_le_bytes(e.try_into().unwrap());
-        claim(Mapping::decode(p as u32, raw).postmap, &|| {
-            format!("map entry {p}")
-        });
-    }
-    for lane in lanes {
-        let free = lane.free_entry(0).unwrap();
-        claim(free.block, &|| format!("lane {}", lane.index()));
-    }
-    let idx = LogIndices(a.log_index);
-    for lane in lanes.len() as u32..a.nfree {
-        let mut raw = [0u8; 64];
-        media
-            .read(a.log_group_offset(lane).unwrap(), &mut raw)
-            .unwrap();
-        let (_, ent) = idx.newest(&LogGroup::decode(&raw)).expect("flog entry");
-        claim(ent.old_map & MAP_LBA_MASK, &|| format!("flog lane {lane}"));
     }
 }
 
@@ -757,8 +719,9 @@ fn crash_concurrent_discard() {
     });
 }
 
-/// Data, then flog (two 8-byte halves, the half with the sequence number
-/// last), then the map entry: the C `btt_write_pg()` order.
+/// Data, then flog (the 8-byte half with the sequence number last), then
+/// the map entry: the C `btt_write_pg()` order. Each half goes out in a
+/// write of the lane's whole log group, whose other bytes stay as they were.
 #[test]
 fn write_order_is_data_flog_map() {
     for (lbasize, old_padding) in [(520u32, false), (4096, false), (512, true)] {
@@ -784,7 +747,8 @@ fn write_order_is_data_flog_map() {
         let ss = btt.sector_size() as u64;
         let ms = btt.meta_size() as usize;
         let slot = u64::from(a.log_index[usize::from(free.sub)]);
-        let ent_off = a.log_group_offset(1).unwrap() + slot * 16;
+        let group_off = a.log_group_offset(lane1.first_flog_lane()).unwrap();
+        let ent_at = slot as usize * 16;
         let (data, meta) = sector_bufs(lbasize, 42, 1);
         let want_ent = LogEntry {
             lba: 42,
@@ -797,8 +761,12 @@ fn write_order_is_data_flog_map() {
         if ms > 0 {
             want.push((block_off + ss, meta));
         }
-        want.push((ent_off, want_ent[..8].to_vec()));
-        want.push((ent_off + 8, want_ent[8..].to_vec()));
+        let mut group = vec![0u8; LOG_GRP_SIZE as usize];
+        media.read(group_off, &mut group).unwrap();
+        group[ent_at..ent_at + 8].copy_from_slice(&want_ent[..8]);
+        want.push((group_off, group.clone()));
+        group[ent_at + 8..ent_at + 16].copy_from_slice(&want_ent[8..]);
+        want.push((group_off, group));
         let map = (free.block | 0xC000_0000).to_le_bytes().to_vec();
         want.push((a.map_entry_offset(42).unwrap(), map));
         let got: Vec<(u64, Vec<u8>)> = w.log.iter().map(|r| (r.offset, r.bytes.clone())).collect();
@@ -850,7 +818,7 @@ fn crash_during_create() {
             assert_eq!(btt.nlba(), nlba, "{what}");
             recreated += usize::from(btt.created());
             from_backup += usize::from(btt.arena(0).unwrap().info_source == InfoSource::Backup);
-            check_ownership(&media, &btt, &lanes, &what);
+            ownership(&media, &btt, &lanes).unwrap_or_else(|e| panic!("{what}: {e}"));
             for lba in [0, 1, nlba - 1] {
                 assert_eq!(read_gen(&btt, &mut lanes[0], lba), Ok(0), "{what}");
             }

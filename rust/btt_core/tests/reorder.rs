@@ -82,8 +82,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use btt_core::btt::check::{check_btt, Finding};
-use btt_core::btt::flog::{LogEntry, LogGroup, LogIndices, LOG_GRP_SIZE};
-use btt_core::btt::map::{Mapping, MAP_LBA_MASK};
+use btt_core::btt::flog::{LogEntry, LogGroup, LOG_GRP_SIZE};
 use btt_core::btt::{ArenaInfo, Btt, Config, Error, InfoSource, Media, MAX_BATCH};
 use btt_core::host::{Event, MemMedia, ReorderMedia, StdPlatform};
 use common::*;
@@ -577,51 +576,6 @@ macro_rules! ensure {
             return Err(format!($($arg)*));
         }
     };
-}
-
-/// Every data block has exactly one owner.
-fn ownership(media: &Layered, btt: &HostBtt<&Layered>, lanes: &[HostLane]) -> Result<(), String> {
-    let a = btt.arena(0).unwrap();
-    let mut owned = vec![false; a.internal_nlba as usize];
-    let mut claim = |block: u32, by: &dyn Fn() -> String| -> Result<(), String> {
-        let slot = owned
-            .get_mut(block as usize)
-            .ok_or_else(|| format!("{} names block {block}, beyond internal_nlba", by()))?;
-        ensure!(!*slot, "block {block} owned twice ({})", by());
-        *slot = true;
-        Ok(())
-    };
-    let mut map = vec![0u8; a.external_nlba as usize * 4];
-    media.read(a.mapoff, &mut map).unwrap();
-    for (p, e) in map.chunks_exact(4).enumerate() {
-        let raw = u32::from_le_bytes(e.try_into().unwrap());
-        claim(Mapping::decode(p as u32, raw).postmap, &|| {
-            format!("map entry {p}")
-        })?;
-    }
-    // Each lane's flog lanes by their free blocks, the others (recovered
-    // and idle) by their newest flog entry.
-    let mut owned = HashSet::new();
-    for lane in lanes {
-        for (flog_lane, free) in lane.free_entries(0) {
-            claim(free.block, &|| {
-                format!("lane {} (flog lane {flog_lane})", lane.index())
-            })?;
-            owned.insert(flog_lane);
-        }
-    }
-    let idx = LogIndices(a.log_index);
-    for lane in (0..a.nfree).filter(|l| !owned.contains(l)) {
-        let mut raw = [0u8; 64];
-        media
-            .read(a.log_group_offset(lane).unwrap(), &mut raw)
-            .unwrap();
-        let (_, ent) = idx
-            .newest(&LogGroup::decode(&raw))
-            .ok_or(format!("flog lane {lane}: no valid entry"))?;
-        claim(ent.old_map & MAP_LBA_MASK, &|| format!("flog lane {lane}"))?;
-    }
-    Ok(())
 }
 
 /// Checks the crash state `media` of workload `w`, with the first `k` of
@@ -1209,8 +1163,10 @@ fn reorder_create() {
 
 /// The model's teeth: a media that drops one durability point of the core
 /// (write.rs), recognised from the media's side so that the real core stays
-/// as it is: the flush right after an 8-byte write at offset `half` of a
-/// 16-byte flog slot.
+/// as it is. A commit writes its flog entries' halves in two writes of the
+/// lane's log groups, each followed by a flush; `half` 0 drops the flush
+/// after the first of two flog writes in a row (first halves), `half` 8 the
+/// one after the second (second halves).
 ///
 /// - `half` 8 drops D3, between the flog entries' second halves and the map
 ///   entries. The map entry may then persist while the flog entry's second
@@ -1229,18 +1185,28 @@ struct DropFence<M> {
     inner: M,
     flog: std::ops::Range<u64>,
     half: u64,
-    /// Per thread: its last call was the write of such a half.
-    after_half: std::sync::Mutex<HashMap<std::thread::ThreadId, bool>>,
+    /// Per thread: flog writes since its last other write, and whether its
+    /// last call was one.
+    flog_writes: std::sync::Mutex<HashMap<std::thread::ThreadId, (u64, bool)>>,
 }
 
 impl<M: Media> DropFence<M> {
-    fn mark(&self, v: bool) -> bool {
+    /// Records a call (`Some(is a flog write)` for a write, `None` for a
+    /// flush); returns whether it is the flush to drop.
+    fn call(&self, flog_write: Option<bool>) -> bool {
         let me = std::thread::current().id();
-        self.after_half
-            .lock()
-            .unwrap()
-            .insert(me, v)
-            .unwrap_or(false)
+        let mut all = self.flog_writes.lock().unwrap();
+        let (n, last) = all.entry(me).or_default();
+        match flog_write {
+            Some(true) => (*n, *last) = (*n + 1, true),
+            Some(false) => (*n, *last) = (0, false),
+            None => {
+                let drop = *last && *n == self.half / 8 + 1;
+                *last = false;
+                return drop;
+            }
+        }
+        false
     }
 }
 
@@ -1250,20 +1216,17 @@ impl<M: Media> Media for DropFence<M> {
     }
 
     fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
-        self.mark(false);
+        self.call(Some(false));
         self.inner.write(offset, buf)
     }
 
     fn write_unfenced(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
-        let half = self.flog.contains(&offset)
-            && (offset - self.flog.start) % 16 == self.half
-            && buf.len() == 8;
-        self.mark(half);
+        self.call(Some(self.flog.contains(&offset)));
         self.inner.write_unfenced(offset, buf)
     }
 
     fn flush(&self) -> Result<(), Error> {
-        if self.mark(false) {
+        if self.call(None) {
             return Ok(());
         }
         self.inner.flush()
@@ -1287,7 +1250,7 @@ fn mutation(plan: &Plan, half: u64) -> String {
             inner: r,
             flog: a.logoff..a.info2off,
             half,
-            after_half: Default::default(),
+            flog_writes: Default::default(),
         }
     });
     // The workload itself ran as usual (reads see every write).
@@ -1379,7 +1342,8 @@ fn three_durability_points_per_sector_write() {
 
 /// Durability points per batch (issue 15, part 3): three, whatever the
 /// number of sectors and the sector size; per sector one data write (two
-/// with metadata) and two flog halves, and one map write for the batch.
+/// with metadata), and for the batch two flog writes (its log groups, first
+/// halves then second halves) and one map write.
 #[test]
 fn three_durability_points_per_batch() {
     for &lbasize in &[512u32, 520, 4096, 4224] {
@@ -1400,7 +1364,7 @@ fn three_durability_points_per_batch() {
                 .count();
             assert_eq!(
                 (fences, ev.len() - fences),
-                (3, k * (3 + meta) + 1),
+                (3, k * (1 + meta) + 3),
                 "lbasize {lbasize}: durability points and writes of a batch of {k}"
             );
             for (i, g) in gens.iter().enumerate() {

@@ -60,10 +60,11 @@ fn gen_of<M: Media>(btt: &HostBtt<M>, lba: u64) -> u64 {
     }
 }
 
-/// Lanes own flog lanes `i, i + nlanes, ...` up to `Config::batch`, below
-/// `nfree`; `batch = 1` is C's one flog lane per lane.
+/// Lanes own consecutive flog lanes, `i * flogs..(i + 1) * flogs` with
+/// `flogs` up to `Config::batch`, below `nfree`; `batch = 1` is C's one flog
+/// lane per lane.
 #[test]
-fn lanes_own_flog_lanes_in_stride() {
+fn lanes_own_consecutive_flog_lanes() {
     for (nlanes, batch, want) in [
         (2u32, 32u32, 32u32),
         (8, 32, 32),
@@ -83,8 +84,9 @@ fn lanes_own_flog_lanes_in_stride() {
         let mut all = Vec::new();
         for lane in lanes {
             let owned: Vec<u32> = lane.free_entries(0).map(|(f, _)| f).collect();
-            let expect: Vec<u32> = (0..want).map(|j| lane.index() + j * nlanes).collect();
+            let expect: Vec<u32> = (0..want).map(|j| lane.index() * want + j).collect();
             assert_eq!(owned, expect);
+            assert_eq!(lane.first_flog_lane(), lane.index() * want);
             all.extend(owned);
         }
         all.sort_unstable();

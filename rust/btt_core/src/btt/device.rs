@@ -4,6 +4,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use super::error::Error;
+use super::flog::LOG_GRP_SIZE;
 use super::layout::sector_size_for;
 use super::media::Media;
 use super::platform::Platform;
@@ -36,14 +37,15 @@ pub struct Config {
     /// Never write: no layout creation, no flog recovery, no error clearing,
     /// and [`Btt::write`] fails with [`Error::ReadOnly`] (C `nd_region->ro`).
     pub read_only: bool,
-    /// Number of lanes to hand out, 1..=256 (C `nd_region->num_lanes`). Lane
-    /// `i` uses flog lane `i` of every arena; it must not exceed `nfree`.
+    /// Number of lanes to hand out, 1..=256 (C `nd_region->num_lanes`); it
+    /// must not exceed `nfree`.
     pub nlanes: u32,
     /// Most sectors one write batch commits together, 1..=[`MAX_BATCH`]
-    /// (see [`Btt::write_batch`]); 1 writes sector by sector, as C. Each
-    /// lane then owns up to this many flog lanes of every arena: lane `i`
-    /// owns flog lanes `i`, `i + nlanes`, `i + 2 * nlanes`, ... below
-    /// `nfree`, so the flog lanes no lane would use otherwise serve batches.
+    /// (see [`Btt::write_batch`]); 1 writes sector by sector, on flog lane
+    /// `i` for lane `i`, as C. Each lane owns up to this many consecutive
+    /// flog lanes of every arena (lane `i` the `flogs` from `i * flogs` on,
+    /// below `nfree`), so the flog lanes no lane would use otherwise serve
+    /// batches, and a batch's log groups are one range of the media.
     pub batch: u32,
     /// Check at open that every internal block of every arena is owned exactly
     /// once by the map and the free list (reads the whole map; needs a
@@ -184,13 +186,17 @@ pub struct FreeEntry {
 pub struct Lane<P: Platform> {
     pub(super) btt_id: usize,
     pub(super) index: u32,
-    /// Lanes of the BTT: the distance between this lane's flog lanes.
-    pub(super) stride: u32,
-    /// Flog lanes owned in each arena.
+    /// Flog lanes owned in each arena: `index * flogs..(index + 1) * flogs`,
+    /// consecutive, so that their log groups are one range of the media.
     pub(super) flogs: u32,
     /// The free entry of owned flog lane `j` of arena `a` at
-    /// `a * flogs + j`; it is flog lane `index + j * stride`.
+    /// `a * flogs + j`; it is flog lane `index * flogs + j`.
     pub(super) free: P::Slice<FreeEntry>,
+    /// The log groups of the owned flog lanes as they are on the media, laid
+    /// out as `free`: a commit changes the entries' halves here and writes
+    /// the groups of all its sectors at once (the other bytes written again
+    /// as they are), two media writes per batch instead of two per sector.
+    pub(super) groups: P::Slice<[u8; LOG_GRP_SIZE as usize]>,
     /// The flog entries of a batch being committed, `flogs` of them: kept
     /// with the lane so that a commit builds no table on the stack.
     pub(super) pending: P::Slice<PendingEntry>,
@@ -199,11 +205,11 @@ pub struct Lane<P: Platform> {
     pub(super) map_scratch: P::Slice<[u8; 4]>,
 }
 
-/// One sector of a batch being committed: its flog entry's byte offset and
-/// two halves, and the map entry it replaces.
+/// One sector of a batch being committed: its flog entry's byte offset in
+/// its log group and two halves, and the map entry it replaces.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct PendingEntry {
-    pub(super) offset: u64,
+    pub(super) slot_offset: usize,
     pub(super) first_half: [u8; 8],
     pub(super) second_half: [u8; 8],
     pub(super) old_postmap: u32,
@@ -211,10 +217,16 @@ pub(super) struct PendingEntry {
 }
 
 impl<P: Platform> Lane<P> {
-    /// The lane number, `0..nlanes`; it is also the first flog lane it owns
-    /// and where its search for read tracking slots starts.
+    /// The lane number, `0..nlanes`; where its search for read tracking
+    /// slots starts.
     pub fn index(&self) -> u32 {
         self.index
+    }
+
+    /// The first flog lane the lane owns (`index * flogs`); the others
+    /// follow it.
+    pub fn first_flog_lane(&self) -> u32 {
+        self.index * self.flogs
     }
 
     /// How many flog lanes the lane owns in each arena.
@@ -237,7 +249,7 @@ impl<P: Platform> Lane<P> {
         entries
             .iter()
             .enumerate()
-            .map(move |(j, f)| (self.index + j as u32 * self.stride, *f))
+            .map(move |(j, f)| (self.first_flog_lane() + j as u32, *f))
     }
 
     /// The free entry of owned flog lane `j` of arena `arena`, to change.

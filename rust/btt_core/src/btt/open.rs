@@ -693,9 +693,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
         drop(flog_damage);
         drop(media_damage);
         let nlanes = cfg.nlanes;
-        // Each lane owns the flog lanes `i + j * nlanes` below the smallest
-        // `nfree` of the arenas (at least its own: `nfree >= nlanes` was
-        // checked), up to `cfg.batch` of them.
+        // Each lane owns `flogs` consecutive flog lanes, `i * flogs` on, below
+        // the smallest `nfree` of the arenas (at least one: `nfree >= nlanes`
+        // was checked), up to `cfg.batch` of them.
         let min_nfree = arenas.iter().map(|a| a.info.nfree).min().unwrap_or(nlanes);
         let flogs = (min_nfree / nlanes).clamp(1, cfg.batch);
         let mut lanes: P::Slice<Option<Lane<P>>> = P::try_slice(nlanes as usize, |_| None)?;
@@ -703,9 +703,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
             *slot = Some(Lane {
                 btt_id: id,
                 index: i as u32,
-                stride: nlanes,
                 flogs,
                 free: P::try_slice(n * flogs as usize, |_| FreeEntry::default())?,
+                groups: P::try_slice(n * flogs as usize, |_| [0u8; LOG_GRP_SIZE as usize])?,
                 pending: P::try_slice(flogs as usize, |_| PendingEntry::default())?,
                 map_scratch: P::try_slice(flogs as usize, |_| [0u8; 4])?,
             });
@@ -725,13 +725,23 @@ impl<M: Media, P: Platform> Btt<M, P> {
             for lane in 0..a.nfree {
                 let free = recover_lane(&media, a, lane, writable)?;
                 // Flog lanes no lane owns are recovered and stay idle.
-                let (owner, j) = (lane % nlanes, lane / nlanes);
+                let (owner, j) = (lane / flogs, lane % flogs);
                 if let Some(Some(l)) = lanes.get_mut(owner as usize) {
                     let l: &mut Lane<P> = l;
                     if let Some(slot) = l.free_mut(ai, j as usize) {
                         *slot = free;
                     }
                 }
+            }
+            // The owned log groups as recovery left them (it writes map
+            // entries and free blocks, never the flog): one read per lane.
+            for l in lanes.iter_mut().flatten() {
+                let off = a
+                    .log_group_offset(l.first_flog_lane())
+                    .ok_or(Error::Invalid)?;
+                let range = l.arena_range(ai).ok_or(Error::Invalid)?;
+                let groups = l.groups.get_mut(range).ok_or(Error::Invalid)?;
+                media.read(off, groups.as_flattened_mut())?;
             }
         }
 

@@ -21,7 +21,7 @@ use core::sync::atomic::{fence, Ordering};
 use super::data::{DataBuf, DataMedia};
 use super::device::{Btt, Lane, PendingEntry, MAX_BATCH};
 use super::error::Error;
-use super::flog::{inc_seq, LOG_ENT_SIZE};
+use super::flog::{inc_seq, LOG_ENT_SIZE, LOG_GRP_SIZE};
 use super::io::RTT_VALID;
 use super::map::{self, Mapping, MAP_ERR_MASK};
 use super::media::Media;
@@ -207,17 +207,17 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         // Plain slice iterators, zipped: the loop compiles to indexed loads
         // (an `enumerate()` here was left as an out-of-line call).
         let mut premap = first;
-        let mut flog_lane = lane.index;
         for ((b, free), p) in map.iter_mut().zip(frees).zip(lane.pending.iter_mut()) {
             let old = Mapping::decode(premap, u32::from_le_bytes(*b));
             if old.postmap >= a.internal_nlba {
                 return Err(Error::Io);
             }
             let slot = *slots.get(usize::from(free.sub)).ok_or(Error::Invalid)?;
-            let offset = a
-                .log_group_offset(flog_lane)
-                .and_then(|o| o.checked_add(u64::from(slot) * LOG_ENT_SIZE))
-                .ok_or(Error::Invalid)?;
+            // An entry is 16 bytes inside its 64-byte group (slot 0 to 2).
+            let slot_offset = (slot as usize) * LOG_ENT_SIZE as usize;
+            if slot_offset + LOG_ENT_SIZE as usize > LOG_GRP_SIZE as usize {
+                return Err(Error::Invalid);
+            }
             let old_map = if old.error {
                 old.postmap | MAP_ERR_MASK
             } else {
@@ -225,7 +225,7 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
             };
             let half = |lo: u32, hi: u32| (u64::from(hi) << 32 | u64::from(lo)).to_le_bytes();
             *p = PendingEntry {
-                offset,
+                slot_offset,
                 first_half: half(premap, old_map),
                 second_half: half(free.block, u32::from(free.seq)),
                 old_postmap: old.postmap,
@@ -233,10 +233,9 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
             };
             let new = map::encode(free.block, false, false).ok_or(Error::Invalid)?;
             *b = new.to_le_bytes();
-            // Below `first + k` and `index + k * stride`, both within u32
-            // (premap blocks and flog lanes are u32): no wrap is ever used.
+            // At most `first + k`, a premap block count (u32): no wrap is
+            // ever used.
             premap = premap.wrapping_add(1);
-            flog_lane = flog_lane.wrapping_add(lane.stride);
         }
         if let Err(e) = self.log_and_map(k) {
             // A flog slot may or may not hold its entry (an error from a
@@ -291,27 +290,55 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
     ///   `__btt_log_write()` writes the halves in this order);
     /// - D3: every entry is whole before any map entry changes;
     /// - D4: the map entries are durable before the write is acknowledged.
-    fn log_and_map(&self, k: usize) -> Result<(), Error> {
+    ///
+    /// The sectors' flog lanes are the lane's first `k`, whose log groups
+    /// follow each other on the media: each half goes out as one write of
+    /// those groups from the lane's copy of them, the other bytes written
+    /// again as they are (a unit written with the value it holds is no
+    /// change, whenever it persists).
+    fn log_and_map(&mut self, k: usize) -> Result<(), Error> {
         let media = &self.btt.media;
-        let pending = self.lane.pending.get(..k).ok_or(Error::Invalid)?;
-        for p in pending {
-            media.write_unfenced(p.offset, &p.first_half)?;
-        }
-        media.flush()?;
-        for p in pending {
-            media.write_unfenced(p.offset + 8, &p.second_half)?;
-        }
-        media.flush()?;
-        // The map entries of the batch are consecutive: one write (built by
-        // `commit` in the lane's map scratch). Each is an aligned 4-byte
-        // store inside it, atomic on its own.
-        let bytes = self.lane.map_scratch.get(..k).ok_or(Error::Invalid)?;
         let a = self
             .btt
             .arenas
             .get(self.arena)
             .map(|a| &a.info)
             .ok_or(Error::Invalid)?;
+        let lane = &mut *self.lane;
+        let log_off = a
+            .log_group_offset(lane.first_flog_lane())
+            .ok_or(Error::Invalid)?;
+        let range = lane.arena_range(self.arena).ok_or(Error::Invalid)?;
+        let groups = lane
+            .groups
+            .get_mut(range)
+            .and_then(|g| g.get_mut(..k))
+            .ok_or(Error::Invalid)?;
+        let pending = lane.pending.get(..k).ok_or(Error::Invalid)?;
+        let set = |groups: &mut [[u8; LOG_GRP_SIZE as usize]], half: usize| {
+            for (g, p) in groups.iter_mut().zip(pending) {
+                let at = p.slot_offset + half * 8;
+                let bytes = if half == 0 {
+                    &p.first_half
+                } else {
+                    &p.second_half
+                };
+                g.get_mut(at..at + 8)
+                    .ok_or(Error::Invalid)?
+                    .copy_from_slice(bytes);
+            }
+            Ok::<(), Error>(())
+        };
+        set(groups, 0)?;
+        media.write_unfenced(log_off, groups.as_flattened())?;
+        media.flush()?;
+        set(groups, 1)?;
+        media.write_unfenced(log_off, groups.as_flattened())?;
+        media.flush()?;
+        // The map entries of the batch are consecutive: one write (built by
+        // `commit` in the lane's map scratch). Each is an aligned 4-byte
+        // store inside it, atomic on its own.
+        let bytes = lane.map_scratch.get(..k).ok_or(Error::Invalid)?;
         media.write_unfenced(
             a.map_entry_offset(self.first).ok_or(Error::Invalid)?,
             bytes.as_flattened(),

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use btt_core::btt::flog::{LogGroup, LogIndices};
+use btt_core::btt::map::{Mapping, MAP_LBA_MASK};
 use btt_core::btt::{Btt, Config, Error, Lane, LaneSet, Media};
 use btt_core::host::{MemMedia, Recorded, StdPlatform};
 
@@ -329,4 +331,57 @@ impl<M: Media> Media for Yielding<M> {
     fn size(&self) -> u64 {
         self.0.size()
     }
+}
+
+/// Every data block has exactly one owner: a map entry as it is on media
+/// now, a handed-out lane's free block (each of its flog lanes), or the free
+/// block named by the newest flog entry of a flog lane no lane owns.
+pub fn ownership(
+    media: &Layered,
+    btt: &HostBtt<&Layered>,
+    lanes: &[HostLane],
+) -> Result<(), String> {
+    let a = btt.arena(0).unwrap();
+    let mut owned = vec![false; a.internal_nlba as usize];
+    let mut claim = |block: u32, by: &dyn Fn() -> String| -> Result<(), String> {
+        let slot = owned
+            .get_mut(block as usize)
+            .ok_or_else(|| format!("{} names block {block}, beyond internal_nlba", by()))?;
+        if *slot {
+            return Err(format!("block {block} owned twice ({})", by()));
+        }
+        *slot = true;
+        Ok(())
+    };
+    let mut map = vec![0u8; a.external_nlba as usize * 4];
+    media.read(a.mapoff, &mut map).unwrap();
+    for (p, e) in map.chunks_exact(4).enumerate() {
+        let raw = u32::from_le_bytes(e.try_into().unwrap());
+        claim(Mapping::decode(p as u32, raw).postmap, &|| {
+            format!("map entry {p}")
+        })?;
+    }
+    // Each lane's flog lanes by their free blocks, the others (recovered
+    // and idle) by their newest flog entry.
+    let mut owned = HashSet::new();
+    for lane in lanes {
+        for (flog_lane, free) in lane.free_entries(0) {
+            claim(free.block, &|| {
+                format!("lane {} (flog lane {flog_lane})", lane.index())
+            })?;
+            owned.insert(flog_lane);
+        }
+    }
+    let idx = LogIndices(a.log_index);
+    for lane in (0..a.nfree).filter(|l| !owned.contains(l)) {
+        let mut raw = [0u8; 64];
+        media
+            .read(a.log_group_offset(lane).unwrap(), &mut raw)
+            .unwrap();
+        let (_, ent) = idx
+            .newest(&LogGroup::decode(&raw))
+            .ok_or(format!("flog lane {lane}: no valid entry"))?;
+        claim(ent.old_map & MAP_LBA_MASK, &|| format!("flog lane {lane}"))?;
+    }
+    Ok(())
 }
