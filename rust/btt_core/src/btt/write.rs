@@ -292,10 +292,10 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
     /// - D4: the map entries are durable before the write is acknowledged.
     ///
     /// The sectors' flog lanes are the lane's first `k`, whose log groups
-    /// follow each other on the media: each half goes out as one write of
-    /// those groups from the lane's copy of them, the other bytes written
-    /// again as they are (a unit written with the value it holds is no
-    /// change, whenever it persists).
+    /// follow each other on the media: each half goes out as one write from
+    /// the lane's copy of them, from the first entry's half to the last's,
+    /// the bytes between written again as they are (a unit written with the
+    /// value it holds is no change, whenever it persists).
     fn log_and_map(&mut self, k: usize) -> Result<(), Error> {
         let media = &self.btt.media;
         let a = self
@@ -315,26 +315,48 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
             .and_then(|g| g.get_mut(..k))
             .ok_or(Error::Invalid)?;
         let pending = lane.pending.get(..k).ok_or(Error::Invalid)?;
-        let set = |groups: &mut [[u8; LOG_GRP_SIZE as usize]], half: usize| {
-            for (g, p) in groups.iter_mut().zip(pending) {
-                let at = p.slot_offset + half * 8;
-                let bytes = if half == 0 {
-                    &p.first_half
-                } else {
-                    &p.second_half
-                };
-                g.get_mut(at..at + 8)
-                    .ok_or(Error::Invalid)?
-                    .copy_from_slice(bytes);
-            }
-            Ok::<(), Error>(())
+        // From the first entry's first half to the last entry's: for one
+        // sector, the 8-byte half alone.
+        let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
+            return Err(Error::Invalid);
         };
-        set(groups, 0)?;
-        media.write_unfenced(log_off, groups.as_flattened())?;
-        media.flush()?;
-        set(groups, 1)?;
-        media.write_unfenced(log_off, groups.as_flattened())?;
-        media.flush()?;
+        if let ([g], [p]) = (&mut *groups, pending) {
+            // One sector: the same two writes, without the loops over
+            // groups (a single-sector write is the common case; this saves
+            // a tenth of its instructions in btt_rs).
+            let at = log_off + p.slot_offset as u64;
+            media.write_unfenced(at, &p.first_half)?;
+            media.flush()?;
+            media.write_unfenced(at + 8, &p.second_half)?;
+            media.flush()?;
+            let entry = g
+                .get_mut(p.slot_offset..p.slot_offset + 16)
+                .ok_or(Error::Invalid)?;
+            entry[..8].copy_from_slice(&p.first_half);
+            entry[8..].copy_from_slice(&p.second_half);
+        } else {
+            let span = first.slot_offset..(k - 1) * LOG_GRP_SIZE as usize + last.slot_offset + 8;
+            for half in [0, 8] {
+                for (g, p) in groups.iter_mut().zip(pending) {
+                    let dst = g
+                        .get_mut(p.slot_offset + half..)
+                        .and_then(|d| d.first_chunk_mut::<8>())
+                        .ok_or(Error::Invalid)?;
+                    *dst = if half == 0 {
+                        p.first_half
+                    } else {
+                        p.second_half
+                    };
+                }
+                let bytes = groups
+                    .as_flattened()
+                    .get(span.start + half..span.end + half)
+                    .ok_or(Error::Invalid)?;
+                media.write_unfenced(log_off + (span.start + half) as u64, bytes)?;
+                // D2 after the first halves, D3 after the second.
+                media.flush()?;
+            }
+        }
         // The map entries of the batch are consecutive: one write (built by
         // `commit` in the lane's map scratch). Each is an aligned 4-byte
         // store inside it, atomic on its own.
