@@ -15,12 +15,12 @@
 # First comes a positive control, so that no report on the real suites means
 # something: stress.sh with the canary module (btt_rs.ko built with
 # BTT_KCSAN_CANARY=1 into build/kcsan-canary/, see Kbuild), in which every bio
-# increments one global without a lock in btt_rs_kcsan_canary()
+# increments one global without a lock in btt_rs_race_canary()
 # (rust/glue/btt_glue.c). At least one report must name that function and be
 # marked [btt]; if none does, the script stops there with an error: KCSAN's
 # silence on the real suites would prove nothing.
 #
-# Ends with "kcsan control: caught, N reports in btt_rs_kcsan_canary [btt]" and
+# Ends with "kcsan control: caught, N reports in btt_rs_race_canary [btt]" and
 # "kcsan: S suites (P passed), R race reports, U distinct, B on the BTT path";
 # exit status 0 only if the control was caught, every suite passed and no
 # report was made.
@@ -38,7 +38,7 @@ if [ $control_only = 0 ]; then
 fi
 canary_ko=$("$BTT_TOP/scripts/build-module.sh" kcsan BTT_KCSAN_CANARY=1) ||
 	die "the canary btt_rs.ko (kcsan, BTT_KCSAN_CANARY=1) does not build"
-canary_fn=btt_rs_kcsan_canary
+canary_fn=btt_rs_race_canary
 # Not build/kcsan: that is where build-module.sh puts the kcsan btt_rs.ko.
 out=$BTT_TOP/build/kcsan-run
 rm -rf "$out"
@@ -66,11 +66,12 @@ boot() {
 # reports FILE CONSOLE...: every report on the consoles, from its header line
 # to the ===== line that closes it, into FILE; prints each distinct one with
 # its first frames, marked [btt] when a frame is btt_rs's or libnvdimm's; sets
-# total, distinct and on_btt.
+# total, distinct and on_btt. Only the kernel's own lines (a timestamp first)
+# start a report: a failing dmesg check echoes the headers on the console too.
 reports() {
 	local file=$1 heads head block
 	shift
-	awk '/BUG: KCSAN:/ { r = 1 } r { print } r && /=====/ { r = 0; print "--" }' \
+	awk '{ sub(/\r$/, "") } /^\[ *[0-9.]+\] BUG: KCSAN:/ { r = 1 } r { print } r && /=====/ { r = 0; print "--" }' \
 		"$@" >"$file" 2>/dev/null || true
 	total=$(grep -c 'BUG: KCSAN:' "$file" || true)
 	heads=$( (grep -o 'BUG: KCSAN: .*' "$file" || true) | sort -u)
