@@ -8,7 +8,7 @@
 # nfit_test; BTT_DRIVER=c|rs), soak (1000 power cuts in JOBS=2 series side by side; BTT_DRIVER=c|rs, CUTS=N,
 # POWERCUT_ARGS='--sector-size 512 ...'), fuzz-soak (COUNT=10000 mutated BTT images in btt_rs guests, SEED=N),
 # mttcg-boots (BOOTS=50 boots on multi-threaded TCG, 4 vCPUs, counting failures), kcsan (the concurrency suites
-# on a KCSAN kernel, printing every race report; a third kernel build), stress-soak (ROUNDS=3000),
+# on a KCSAN kernel after a planted race it must catch, printing every race report; a third kernel build), stress-soak (ROUNDS=3000),
 # crash-soak (the reorder-model crash simulation with BTT_REORDER_SOAK=1, larger bounds),
 # toolchain, kernel, kernel-plain, module, host-test, shell, clean,
 # patches (the upstream series in build/patches/), patches-check (make test's suite "patches" alone: apply it to 7.3,
@@ -60,6 +60,7 @@ stress-soak: toolchain module
 		rc=$$?; grep -E '^# (rounds|totals)' $(CURDIR)/build/stress-soak/guest.log; exit $$rc
 
 # The concurrency suites on the kcsan kernel (KCSAN), 4 vCPUs on multi-threaded TCG: prints every race report.
+# First a positive control (stress with a planted race, BTT_KCSAN_CANARY=1): fails if KCSAN does not report it.
 kcsan: toolchain
 	$(SCRIPTS)/kcsan.sh $(SECS)
 

@@ -4,7 +4,10 @@
 # Objects go to build/<flavour>/ (make's MO=), never into the source tree.
 # Prints the path of the .ko on stdout.
 #
-# Usage: scripts/build-module.sh [debug|kasan|plain] [extra make arguments, e.g. CLIPPY=1]
+# Usage: scripts/build-module.sh [debug|kasan|kcsan|plain] [extra make arguments, e.g. CLIPPY=1]
+# BTT_KCSAN_CANARY=1 among them builds make kcsan's positive control (a planted
+# data race in the C glue, see Kbuild) into build/<flavour>-canary/ instead, so
+# that it never replaces the real module.
 . "$(dirname "$0")/lib.sh"
 
 flavour=${1:-debug}
@@ -18,6 +21,9 @@ rsrc=$(rust_src_dir)
 [ -d "$rsrc" ] || die "rust-src missing at $rsrc (run scripts/toolchain.sh)"
 
 out=$BTT_TOP/build/$flavour
+for arg in "$@"; do
+	[ "$arg" != BTT_KCSAN_CANARY=1 ] || out=$BTT_TOP/build/$flavour-canary
+done
 mkdir -p "$out"
 logf=$out/build-module.log
 log "building btt_rs.ko ($flavour) in $out"

@@ -136,3 +136,35 @@ bool btt_rs_nsio_write_unfenced(struct nd_namespace_io *nsio, u64 offset,
 	memcpy_flushcache(nsio->addr + offset, buf, size);
 	return true;
 }
+
+#ifdef BTT_KCSAN_CANARY
+/*
+ * The positive control of `make kcsan` (scripts/kcsan.sh), never in a real
+ * build: only BTT_KCSAN_CANARY=1 (Kbuild) defines BTT_KCSAN_CANARY, and
+ * renames the btt_rs_bio_begin() above to btt_rs_bio_begin_uncanaried(), so
+ * that Rust calls this one. Every bio, on every CPU, does a plain unlocked
+ * read-modify-write of one global: a data race on purpose, which KCSAN must
+ * report in btt_rs_race_canary(), or its silence on the real suites proves
+ * nothing. No "kcsan_" in the name: KCSAN leaves such frames out of its
+ * reports as its own runtime's. It sits below everything else so that a
+ * default build is byte for byte what it was (might_sleep() above records its
+ * __LINE__).
+ */
+static unsigned long btt_rs_race_canary_bios;
+
+static noinline void btt_rs_race_canary(void)
+{
+	btt_rs_race_canary_bios++;
+}
+
+#undef btt_rs_bio_begin
+void *btt_rs_bio_begin(struct bio *bio, bool *integrity, bool *acct,
+		       unsigned long *start);
+
+void *btt_rs_bio_begin(struct bio *bio, bool *integrity, bool *acct,
+		       unsigned long *start)
+{
+	btt_rs_race_canary();
+	return btt_rs_bio_begin_uncanaried(bio, integrity, acct, start);
+}
+#endif

@@ -158,7 +158,9 @@ def fix_destroyed_mutex(t):
 
 def glue_functions(glue_c):
     """{name: C text} of the functions of btt_glue.c, each with the comment
-    right above it."""
+    right above it. The block under #ifdef BTT_KCSAN_CANARY (make kcsan's
+    planted race, with a second btt_rs_bio_begin()) is not part of the driver."""
+    glue_c = re.sub(r"^#ifdef BTT_KCSAN_CANARY\n.*?^#endif\n", "", glue_c, flags=re.M | re.S)
     funcs = {}
     for m in re.finditer(r"^((?:/\*(?:[^*]|\*(?!/))*\*/\n)?)(\w[\w \t*]*?\b(\w+)\((?:[^)]*)\)\n\{.*?\n\}\n)",
                          glue_c, flags=re.M | re.S):
