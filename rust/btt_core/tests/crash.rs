@@ -29,7 +29,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
 use btt_core::btt::check::{check_btt, Finding};
-use btt_core::btt::flog::{LogEntry, LogGroup, LOG_GRP_SIZE};
+use btt_core::btt::flog::LogEntry;
 use btt_core::btt::map::Mapping;
 use btt_core::btt::{ArenaInfo, Btt, Config, InfoSource, Media};
 use btt_core::host::{MemMedia, Recorded, RecordingMedia, StdPlatform};
@@ -101,20 +101,6 @@ fn do_write<M: Media>(btt: &HostBtt<M>, lane: &mut HostLane, lba: u64, gen: u64)
     let (data, meta) = sector_bufs(btt.lbasize(), lba, gen);
     let meta = (!meta.is_empty()).then_some(&meta[..]);
     btt.write(lane, lba, &data, meta).unwrap();
-}
-
-/// Moves slot 1 of every log group to slot 2, as a kernel before 4.15 laid
-/// the flog out.
-fn to_old_padding(media: &RecordingMedia, a: &ArenaInfo) {
-    for lane in 0..a.nfree {
-        let off = a.logoff + u64::from(lane) * LOG_GRP_SIZE;
-        let mut raw = [0u8; 64];
-        media.read(off, &mut raw).unwrap();
-        let mut g = LogGroup::decode(&raw);
-        g.ent[2] = g.ent[1];
-        g.ent[1] = LogEntry::default();
-        media.write(off, &g.encode()).unwrap();
-    }
 }
 
 impl Plan<'_> {

@@ -82,7 +82,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use btt_core::btt::check::{check_btt, Finding};
-use btt_core::btt::flog::{LogEntry, LogGroup, LOG_GRP_SIZE};
 use btt_core::btt::{ArenaInfo, Btt, Config, Error, InfoSource, Media, MAX_BATCH};
 use btt_core::host::{Event, MemMedia, ReorderMedia, StdPlatform};
 use common::*;
@@ -431,19 +430,6 @@ fn read_gen<M: Media>(btt: &HostBtt<M>, lane: &mut HostLane, lba: u64) -> Result
         return Err(format!("lba {lba}: metadata not of generation {gen}"));
     }
     Ok(gen)
-}
-
-/// Moves slot 1 of every log group to slot 2 (the pre-4.15 layout).
-fn to_old_padding<M: Media>(media: &M, a: &ArenaInfo) {
-    for lane in 0..a.nfree {
-        let off = a.logoff + u64::from(lane) * LOG_GRP_SIZE;
-        let mut raw = [0u8; 64];
-        media.read(off, &mut raw).unwrap();
-        let mut g = LogGroup::decode(&raw);
-        g.ent[2] = g.ent[1];
-        g.ent[1] = LogEntry::default();
-        media.write(off, &g.encode()).unwrap();
-    }
 }
 
 /// Runs `plan` on a recording media; `wrap` may put a media between the BTT

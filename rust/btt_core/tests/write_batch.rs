@@ -162,6 +162,60 @@ fn runs_of_any_length_land() {
     }
 }
 
+/// A commit changes nothing in the flog but its sectors' entries: the span a
+/// batch writes from its first entry to its last holds the other slots and
+/// the padding as they were (the lane's copy of its log groups is the
+/// media's), across one-sector commits and batches on the same lanes, with
+/// both paddings.
+#[test]
+fn commits_change_only_their_entries_in_the_flog() {
+    for old_padding in [false, true] {
+        let media = MemMedia::new(SIZE);
+        let c = config(512, 2);
+        let (btt, _) = Btt::<_, StdPlatform>::open(&media, &c).unwrap();
+        let a = *btt.arena(0).unwrap();
+        drop(btt);
+        if old_padding {
+            to_old_padding(&media, &a);
+        }
+        let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &c).unwrap();
+        let mut lanes: Vec<HostLane> = lanes.collect();
+        let a = *btt.arena(0).unwrap();
+        let flog_len = a.nfree as usize * 64;
+        let mut g = 1;
+        for (lane, lba, n) in [
+            (0usize, 0u64, 1usize),
+            (0, 32, 5),
+            (1, 64, 32),
+            (0, 96, 1),
+            (1, 7, 3),
+            (0, 128, 32),
+        ] {
+            let expect: Vec<usize> = lanes[lane]
+                .free_entries(0)
+                .take(n)
+                .map(|(f, e)| f as usize * 64 + a.log_index[usize::from(e.sub)] as usize * 16)
+                .collect();
+            let mut before = vec![0u8; flog_len];
+            media.read(a.logoff, &mut before).unwrap();
+            let gens: Vec<u64> = (g..g + n as u64).collect();
+            g += n as u64;
+            btt.write_batch(&mut lanes[lane], |b| stage_run(&btt, b, lba, &gens))
+                .unwrap();
+            let mut after = vec![0u8; flog_len];
+            media.read(a.logoff, &mut after).unwrap();
+            let changed: Vec<usize> = (0..flog_len / 16)
+                .map(|e| e * 16)
+                .filter(|&e| before[e..e + 16] != after[e..e + 16])
+                .collect();
+            assert_eq!(
+                changed, expect,
+                "old padding {old_padding}: lane {lane}, {n} sectors at {lba}"
+            );
+        }
+    }
+}
+
 /// A closure that fails gives up what it staged since the last commit: those
 /// sectors read their old data; those committed before (a run that
 /// crossed a group) stay written; the BTT takes writes on.

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use btt_core::btt::flog::{LogGroup, LogIndices};
+use btt_core::btt::flog::{LogEntry, LogGroup, LogIndices, LOG_GRP_SIZE};
 use btt_core::btt::map::{Mapping, MAP_LBA_MASK};
-use btt_core::btt::{Btt, Config, Error, Lane, LaneSet, Media};
+use btt_core::btt::{ArenaInfo, Btt, Config, Error, Lane, LaneSet, Media};
 use btt_core::host::{MemMedia, Recorded, StdPlatform};
 
 pub type HostBtt<M> = Btt<M, StdPlatform>;
@@ -384,4 +384,18 @@ pub fn ownership(
         claim(ent.old_map & MAP_LBA_MASK, &|| format!("flog lane {lane}"))?;
     }
     Ok(())
+}
+
+/// Moves slot 1 of every log group to slot 2, as a kernel before 4.15 laid
+/// the flog out.
+pub fn to_old_padding<M: Media>(media: &M, a: &ArenaInfo) {
+    for lane in 0..a.nfree {
+        let off = a.logoff + u64::from(lane) * LOG_GRP_SIZE;
+        let mut raw = [0u8; 64];
+        media.read(off, &mut raw).unwrap();
+        let mut g = LogGroup::decode(&raw);
+        g.ent[2] = g.ent[1];
+        g.ent[1] = LogEntry::default();
+        media.write(off, &g.encode()).unwrap();
+    }
 }
