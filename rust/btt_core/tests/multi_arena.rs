@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A namespace of several arenas (more than 512 GiB), on a sparse file through
 //! `FileMedia`: create, write the first and last sector of every arena and the
-//! sectors on each arena boundary, reopen, read back.
+//! sectors on each arena boundary, then write batches across the boundaries,
+//! reopen, read back.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::fs::OpenOptions;
 
 use btt_core::btt::info::{self, InfoBlock, INFO_SIZE};
 use btt_core::btt::layout::{ArenaLayout, ARENA_MAX_SIZE};
-use btt_core::btt::{Btt, Config, Media};
+use btt_core::btt::{Btt, Config, Error, Media};
 use btt_core::host::{FileMedia, StdPlatform};
 use common::*;
 
@@ -105,6 +106,55 @@ fn run(lbasize: u32, base: u64, rawsize: u64, want_arenas: usize) {
         btt.write(&mut lanes[(i + 1) % 4], lba, &pattern(ss, lba, 2), m)
             .unwrap();
     }
+    // Write batches (a lane's flog lanes written as one span per half, in
+    // each arena's own flog): runs across every boundary, then a run of 40
+    // inside the last arena.
+    let mut batched = Vec::new();
+    for a in btt.arenas().skip(1) {
+        let b = a.external_lba_start;
+        batched.extend(b - 3..b + 3);
+    }
+    let write_run = |lane: &mut HostLane, lbas: &[u64]| {
+        btt.write_batch(lane, |b| {
+            for &lba in lbas {
+                let m = meta_of(lba);
+                b.write_from(
+                    lba,
+                    &pattern(ss, lba, 3)[..],
+                    0,
+                    (meta > 0).then_some(&m[..]),
+                )?;
+            }
+            Ok::<(), Error>(())
+        })
+        .unwrap();
+    };
+    write_run(&mut lanes[2], &batched);
+    // In the last arena, whose flog differs from the first's: 28 sectors up
+    // to a map lock group's end, then 12 on the same flog lanes again. Its
+    // flog changes in exactly those entries (12 flog lanes twice, 16 once):
+    // the rest of each span is written as it was, from this arena's copy.
+    let a = *btt.arenas().last().unwrap();
+    let flog = || {
+        let mut raw = vec![0u8; a.nfree as usize * 64];
+        btt.media().read(a.logoff, &mut raw).unwrap();
+        raw
+    };
+    let before = flog();
+    let run: Vec<u64> = (a.external_lba_start + 100..a.external_lba_start + 140).collect();
+    write_run(&mut lanes[2], &run);
+    let after = flog();
+    let changed = before
+        .chunks_exact(16)
+        .zip(after.chunks_exact(16))
+        .filter(|(b, a)| b != a)
+        .count();
+    assert_eq!(
+        changed, 40,
+        "flog entries changed by 40 sectors in the last arena"
+    );
+    batched.extend(run);
+    let gen_of = |lba: u64| if batched.contains(&lba) { 3 } else { 2 };
     drop(lanes);
     drop(btt);
 
@@ -114,10 +164,14 @@ fn run(lbasize: u32, base: u64, rawsize: u64, want_arenas: usize) {
         assert_eq!(btt.num_arenas(), want_arenas);
         let mut buf = vec![0u8; ss];
         let mut mbuf = vec![0u8; meta];
-        for &lba in &lbas {
+        for &lba in lbas.iter().chain(&batched) {
             let m = (meta > 0).then_some(&mut mbuf[..]);
             btt.read(&mut lanes[0], lba, &mut buf, m).unwrap();
-            assert_eq!(identify(&buf), Some((lba, 2)), "round {round} lba {lba}");
+            assert_eq!(
+                identify(&buf),
+                Some((lba, gen_of(lba))),
+                "round {round} lba {lba}"
+            );
             assert_eq!(mbuf, meta_of(lba), "round {round} lba {lba} meta");
         }
         // A sector never written reads as zeroes, in every arena.

@@ -172,7 +172,7 @@ fn poison_on_the_map_entry_of_an_interrupted_write() {
 #[test]
 fn poison_on_a_flog_group() {
     let (media, a) = written();
-    // Lane 2's log group: that lane has no free block any more.
+    // Flog lane 2's log group: its free block is lost.
     let off = a.logoff + 2 * LOG_GRP_SIZE;
     media.poison(off, LOG_GRP_SIZE);
     let damage = Error::Media {

@@ -1296,6 +1296,28 @@ fn reorder_mutation_batch_without_d2_fails() {
     eprintln!("reorder: mutation (D2 dropped, batches): fails as it must: {err}");
 }
 
+/// D3 dropped after a batch's second halves (the span of several entries):
+/// fails as after a single write's.
+#[test]
+fn reorder_mutation_batch_without_d3_fails() {
+    let writes = overwrites(3, 2, &[0, 8]);
+    let err = mutation(
+        &Plan {
+            name: "512, batches of 4, without D3",
+            lbasize: 512,
+            nlanes: 2,
+            pre: &[1],
+            writes: &writes,
+            old_padding: false,
+            concurrent: false,
+            handoff: false,
+            run: 4,
+        },
+        8,
+    );
+    eprintln!("reorder: mutation (D3 dropped, batches): fails as it must: {err}");
+}
+
 /// Durability points per sector write (issue 15, part 3): three, whatever
 /// the sector size (the data block and its metadata share D2 with the flog
 /// entry's first half), down from four (five with integrity metadata, whose

@@ -196,6 +196,11 @@ pub struct Lane<P: Platform> {
     /// out as `free`: a commit changes the entries' halves here and writes
     /// the groups of all its sectors at once (the other bytes written again
     /// as they are), two media writes per batch instead of two per sector.
+    /// Read at open, after recovery, which writes map entries and free
+    /// blocks but never the flog; nothing else writes a lane's log groups
+    /// while the BTT is open. It is the media's until a commit's flog or map
+    /// write fails; the arena then takes no more writes (`failed`), and the
+    /// next open reads the groups again.
     pub(super) groups: P::Slice<[u8; LOG_GRP_SIZE as usize]>,
     /// The flog entries of a batch being committed, `flogs` of them: kept
     /// with the lane so that a commit builds no table on the stack.

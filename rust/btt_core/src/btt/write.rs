@@ -213,7 +213,8 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
                 return Err(Error::Io);
             }
             let slot = *slots.get(usize::from(free.sub)).ok_or(Error::Invalid)?;
-            // An entry is 16 bytes inside its 64-byte group (slot 0 to 2).
+            // An entry is 16 bytes inside its 64-byte group (the slots of
+            // `log_index` are 0 and 1, or 0 and 2 with the old padding).
             let slot_offset = (slot as usize) * LOG_ENT_SIZE as usize;
             if slot_offset + LOG_ENT_SIZE as usize > LOG_GRP_SIZE as usize {
                 return Err(Error::Invalid);
@@ -323,17 +324,22 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
         if let ([g], [p]) = (&mut *groups, pending) {
             // One sector: the same two writes, without the loops over
             // groups (a single-sector write is the common case; this saves
-            // a tenth of its instructions in btt_rs).
-            let at = log_off + p.slot_offset as u64;
+            // a tenth of its instructions in btt_rs). The copy first, as
+            // below: if a write fails, the arena stops and the copy goes.
+            let entry = g
+                .get_mut(p.slot_offset..)
+                .and_then(|e| e.first_chunk_mut::<16>())
+                .ok_or(Error::Invalid)?;
+            let (first_half, second_half) = entry.split_at_mut(8);
+            first_half.copy_from_slice(&p.first_half);
+            second_half.copy_from_slice(&p.second_half);
+            let at = log_off
+                .checked_add(p.slot_offset as u64)
+                .ok_or(Error::Invalid)?;
             media.write_unfenced(at, &p.first_half)?;
             media.flush()?;
             media.write_unfenced(at + 8, &p.second_half)?;
             media.flush()?;
-            let entry = g
-                .get_mut(p.slot_offset..p.slot_offset + 16)
-                .ok_or(Error::Invalid)?;
-            entry[..8].copy_from_slice(&p.first_half);
-            entry[8..].copy_from_slice(&p.second_half);
         } else {
             let span = first.slot_offset..(k - 1) * LOG_GRP_SIZE as usize + last.slot_offset + 8;
             for half in [0, 8] {
@@ -352,7 +358,10 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
                     .as_flattened()
                     .get(span.start + half..span.end + half)
                     .ok_or(Error::Invalid)?;
-                media.write_unfenced(log_off + (span.start + half) as u64, bytes)?;
+                let at = log_off
+                    .checked_add((span.start + half) as u64)
+                    .ok_or(Error::Invalid)?;
+                media.write_unfenced(at, bytes)?;
                 // D2 after the first halves, D3 after the second.
                 media.flush()?;
             }
