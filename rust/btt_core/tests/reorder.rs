@@ -1272,15 +1272,13 @@ fn reorder_mutation_without_d3_fails() {
     eprintln!("reorder: mutation (D3 dropped): fails as it must: {err}");
 }
 
-/// D2 dropped in batches: a flog entry's second half persists without its
-/// first half or its data block.
-#[test]
-fn reorder_mutation_batch_without_d2_fails() {
+/// The batch workload of the mutation tests: batches of 4 on 2 lanes.
+fn batch_mutation(name: &str, lbasize: u32, half: u64) -> String {
     let writes = overwrites(3, 2, &[0, 8]);
-    let err = mutation(
+    mutation(
         &Plan {
-            name: "4096, batches of 4, without D2",
-            lbasize: 4096,
+            name,
+            lbasize,
             nlanes: 2,
             pre: &[1],
             writes: &writes,
@@ -1289,10 +1287,16 @@ fn reorder_mutation_batch_without_d2_fails() {
             handoff: false,
             run: 4,
         },
-        0,
-    );
-    // A second half that persisted without its data block or its first half:
-    // a torn sector, or a flog entry naming blocks of two writes.
+        half,
+    )
+}
+
+/// D2 dropped in batches: a flog entry's second half persists without its
+/// first half or its data block (a torn sector, or a flog entry naming
+/// blocks of two writes).
+#[test]
+fn reorder_mutation_batch_without_d2_fails() {
+    let err = batch_mutation("4096, batches of 4, without D2", 4096, 0);
     eprintln!("reorder: mutation (D2 dropped, batches): fails as it must: {err}");
 }
 
@@ -1300,21 +1304,7 @@ fn reorder_mutation_batch_without_d2_fails() {
 /// fails as after a single write's.
 #[test]
 fn reorder_mutation_batch_without_d3_fails() {
-    let writes = overwrites(3, 2, &[0, 8]);
-    let err = mutation(
-        &Plan {
-            name: "512, batches of 4, without D3",
-            lbasize: 512,
-            nlanes: 2,
-            pre: &[1],
-            writes: &writes,
-            old_padding: false,
-            concurrent: false,
-            handoff: false,
-            run: 4,
-        },
-        8,
-    );
+    let err = batch_mutation("512, batches of 4, without D3", 512, 8);
     eprintln!("reorder: mutation (D3 dropped, batches): fails as it must: {err}");
 }
 
