@@ -316,11 +316,6 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
             .and_then(|g| g.get_mut(..k))
             .ok_or(Error::Invalid)?;
         let pending = lane.pending.get(..k).ok_or(Error::Invalid)?;
-        // From the first entry's first half to the last entry's: for one
-        // sector, the 8-byte half alone.
-        let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
-            return Err(Error::Invalid);
-        };
         if let ([g], [p]) = (&mut *groups, pending) {
             // One sector: the same two writes, without the loops over
             // groups (a single-sector write is the common case; this saves
@@ -341,6 +336,10 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
             media.write_unfenced(at + 8, &p.second_half)?;
             media.flush()?;
         } else {
+            // From the first entry's first half to the last entry's.
+            let (Some(first), Some(last)) = (pending.first(), pending.last()) else {
+                return Err(Error::Invalid);
+            };
             let span = first.slot_offset..(k - 1) * LOG_GRP_SIZE as usize + last.slot_offset + 8;
             for half in [0, 8] {
                 for (g, p) in groups.iter_mut().zip(pending) {
