@@ -186,7 +186,7 @@ def annotate(path, ko, want):
         elif cur and re.match(r"^\s+[0-9a-f]+:", line):
             cur[1].append(line)
     for name, counts in sorted(offsets.items(), key=lambda kv: -sum(kv[1].values())):
-        if want not in short(name) or name.split()[0] not in funcs:
+        if (want not in short(name) and want not in name) or name.split()[0] not in funcs:
             continue
         start, lines = funcs[name.split()[0]]
         print(f"# {short(name)}: {sum(counts.values()):.1f} per I/O")
