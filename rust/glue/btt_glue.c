@@ -6,9 +6,10 @@
  *   nd_btt.ko exports, so an unchanged nd_pmem attaches BTTs through btt_rs.
  *   They only forward to Rust (rust/driver/btt_rs.rs).
  * - Wrappers for static inline functions and macros of the block layer,
- *   the scheduler and libnvdimm: bio_for_each_segment(), the integrity payload,
- *   wait_var_event(), and the copy of nsio_rw_bytes() (is_bad_pmem() and
- *   memcpy_flushcache() are static inlines).
+ *   the scheduler and libnvdimm: the start of a bio (integrity preparation,
+ *   accounting), the integrity payload, wait_var_event(), and the copy of
+ *   nsio_rw_bytes() (is_bad_pmem() and memcpy_flushcache() are static
+ *   inlines). Segments of a bio are walked in Rust (bio.rs).
  */
 #include <linux/module.h>
 #include <linux/blkdev.h>
@@ -50,22 +51,6 @@ void *btt_rs_bio_begin(struct bio *bio, bool *integrity, bool *acct,
 	*acct = blk_queue_io_stat(bio->bi_bdev->bd_disk->queue);
 	*start = *acct ? bio_start_io_acct(bio) : 0;
 	return bio->bi_bdev->bd_disk->private_data;
-}
-
-/*
- * One step of bio_for_each_segment(): stores the next single-page segment and
- * the sector it starts at, and advances @iter past it. Returns false when the
- * bio has no more data.
- */
-bool btt_rs_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
-			     struct bio_vec *bv, sector_t *sector)
-{
-	if (!iter->bi_size)
-		return false;
-	*bv = bio_iter_iovec(bio, *iter);
-	*sector = iter->bi_sector;
-	bio_advance_iter_single(bio, iter, bv->bv_len);
-	return true;
 }
 
 /*

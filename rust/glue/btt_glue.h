@@ -9,8 +9,6 @@
 #include <linux/types.h>
 
 struct bio;
-struct bio_vec;
-struct bvec_iter;
 struct nd_btt;
 struct nd_namespace_common;
 struct nd_namespace_io;
@@ -24,8 +22,6 @@ int btt_rs_bio_integrity_copy(struct bio *bio, void *buf, unsigned int len,
 			      bool to_buf);
 void *btt_rs_bio_begin(struct bio *bio, bool *integrity, bool *acct,
 		       unsigned long *start);
-bool btt_rs_bio_next_segment(struct bio *bio, struct bvec_iter *iter,
-			     struct bio_vec *bv, sector_t *sector);
 
 bool btt_rs_nsio_write_unfenced(struct nd_namespace_io *nsio, u64 offset,
 				const void *buf, size_t size);

@@ -140,13 +140,22 @@ impl Bio {
     }
 
     /// The bio's data, one single-page segment at a time (C:
-    /// `bio_for_each_segment()`), from the bio's current position.
+    /// `bio_for_each_segment()`), from the bio's current position. Only a
+    /// read or a write has data: for the other operations the iterator is
+    /// empty (their `bi_size` is the length of a range, not of data in
+    /// `bi_io_vec`).
     pub(crate) fn segments(&self) -> BioSegmentIterator<'_> {
+        let bio = self.ptr.as_ptr();
+        // SAFETY: `self.ptr` is a live bio (type invariant); `bi_iter` is a
+        // plain value that we copy, as `bio_for_each_segment()` does, and
+        // `bi_io_vec` a pointer read as C reads it.
+        let (mut iter, bvecs) = unsafe { ((*bio).bi_iter, (*bio).bi_io_vec) };
+        if !matches!(self.op, Op::Read | Op::Write) {
+            iter.bi_size = 0;
+        }
         BioSegmentIterator {
-            bio: self.ptr,
-            // SAFETY: `self.ptr` is a live bio (type invariant); `bi_iter` is a
-            // plain value that we copy, as `bio_for_each_segment()` does.
-            iter: unsafe { (*self.ptr.as_ptr()).bi_iter },
+            bvecs,
+            iter,
             _bio: PhantomData,
         }
     }
@@ -276,8 +285,20 @@ impl Drop for Mapping<'_> {
 }
 
 /// Iterator over the segments of a [`Bio`] (C: `bio_for_each_segment()`).
+///
+/// The steps of `bio_iter_iovec()` and `bio_advance_iter_single()`
+/// (include/linux/bvec.h, bio.h), written here because they are static
+/// inline in C: called through a C helper they cost a call per segment, and
+/// a bio-based driver takes a step per page of every bio.
+///
+/// # Invariants
+///
+/// `bvecs` is the `bi_io_vec` of a bio live for `'a`, and `iter` a position
+/// in it that only this iterator advances: while `iter.bi_size` is not 0,
+/// `bvecs[iter.bi_idx]` is an entry of the table, `iter.bi_offset` is below
+/// its `bv_len`, and its page run holds `bv_offset + bv_len` bytes.
 pub(crate) struct BioSegmentIterator<'a> {
-    bio: NonNull<bindings::bio>,
+    bvecs: *const bindings::bio_vec,
     iter: bindings::bvec_iter,
     _bio: PhantomData<&'a Bio>,
 }
@@ -285,19 +306,46 @@ pub(crate) struct BioSegmentIterator<'a> {
 impl<'a> Iterator for BioSegmentIterator<'a> {
     type Item = Segment<'a>;
 
+    // Inlined into the driver's loop, as `bio_for_each_segment()` is in C.
+    #[inline]
     fn next(&mut self) -> Option<Segment<'a>> {
-        let mut bv = bindings::bio_vec::default();
-        let mut sector: bindings::sector_t = 0;
-        // SAFETY: `bio` is live for `'a`, `iter` is our private copy of its
-        // iterator, and `bv`/`sector` are valid for writes.
-        let more = unsafe {
-            glue::btt_rs_bio_next_segment(self.bio.as_ptr(), &mut self.iter, &mut bv, &mut sector)
+        const PAGE_SIZE: u32 = kernel::page::PAGE_SIZE as u32;
+        let it = self.iter;
+        if it.bi_size == 0 {
+            return None;
+        }
+        // SAFETY: `bi_size` is not 0, so `bi_idx` indexes the live bio's
+        // table (type invariant); its entries are plain values, copied.
+        let bv = unsafe { *self.bvecs.add(it.bi_idx as usize) };
+        // C `bvec_iter_bvec()`: the rest of the entry, cut at the bio's end
+        // and at the end of the page it starts in.
+        let start = bv.bv_offset + it.bi_offset;
+        let offset = start % PAGE_SIZE;
+        let len = (bv.bv_len - it.bi_offset)
+            .min(it.bi_size)
+            .min(PAGE_SIZE - offset);
+        // The entry's pages are consecutive `struct page`s (C
+        // `bvec_iter_page()`: `bv_page + offset / PAGE_SIZE`); `wrapping_add`
+        // computes the address, the page is only used by C, mapped.
+        let page = bv.bv_page.wrapping_add((start / PAGE_SIZE) as usize);
+        // C `bio_advance_iter_single()` and `bvec_iter_advance_single()`.
+        let done = it.bi_offset + len;
+        let (bi_idx, bi_offset) = if done == bv.bv_len {
+            (it.bi_idx + 1, 0)
+        } else {
+            (it.bi_idx, done)
         };
-        more.then_some(Segment {
-            page: bv.bv_page,
-            offset: bv.bv_offset as usize,
-            len: bv.bv_len as usize,
-            sector,
+        self.iter = bindings::bvec_iter {
+            bi_sector: it.bi_sector + u64::from(len >> 9),
+            bi_size: it.bi_size - len,
+            bi_idx,
+            bi_offset,
+        };
+        Some(Segment {
+            page,
+            offset: offset as usize,
+            len: len as usize,
+            sector: it.bi_sector,
             _bio: PhantomData,
         })
     }
