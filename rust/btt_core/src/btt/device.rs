@@ -314,6 +314,9 @@ pub struct Btt<M: Media, P: Platform> {
     pub(super) rtt: P::Slice<AtomicU32>,
     /// Slots per arena in `rtt`: [`rtt_slots_per_lane`] times `nlanes`.
     pub(super) rtt_slots: usize,
+    /// Slots of each lane in `rtt` (lane `l`'s are `l * rtt_slots_per_lane`
+    /// on): where a reader on that lane's CPU starts looking.
+    pub(super) rtt_slots_per_lane: usize,
     /// Map locks (C `arena->map_locks`), `nfree` per arena.
     pub(super) locks: P::LockTable,
     pub(super) nlba: u64,

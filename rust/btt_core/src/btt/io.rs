@@ -22,23 +22,20 @@ pub const RTT_VALID: u32 = 1 << 31;
 /// protocol: a page of 512-byte sectors.
 const READ_BATCH: usize = 8;
 
-/// Reads the raw map entries of `raw.len()` premap blocks (at most
-/// `N`) from `premap` on, with one media read.
-fn read_map_range<M: Media, const N: usize>(
+/// A map entry as it lies on the media (little-endian): read straight into,
+/// compared as it is, decoded only where its fields are needed.
+type RawEntry = [u8; 4];
+
+/// Reads the map entries of `raw.len()` premap blocks from `premap` on,
+/// with one media read.
+fn read_map_range<M: Media>(
     media: &M,
     a: &super::device::ArenaInfo,
     premap: u32,
-    raw: &mut [u32],
+    raw: &mut [RawEntry],
 ) -> Result<(), Error> {
     let off = a.map_entry_offset(premap).ok_or(Error::Invalid)?;
-    // `N` entries, no more: the buffer is zeroed on every read.
-    let mut bytes = [[0u8; 4]; N];
-    let bytes = bytes.get_mut(..raw.len()).ok_or(Error::Invalid)?;
-    media.read(off, bytes.as_flattened_mut())?;
-    for (r, b) in raw.iter_mut().zip(bytes.iter()) {
-        *r = u32::from_le_bytes(*b);
-    }
-    Ok(())
+    media.read(off, raw.as_flattened_mut())
 }
 
 impl<M: Media, P: Platform> Btt<M, P> {
@@ -192,9 +189,12 @@ impl<M: Media, P: Platform> Btt<M, P> {
         lba.checked_add(n as u64)
             .filter(|&end| end <= self.nlba)
             .ok_or(Error::Invalid)?;
-        // The first slot this reader tries: its own lane's slots.
-        let per_lane = self.rtt_slots / self.nlanes.max(1) as usize;
-        let start = (hint % self.nlanes.max(1) as usize) * per_lane;
+        // The first slot this reader tries: its own lane's slots. The hint
+        // (a CPU number) is nearly always below the number of lanes: no
+        // division then.
+        let nlanes = self.nlanes.max(1) as usize;
+        let lane = if hint < nlanes { hint } else { hint % nlanes };
+        let start = lane * self.rtt_slots_per_lane;
         let mut done = 0;
         while done < n {
             let lba = lba + done as u64;
@@ -220,16 +220,22 @@ impl<M: Media, P: Platform> Btt<M, P> {
     }
 
     /// Claims a free slot of `table` for `value`, searching from `*cursor`
-    /// on; `None` if every slot is taken. Leaves `*cursor` after the slot.
+    /// on and wrapping around once; `None` if every slot is taken. Leaves
+    /// `*cursor` on the slot after the one claimed.
     fn rtt_claim<'a>(
         table: &'a [AtomicU32],
         cursor: &mut usize,
         value: u32,
     ) -> Option<&'a AtomicU32> {
         let n = table.len();
-        for k in 0..n {
-            let i = (*cursor + k) % n;
+        // No division per probe: the cursor wraps by comparison.
+        let mut i = *cursor;
+        for _ in 0..n {
+            if i >= n {
+                i = 0;
+            }
             let slot = table.get(i)?;
+            i += 1;
             // Relaxed: the fence after the claims orders the slot before the
             // second reading of the map; the exchange only has to be atomic.
             if slot.load(Ordering::Relaxed) == 0
@@ -237,11 +243,53 @@ impl<M: Media, P: Platform> Btt<M, P> {
                     .compare_exchange(0, value, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
             {
-                *cursor = i + 1;
+                *cursor = i;
                 return Some(slot);
             }
         }
         None
+    }
+
+    /// Claims one slot of `table` per entry of `raw` (premap blocks from
+    /// `premap` on), each for the block its entry names, into `slots`;
+    /// returns how many it claimed, in order: fewer than `raw.len()` when
+    /// the table ran out.
+    ///
+    /// The slots from `start` on are the reader's lane's, nearly always
+    /// free: they are tried first, one exchange each, before any search.
+    fn rtt_claim_all<'a>(
+        table: &'a [AtomicU32],
+        start: usize,
+        premap: u32,
+        raw: &[RawEntry],
+        slots: &mut [Option<&'a AtomicU32>],
+    ) -> usize {
+        let value = |i: usize, r: &RawEntry| {
+            RTT_VALID | map::ent_postmap(premap + i as u32, u32::from_le_bytes(*r))
+        };
+        let mut claimed = 0;
+        if let Some(own) = table.get(start..start + raw.len()) {
+            for ((slot, own), r) in slots.iter_mut().zip(own).zip(raw) {
+                // Relaxed, as in `rtt_claim`.
+                if own
+                    .compare_exchange(0, value(claimed, r), Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    break;
+                }
+                *slot = Some(own);
+                claimed += 1;
+            }
+        }
+        let mut cursor = if start < table.len() { start } else { 0 };
+        for (slot, r) in slots.iter_mut().zip(raw).skip(claimed) {
+            match Self::rtt_claim(table, &mut cursor, value(claimed, r)) {
+                Some(s) => *slot = Some(s),
+                None => break,
+            }
+            claimed += 1;
+        }
+        claimed
     }
 
     /// Reads `k` blocks (at most `N`) of one arena, from premap
@@ -256,6 +304,10 @@ impl<M: Media, P: Platform> Btt<M, P> {
     /// after its slot was set, so a writer can only free it after that, and
     /// will see the slot before it reuses it (the writer's fence and scan in
     /// [`Btt::write`]). See "Reads" in Documentation/btt-rs.rst.
+    ///
+    /// The entries stay as the media holds them until the copy: publishing
+    /// needs only the block an entry names ([`map::ent_postmap`]), and
+    /// comparing two readings needs no decoding.
     #[expect(clippy::too_many_arguments)]
     fn read_batch<B: DataBuf + ?Sized, const N: usize>(
         &self,
@@ -272,110 +324,85 @@ impl<M: Media, P: Platform> Btt<M, P> {
     {
         let arena = self.arenas.get(ai).ok_or(Error::Invalid)?;
         let a = &arena.info;
-        let k = k.min(N);
-        let mut raw = [0u32; N];
-        read_map_range::<M, N>(
-            &self.media,
-            a,
-            premap,
-            raw.get_mut(..k).ok_or(Error::Invalid)?,
-        )?;
-        let mut m = [Mapping {
-            postmap: 0,
-            zero: false,
-            error: false,
-        }; N];
-        for (i, (m, &raw)) in m.iter_mut().zip(&raw).take(k).enumerate() {
-            *m = Mapping::decode(premap + i as u32, raw);
-        }
+        let mut raw = [[0u8; 4]; N];
+        let raw = raw.get_mut(..k.min(N)).ok_or(Error::Invalid)?;
+        read_map_range(&self.media, a, premap, raw)?;
         // One slot per block, zero and error entries included (the entry
         // may change before the second look); as many as there are free.
         let table = self.rtt_table(ai);
-        if table.is_empty() {
-            return Err(Error::Invalid);
-        }
         let mut slots: [Option<&AtomicU32>; N] = [None; N];
-        let mut cursor = start;
-        let mut claimed = 0;
-        for (slot, m) in slots.iter_mut().zip(&m).take(k) {
-            match Self::rtt_claim(table, &mut cursor, RTT_VALID | m.postmap) {
-                Some(s) => *slot = Some(s),
-                None => break,
-            }
-            claimed += 1;
-        }
+        let claimed = Self::rtt_claim_all(table, start, premap, raw, &mut slots);
         if claimed == 0 {
             // Every slot is taken (more readers in flight than slots): wait,
             // asleep where the platform can, until the first one is emptied,
             // and try again. A reader holding no slot waits, so readers
             // cannot wait for each other in a circle.
-            if let Some(slot) = table.get(start % table.len()) {
-                let busy = slot.load(Ordering::SeqCst);
-                if busy != 0 {
-                    P::rtt_wait(slot, busy);
-                }
+            let first = table.get(start).or(table.first()).ok_or(Error::Invalid)?;
+            let busy = first.load(Ordering::SeqCst);
+            if busy != 0 {
+                P::rtt_wait(first, busy);
             }
             return Ok(0);
         }
-        let k = claimed;
-        let slots = slots.get(..k).ok_or(Error::Invalid)?;
+        let raw = raw.get_mut(..claimed).ok_or(Error::Invalid)?;
+        let slots = slots.get(..claimed).ok_or(Error::Invalid)?;
         let result = self
-            .settle_batch::<N>(a, premap, &mut m[..k], slots)
-            .and_then(|()| self.copy_batch(ai, premap, &m[..k], dst, at, meta));
+            .settle_batch::<N>(a, premap, raw, slots)
+            .and_then(|()| self.copy_batch(ai, premap, raw, dst, at, meta));
         // Release: the copy is done before a writer can see the slot empty.
         for slot in slots.iter().flatten() {
             slot.store(0, Ordering::Release);
         }
         P::rtt_released_all(slots);
-        result.map(|()| k)
+        result.map(|()| claimed)
     }
 
-    /// Reads the map entries again until they match the published blocks
-    /// `m` (republishing those that changed); fails with [`Error::Io`] if
-    /// one names an error.
+    /// Reads the map entries again until they match `raw`, the entries
+    /// whose blocks are published in `slots`, republishing those that
+    /// changed.
     fn settle_batch<const N: usize>(
         &self,
         a: &super::device::ArenaInfo,
         premap: u32,
-        m: &mut [Mapping],
+        raw: &mut [RawEntry],
         slots: &[Option<&AtomicU32>],
     ) -> Result<(), Error> {
-        let mut again = [0u32; N];
-        let again = again.get_mut(..m.len()).ok_or(Error::Invalid)?;
+        let mut again = [[0u8; 4]; N];
+        let again = again.get_mut(..raw.len()).ok_or(Error::Invalid)?;
         loop {
             fence(Ordering::SeqCst);
-            read_map_range::<M, N>(&self.media, a, premap, again)?;
-            let mut changed = false;
-            for (i, (m, slot)) in m.iter_mut().zip(slots).enumerate() {
-                let now = Mapping::decode(premap + i as u32, again[i]);
-                if now != *m {
-                    *m = now;
-                    changed = true;
+            read_map_range(&self.media, a, premap, again)?;
+            if *raw == *again {
+                return Ok(());
+            }
+            for ((r, &now), (slot, p)) in raw
+                .iter_mut()
+                .zip(again.iter())
+                .zip(slots.iter().zip(premap..))
+            {
+                if *r != now {
+                    *r = now;
                     if let Some(slot) = slot {
-                        slot.store(RTT_VALID | now.postmap, Ordering::SeqCst);
+                        let block = map::ent_postmap(p, u32::from_le_bytes(now));
+                        slot.store(RTT_VALID | block, Ordering::SeqCst);
                     }
                 }
             }
-            if !changed {
-                break;
-            }
         }
-        if m.iter().any(|m| m.error && !m.zero) {
-            return Err(Error::Io);
-        }
-        Ok(())
     }
 
-    /// Copies the settled blocks `m` (premap blocks from `premap` on) into
-    /// `dst` (from byte `at` on) and `meta`: zeroes for zero entries, one
-    /// media read for a run of blocks that follow each other on the media
-    /// when the internal block is the sector (512 and 4096 without metadata)
-    /// and no metadata is asked for, else block by block.
+    /// Copies the blocks of the settled entries `raw` (premap blocks from
+    /// `premap` on) into `dst` (from byte `at` on) and `meta`: zeroes for
+    /// zero entries, one media read for a run of blocks that follow each
+    /// other on the media when the internal block is the sector (512 and
+    /// 4096 without metadata) and no metadata is asked for, else block by
+    /// block. An entry with the error flag fails with [`Error::Io`] before
+    /// its block (the blocks before it are copied).
     fn copy_batch<B: DataBuf + ?Sized>(
         &self,
         ai: usize,
         premap: u32,
-        m: &[Mapping],
+        raw: &[RawEntry],
         dst: &mut B,
         at: usize,
         mut meta: Option<&mut [u8]>,
@@ -388,9 +415,15 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let arena = self.arenas.get(ai).ok_or(Error::Invalid)?;
         let a = &arena.info;
         let runs = meta.is_none() && a.internal_lbasize == self.sector_size;
+        let mapping =
+            |i: usize, r: &RawEntry| Mapping::decode(premap + i as u32, u32::from_le_bytes(*r));
         let mut i = 0;
-        while i < m.len() {
-            if m[i].zero {
+        while let Some(r) = raw.get(i) {
+            let m = mapping(i, r);
+            if m.error {
+                return Err(Error::Io);
+            }
+            if m.zero {
                 dst.fill_zero(at + i * ss, ss)?;
                 if let Some(meta) = meta.as_deref_mut() {
                     meta.get_mut(i * ms..(i + 1) * ms)
@@ -400,14 +433,21 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 i += 1;
                 continue;
             }
+            // The blocks of `i..j` follow each other on the media.
             let mut j = i + 1;
             if runs {
-                while j < m.len() && !m[j].zero && m[j].postmap == m[j - 1].postmap + 1 {
+                let mut last = m.postmap;
+                for (t, r) in raw.iter().enumerate().skip(j) {
+                    let n = mapping(t, r);
+                    if n.zero || n.error || n.postmap != last + 1 {
+                        break;
+                    }
+                    last = n.postmap;
                     j += 1;
                 }
             }
             if j > i + 1 {
-                let off = a.block_offset(m[i].postmap).ok_or(Error::Io)?;
+                let off = a.block_offset(m.postmap).ok_or(Error::Io)?;
                 if self
                     .media
                     .read_data(off, dst, at + i * ss, (j - i) * ss)
@@ -419,12 +459,13 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 // A media error somewhere in the run: block by block, so
                 // that the bad one is found and flagged.
             }
-            for (t, mt) in m.iter().enumerate().take(j).skip(i) {
+            for (t, r) in raw.iter().enumerate().take(j).skip(i) {
                 let md = match meta.as_deref_mut() {
                     Some(meta) => Some(meta.get_mut(t * ms..(t + 1) * ms).ok_or(Error::Invalid)?),
                     None => None,
                 };
-                self.read_block(ai, premap + t as u32, mt.postmap, dst, at + t * ss, md)?;
+                let postmap = mapping(t, r).postmap;
+                self.read_block(ai, premap + t as u32, postmap, dst, at + t * ss, md)?;
             }
             i = j;
         }

@@ -48,6 +48,23 @@ pub fn ent_normal(ent: u32) -> bool {
     ent_e_flag(ent) && ent_z_flag(ent)
 }
 
+/// The block that raw entry `ent` of premap block `premap` names: the
+/// premap block itself for an entry in the initial state (no flag), else
+/// its postmap bits (C `btt_map_read()`'s `*mapping`).
+pub fn ent_postmap(premap: u32, ent: u32) -> u32 {
+    if ent & (MAP_TRIM_MASK | MAP_ERR_MASK) == 0 {
+        premap
+    } else {
+        ent_lba(ent)
+    }
+}
+
+/// Whether a read of raw entry `ent` fails: the error flag alone (C
+/// `btt_map_read()`'s `*error`; both flags are a normal entry).
+pub fn ent_is_error(ent: u32) -> bool {
+    ent & (MAP_TRIM_MASK | MAP_ERR_MASK) == MAP_ERR_MASK
+}
+
 /// A map entry as C `btt_map_read()` returns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mapping {
@@ -63,28 +80,10 @@ pub struct Mapping {
 impl Mapping {
     /// Decodes raw entry `raw` of premap block `premap` (C `btt_map_read()`).
     pub fn decode(premap: u32, raw: u32) -> Self {
-        let postmap = ent_lba(raw);
-        match (ent_z_flag(raw), ent_e_flag(raw)) {
-            (false, false) => Mapping {
-                postmap: premap,
-                zero: false,
-                error: false,
-            },
-            (false, true) => Mapping {
-                postmap,
-                zero: false,
-                error: true,
-            },
-            (true, false) => Mapping {
-                postmap,
-                zero: true,
-                error: false,
-            },
-            (true, true) => Mapping {
-                postmap,
-                zero: false,
-                error: false,
-            },
+        Mapping {
+            postmap: ent_postmap(premap, raw),
+            zero: ent_z_flag(raw) && !ent_e_flag(raw),
+            error: ent_is_error(raw),
         }
     }
 }

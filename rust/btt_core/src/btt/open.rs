@@ -710,7 +710,8 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 map_scratch: P::try_slice(flogs as usize, |_| [0u8; 4])?,
             });
         }
-        let rtt_slots = nlanes as usize * super::device::rtt_slots_per_lane(sector_size);
+        let rtt_slots_per_lane = super::device::rtt_slots_per_lane(sector_size);
+        let rtt_slots = nlanes as usize * rtt_slots_per_lane;
         let rtt = P::try_slice(n * rtt_slots, |_| AtomicU32::new(0))?;
         let locks = P::try_lock_table(n * MAP_LOCKS)?;
 
@@ -751,6 +752,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
             arenas,
             rtt,
             rtt_slots,
+            rtt_slots_per_lane,
             locks,
             nlba,
             lbasize: cfg.lbasize,
