@@ -281,8 +281,11 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 claimed += 1;
             }
         }
+        if claimed == raw.len() {
+            return claimed;
+        }
         let mut cursor = if start < table.len() { start } else { 0 };
-        for (slot, r) in slots.iter_mut().zip(raw).skip(claimed) {
+        while let (Some(slot), Some(r)) = (slots.get_mut(claimed), raw.get(claimed)) {
             match Self::rtt_claim(table, &mut cursor, value(claimed, r)) {
                 Some(s) => *slot = Some(s),
                 None => break,
@@ -348,7 +351,12 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let slots = slots.get(..claimed).ok_or(Error::Invalid)?;
         let result = self
             .settle_batch::<N>(a, premap, raw, slots)
-            .and_then(|()| self.copy_batch(ai, premap, raw, dst, at, meta));
+            .and_then(|()| match raw {
+                // One block (every bio segment with 4096-byte sectors): no
+                // runs to look for.
+                [one] if N == 1 => self.copy_one(ai, premap, *one, dst, at, meta),
+                _ => self.copy_batch(ai, premap, raw, dst, at, meta),
+            });
         // Release: the copy is done before a writer can see the slot empty.
         for slot in slots.iter().flatten() {
             slot.store(0, Ordering::Release);
@@ -391,6 +399,35 @@ impl<M: Media, P: Platform> Btt<M, P> {
         }
     }
 
+    /// Copies the block of the settled entry `raw` of premap block `premap`
+    /// into `dst` from byte `at` on (and its metadata into `meta`), as
+    /// [`Btt::copy_batch`] does for one entry.
+    fn copy_one<B: DataBuf + ?Sized>(
+        &self,
+        ai: usize,
+        premap: u32,
+        raw: RawEntry,
+        dst: &mut B,
+        at: usize,
+        meta: Option<&mut [u8]>,
+    ) -> Result<(), Error>
+    where
+        M: DataMedia<B>,
+    {
+        let m = Mapping::decode(premap, u32::from_le_bytes(raw));
+        if m.error {
+            return Err(Error::Io);
+        }
+        if m.zero {
+            dst.fill_zero(at, self.sector_size as usize)?;
+            if let Some(meta) = meta {
+                meta.fill(0);
+            }
+            return Ok(());
+        }
+        self.read_block(ai, premap, m.postmap, dst, at, meta)
+    }
+
     /// Copies the blocks of the settled entries `raw` (premap blocks from
     /// `premap` on) into `dst` (from byte `at` on) and `meta`: zeroes for
     /// zero entries, one media read for a run of blocks that follow each
@@ -415,11 +452,12 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let arena = self.arenas.get(ai).ok_or(Error::Invalid)?;
         let a = &arena.info;
         let runs = meta.is_none() && a.internal_lbasize == self.sector_size;
-        let mapping =
-            |i: usize, r: &RawEntry| Mapping::decode(premap + i as u32, u32::from_le_bytes(*r));
+        let mapping = |i: usize| {
+            raw.get(i)
+                .map(|r| Mapping::decode(premap + i as u32, u32::from_le_bytes(*r)))
+        };
         let mut i = 0;
-        while let Some(r) = raw.get(i) {
-            let m = mapping(i, r);
+        while let Some(m) = mapping(i) {
             if m.error {
                 return Err(Error::Io);
             }
@@ -437,8 +475,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
             let mut j = i + 1;
             if runs {
                 let mut last = m.postmap;
-                for (t, r) in raw.iter().enumerate().skip(j) {
-                    let n = mapping(t, r);
+                while let Some(n) = mapping(j) {
                     if n.zero || n.error || n.postmap != last + 1 {
                         break;
                     }
@@ -459,12 +496,12 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 // A media error somewhere in the run: block by block, so
                 // that the bad one is found and flagged.
             }
-            for (t, r) in raw.iter().enumerate().take(j).skip(i) {
+            for t in i..j {
                 let md = match meta.as_deref_mut() {
                     Some(meta) => Some(meta.get_mut(t * ms..(t + 1) * ms).ok_or(Error::Invalid)?),
                     None => None,
                 };
-                let postmap = mapping(t, r).postmap;
+                let postmap = mapping(t).ok_or(Error::Invalid)?.postmap;
                 self.read_block(ai, premap + t as u32, postmap, dst, at + t * ss, md)?;
             }
             i = j;
