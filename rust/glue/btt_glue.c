@@ -54,6 +54,23 @@ void *btt_rs_bio_begin(struct bio *bio, bool *integrity, bool *acct,
 }
 
 /*
+ * One step of bio_for_each_segment() over the bvec table @bvecs of a data
+ * bio: stores the next single-page segment in @bv and advances @iter past
+ * it; false when nothing is left. Only the KUnit test of the Rust iterator
+ * (kernel_ext/block/bio.rs) calls it, as the reference.
+ */
+bool btt_rs_bvec_iter_step(const struct bio_vec *bvecs, struct bvec_iter *iter,
+			   struct bio_vec *bv)
+{
+	if (!iter->bi_size)
+		return false;
+	*bv = bvec_iter_bvec(bvecs, *iter);
+	iter->bi_sector += bv->bv_len >> 9;
+	bvec_iter_advance_single(bvecs, iter, bv->bv_len);
+	return true;
+}
+
+/*
  * Copies the next @len bytes of the bio's integrity metadata into @buf (for a
  * write) or from @buf (for a read), and advances the integrity iterator: the
  * walk of the C driver's btt_rw_integrity(), with a buffer in place of the

@@ -9,6 +9,8 @@
 #include <linux/types.h>
 
 struct bio;
+struct bio_vec;
+struct bvec_iter;
 struct nd_btt;
 struct nd_namespace_common;
 struct nd_namespace_io;
@@ -23,6 +25,8 @@ int btt_rs_bio_integrity_copy(struct bio *bio, void *buf, unsigned int len,
 void *btt_rs_bio_begin(struct bio *bio, bool *integrity, bool *acct,
 		       unsigned long *start);
 
+bool btt_rs_bvec_iter_step(const struct bio_vec *bvecs, struct bvec_iter *iter,
+			   struct bio_vec *bv);
 bool btt_rs_nsio_write_unfenced(struct nd_namespace_io *nsio, u64 offset,
 				const void *buf, size_t size);
 void btt_rs_rtt_wait(u32 *slot, u32 busy);
