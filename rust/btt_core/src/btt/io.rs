@@ -257,6 +257,8 @@ impl<M: Media, P: Platform> Btt<M, P> {
     ///
     /// The slots from `start` on are the reader's lane's, nearly always
     /// free: they are tried first, one exchange each, before any search.
+    /// Inlined: with one block (`N` = 1) most of it folds away.
+    #[inline]
     fn rtt_claim_all<'a>(
         table: &'a [AtomicU32],
         start: usize,
