@@ -18,7 +18,7 @@ import sys
 # rust/helpers/ (rust_helper_<name>; Rust calls bindings::<name>).
 HELPERS = {
     "btt_rs_bio_begin": ("bio", "bio_submit_begin"),
-    "btt_rs_bio_next_segment": ("bio", "bio_iter_next_segment"),
+    "btt_rs_bvec_iter_step": ("bio", "bvec_iter_step"),
     "btt_rs_bio_integrity_copy": ("bio", "bio_integrity_copy_buf"),
     "btt_rs_rtt_wait": ("wait_bit", "wait_var_event_u32_ne"),
     "btt_rs_rtt_wake": ("wait_bit", "smp_mb_wake_up_var"),

@@ -422,13 +422,8 @@ mod tests {
                 let sector = c_iter.bi_sector;
                 // SAFETY: The same table and a copy of the same position;
                 // `bv` is valid for writes.
-                let more = unsafe {
-                    crate::kernel_ext::glue::btt_rs_bvec_iter_step(
-                        bvecs.as_ptr(),
-                        &mut c_iter,
-                        &mut bv,
-                    )
-                };
+                let more =
+                    unsafe { glue::btt_rs_bvec_iter_step(bvecs.as_ptr(), &mut c_iter, &mut bv) };
                 assert!(more);
                 assert_eq!(seg.page, bv.bv_page);
                 assert_eq!(seg.offset, bv.bv_offset as usize);
