@@ -474,12 +474,12 @@ impl<M: Media, P: Platform> Btt<M, P> {
     }
 }
 
-/// Read tracking slots per lane: a page of sectors (8 with 512-byte sectors,
-/// what one batched read of a page publishes at once), at least 2 (so that a
-/// reader preempted with its slot taken does not make the next reader on its
-/// CPU wait for a slot).
+/// Read tracking slots per lane: two pages of sectors (16 with 512-byte
+/// sectors, 2 with 4096), two groups of what one batched read of a page
+/// publishes at once, so that a reader preempted with its slots taken does
+/// not send the next reader on its CPU searching, or reading in parts.
 pub(super) fn rtt_slots_per_lane(sector_size: u32) -> usize {
-    (4096 / sector_size.max(1) as usize).max(2)
+    2 * (4096 / sector_size.max(1) as usize).max(1)
 }
 
 /// The sector size for `lbasize` as C `btt_init()`, checked against
