@@ -294,7 +294,8 @@ impl Drop for Mapping<'_> {
 /// `bvecs` is the `bi_io_vec` of a bio live for `'a`, and `iter` a position
 /// in it that only this iterator advances: while `iter.bi_size` is not 0,
 /// `bvecs[iter.bi_idx]` is an entry of the table, `iter.bi_offset` is below
-/// its `bv_len`, and its page run holds `bv_offset + bv_len` bytes.
+/// its `bv_len` (or both are 0: an empty entry yields an empty segment and is
+/// stepped over, as in C), and its page run holds `bv_offset + bv_len` bytes.
 pub(crate) struct BioSegmentIterator<'a> {
     bvecs: *const bindings::bio_vec,
     iter: bindings::bvec_iter,
@@ -391,6 +392,9 @@ mod tests {
     /// page, iterated from any point of the first entry, for any length.
     #[test]
     fn segments_match_bio_for_each_segment() -> Result {
+        // Sizes in pages, so that entries cross page ends whatever the page
+        // size.
+        const PAGE: u32 = kernel::page::PAGE_SIZE as u32;
         let page = kernel::page::Page::alloc_page(GFP_KERNEL)?;
         let mut layouts = Layouts(0x9e37_79b9_7f4a_7c15);
         let mut segments = 0u32;
@@ -402,8 +406,8 @@ mod tests {
                 // Pages are only counted, never touched: any run of
                 // `struct page`s after a real one will do.
                 bv.bv_page = page.as_ptr().wrapping_add(4 * i);
-                bv.bv_offset = layouts.below(4096);
-                bv.bv_len = 1 + layouts.below(3 * 4096);
+                bv.bv_offset = layouts.below(PAGE);
+                bv.bv_len = 1 + layouts.below(3 * PAGE);
                 total += bv.bv_len;
             }
             let skip = layouts.below(bvecs[0].bv_len);

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Reading sectors (C `btt_read_pg()`); writes are in `write.rs`.
 //!
-//! The read tracking table (RTT, C `arena->rtt`) has one slot per lane: a
-//! reader publishes the block it copies from, and a writer about to reuse a
-//! free block waits until no slot names it.
+//! The read tracking table (RTT, C `arena->rtt`, one slot per lane there)
+//! has [`super::device::rtt_slots_per_lane`] slots per lane, claimed by
+//! readers without a lane: a reader publishes each block it copies from in a
+//! slot, and a writer about to reuse a free block waits until no slot names
+//! it.
 
 use core::sync::atomic::{fence, AtomicU32, Ordering};
 
@@ -255,9 +257,10 @@ impl<M: Media, P: Platform> Btt<M, P> {
     /// returns how many it claimed, in order: fewer than `raw.len()` when
     /// the table ran out.
     ///
-    /// The reader's lane's slots (`own`, two groups of a batch's size) are
-    /// nearly always free: a group whose first slot is free is tried
-    /// first, one exchange per block, before any search. Always inlined
+    /// The reader's lane's slots (`own`, room for two batches of a page)
+    /// are nearly always free: its first `raw.len()` slots are tried first,
+    /// then, if the first of them is taken, its last `raw.len()`, one
+    /// exchange per block, before any search. Always inlined
     /// (left out of line it cost 180 instructions per 4 KiB read of
     /// 512-byte sectors; with one block, `N` = 1, most of it folds away).
     #[inline(always)]
@@ -274,8 +277,10 @@ impl<M: Media, P: Platform> Btt<M, P> {
         let start = own.start;
         let mut claimed = 0;
         let own = table.get(own).unwrap_or(&[]);
-        for first in [0, raw.len()] {
-            let Some(group) = own.get(first..first + raw.len()) else {
+        // The lane's first slots, then its last (with 4096-byte sectors,
+        // its two one-sector slots).
+        for first in [Some(0), own.len().checked_sub(raw.len())] {
+            let Some(group) = first.and_then(|f| own.get(f..f + raw.len())) else {
                 break;
             };
             for ((slot, own), r) in slots.iter_mut().zip(group).zip(raw) {
