@@ -420,8 +420,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
     }
 
     /// Copies the block of the settled entry `raw` of premap block `premap`
-    /// into `dst` from byte `at` on (and its metadata into `meta`), as
-    /// [`Btt::copy_batch`] does for one entry.
+    /// into `dst` from byte `at` on and its metadata into `meta`: zeroes for
+    /// a zero entry, [`Error::Io`] for an error entry, else the block
+    /// ([`Btt::read_block`]).
     fn copy_one<B: DataBuf + ?Sized>(
         &self,
         ai: usize,
@@ -478,22 +479,9 @@ impl<M: Media, P: Platform> Btt<M, P> {
         };
         let mut i = 0;
         while let Some(m) = mapping(i) {
-            if m.error {
-                return Err(Error::Io);
-            }
-            if m.zero {
-                dst.fill_zero(at + i * ss, ss)?;
-                if let Some(meta) = meta.as_deref_mut() {
-                    meta.get_mut(i * ms..(i + 1) * ms)
-                        .ok_or(Error::Invalid)?
-                        .fill(0);
-                }
-                i += 1;
-                continue;
-            }
             // The blocks of `i..j` follow each other on the media.
             let mut j = i + 1;
-            if runs {
+            if runs && !m.zero && !m.error {
                 let mut last = m.postmap;
                 while let Some(n) = mapping(j) {
                     if n.zero || n.error || n.postmap != last + 1 {
@@ -516,13 +504,14 @@ impl<M: Media, P: Platform> Btt<M, P> {
                 // A media error somewhere in the run: block by block, so
                 // that the bad one is found and flagged.
             }
-            for t in i..j {
+            // Zero and error entries, blocks alone, and the blocks of a run
+            // that did not read.
+            for (t, r) in (i..j).zip(raw.get(i..j).ok_or(Error::Invalid)?) {
                 let md = match meta.as_deref_mut() {
                     Some(meta) => Some(meta.get_mut(t * ms..(t + 1) * ms).ok_or(Error::Invalid)?),
                     None => None,
                 };
-                let postmap = mapping(t).ok_or(Error::Invalid)?.postmap;
-                self.read_block(ai, premap + t as u32, postmap, dst, at + t * ss, md)?;
+                self.copy_one(ai, premap + t as u32, *r, dst, at + t * ss, md)?;
             }
             i = j;
         }
