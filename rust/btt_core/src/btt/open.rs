@@ -784,7 +784,7 @@ fn recover_lane<M: Media>(
         block: old_map,
         sub: (1 - new) as u8,
         seq: inc_seq(ent.seq) as u8,
-        has_err: map::ent_e_flag(ent.old_map) && !map::ent_normal(ent.old_map),
+        has_err: map::ent_is_error(ent.old_map),
     };
     if free.has_err && writable {
         let off = a.block_offset(free.block).ok_or(Error::Invalid)?;
