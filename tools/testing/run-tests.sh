@@ -253,7 +253,7 @@ zero_flag_suite() {
 	local btt=$BTT_TOP/rust/target/debug/btt sz=$tool_img_size ko lba before
 	mkdir -p "$out"
 	suite_start
-	if ! ko=$("$BTT_TOP/scripts/build-nd-btt-fixed.sh" debug 2>"$out/build.log"); then
+	if ! ko=$("$BTT_TOP/scripts/build-nd-btt.sh" debug --fixed 2>"$out/build.log"); then
 		tail -20 "$out/build.log" >&2
 		note "guest: zero-flag (patched nd_btt build)" 0 1 0
 		return

@@ -48,7 +48,7 @@ mapfile -t series < <(ls "$patches"/0*.patch | grep -v '/0000-')
 [ "${#series[@]}" -gt 0 ] || die "no patches in $patches"
 
 # The C driver's fixes (scripts/patches/nd_btt/, applied and built by
-# scripts/build-nd-btt-fixed.sh in the zero-flag suite): checkpatch too.
+# scripts/build-nd-btt.sh --fixed in the zero-flag suite): checkpatch too.
 fixes=("$BTT_TOP"/scripts/patches/nd_btt/*.patch)
 [ -f "${fixes[0]}" ] || fixes=()
 total=$((1 + ${#series[@]} + ${#fixes[@]} + 3))
