@@ -197,6 +197,8 @@ if [ $quiet = 1 ]; then
 	# is killed then rather than at the suite's timeout, and reported as a
 	# boot hang (exit 125) so that a caller can tell it from a failed test.
 	deadline=${BTT_BOOT_DEADLINE:-300}
+	# Made here: the loop below may look before the background shell opens it.
+	: >"$console"
 	timeout -s KILL "$timeout" "$qemu" "${args[@]}" </dev/null >"$console" 2>&1 &
 	qpid=$!
 	t0=$SECONDS
