@@ -9,6 +9,9 @@
 mod common;
 
 use btt_core::btt::info::{InfoBlock, INFO_SIZE};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use btt_core::btt::map;
 use btt_core::btt::{Btt, Error, Lane, Media};
 use btt_core::host::{MemMedia, StdPlatform};
 use common::*;
@@ -182,6 +185,99 @@ fn a_media_error_in_the_map_costs_only_its_sectors() {
     assert_eq!(btt.read(&mut lanes[0], 1, &mut buf, None), Err(Error::Io));
     for lba in [200, 300] {
         btt.read(&mut lanes[0], lba, &mut buf, None).unwrap();
+        assert_eq!(identify(&buf), Some((lba, 1)));
+    }
+}
+
+/// Memory media on which the second reading of one map entry first gives the
+/// entry the error flag, as a second reader's media error on the same block
+/// would between a read's two readings of the map.
+struct ErrorFlagOnRecheck {
+    inner: MemMedia,
+    /// Byte offset of the watched map entry (`u64::MAX`: none yet).
+    entry: AtomicU64,
+    premap: u32,
+    readings: AtomicU32,
+}
+
+impl Media for ErrorFlagOnRecheck {
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        let entry = self.entry.load(Ordering::SeqCst);
+        let covers = entry != u64::MAX && offset <= entry && entry + 4 <= offset + buf.len() as u64;
+        if covers && self.readings.fetch_add(1, Ordering::SeqCst) == 1 {
+            let mut raw = [0u8; 4];
+            self.inner.read(entry, &mut raw)?;
+            // C btt_map_write(arena, premap, postmap, 0, 1): the block, E alone.
+            let block = map::ent_postmap(self.premap, u32::from_le_bytes(raw));
+            self.inner
+                .write(entry, &(block | map::MAP_ERR_MASK).to_le_bytes())?;
+        }
+        self.inner.read(offset, buf)
+    }
+
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<(), Error> {
+        self.inner.write(offset, buf)
+    }
+
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+}
+
+/// The C driver's stale read tracking entry (scripts/patches/nd_btt/0001):
+/// a read whose map entry gains the error flag between its two readings
+/// fails with EIO and must leave no read tracking slot naming the block;
+/// otherwise the write that is next given that block (here on the same
+/// lane) waits for the slot forever. The guest shows it with C on nfit_test
+/// (tools/testing/nvdimm-ndctl/btt-stale-rtt.guest.sh).
+#[test]
+fn an_error_flag_set_under_a_read_leaves_no_read_tracking_slot() {
+    const LBA: u64 = 200;
+    const NEXT: u64 = 300;
+    // Leaked: a writer that never returns must not hold the test up.
+    let media: &'static ErrorFlagOnRecheck = Box::leak(Box::new(ErrorFlagOnRecheck {
+        inner: MemMedia::new(SIZE),
+        entry: AtomicU64::new(u64::MAX),
+        premap: LBA as u32,
+        readings: AtomicU32::new(0),
+    }));
+    let (btt, lanes) = Btt::<_, StdPlatform>::open(media, &cfg(4096)).expect("open");
+    let mut lanes: Vec<_> = lanes.collect();
+    let mapoff = btt.arena(0).unwrap().mapoff;
+    media.entry.store(mapoff + LBA * 4, Ordering::SeqCst);
+
+    let mut buf = vec![0u8; 4096];
+    assert_eq!(btt.read_sectors(LBA, &mut buf, None), Err(Error::Io));
+    assert!(
+        media.readings.load(Ordering::SeqCst) >= 2,
+        "the entry was not read twice"
+    );
+    let mut raw = [0u8; 4];
+    media.inner.read(mapoff + LBA * 4, &mut raw).unwrap();
+    assert!(map::ent_is_error(u32::from_le_bytes(raw)));
+    media.entry.store(u64::MAX, Ordering::SeqCst);
+
+    // A write of LBA moves its block (LBA's own: it was never written) to
+    // lane 1's free list; the next write on lane 1 is given that block.
+    let mut lane = lanes.swap_remove(1);
+    btt.write(&mut lane, LBA, &pattern(4096, LBA, 1), None)
+        .unwrap();
+    assert_eq!(lane.free_entry(0).unwrap().block, LBA as u32);
+    let btt = std::sync::Arc::new(btt);
+    let writer = std::sync::Arc::clone(&btt);
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = writer.write(&mut lane, NEXT, &pattern(4096, NEXT, 1), None);
+        let _ = done.send(r);
+    });
+    match finished.recv_timeout(std::time::Duration::from_secs(20)) {
+        Ok(r) => r.unwrap(),
+        Err(_) => {
+            panic!("the write given the block still waits for a read tracking slot after 20 s")
+        }
+    }
+    for lba in [LBA, NEXT] {
+        btt.read_sectors(lba, &mut buf, None).unwrap();
         assert_eq!(identify(&buf), Some((lba, 1)));
     }
 }
