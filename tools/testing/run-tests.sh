@@ -421,6 +421,10 @@ ndctl_job() {
 	# its test points are the nvdimm stack's (no splat, clean unload).
 	ktap_script ndctl-poison-c "$BTT_TOP/tools/testing/nvdimm-ndctl/run.sh" --driver c \
 		btt-poisoned-metadata.sh btt-errors-nofs.sh
+	# The C driver's stale read-tracking entry (scripts/patches/nd_btt/0001),
+	# widened by a test-only delay: the stock nd_btt leaves a writer spinning,
+	# the fixed one does not (btt-stale-rtt.guest.sh).
+	ktap_script ndctl-stale-rtt-c "$BTT_TOP/tools/testing/nvdimm-ndctl/run.sh" --stale-rtt --timeout 600
 }
 
 guest_suites() {

@@ -1,0 +1,209 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Guest side of `tools/testing/nvdimm-ndctl/run.sh --stale-rtt`: reproduces the
+# bug that scripts/patches/nd_btt/0001 fixes in the C driver, on the nfit_test
+# bus, and shows the fix.
+#
+# btt_read_pg() publishes the block it will read in its lane's read tracking
+# table (RTT) entry, then reads the map entry again. When the entry gained the
+# error flag meanwhile (another reader's media error on the same block), the
+# stock driver returns EIO without clearing its RTT entry. Once a write moves
+# that block to its lane's free list, the next write on that lane is given the
+# block and spins until the RTT entry changes, which only a read on that lane
+# can do, and the writer holds the lane.
+#
+# The window is a few instructions wide, so both nd_btt builds carry a
+# test-only delay there (nd_btt-test-read-delay.patch: the module parameter
+# test_read_recheck_delay_ms; it also logs a map entry that changed under a
+# read). Per build, on a fresh 4096-byte sector namespace:
+#   1. lba 200 (never written, so its map entry names block 200) gets a media
+#      error injected under its data block, known to the namespace's badblocks
+#      after an ARS scrub;
+#   2. with a 4 s delay, reader A (CPU 0) reads lba 200, and 2 s later reader B
+#      (CPU 1): A's data read fails and sets the error flag while B sleeps
+#      between its RTT store and its second map read; both get EIO;
+#   3. a write of lba 200 on CPU 1 moves block 200 (error cleared) to lane 1's
+#      free list; the next write on CPU 1 (lba 300) is given block 200.
+# The fixed build (0001 and 0002, then the delay) must complete that write and
+# read the data back; the stock build (the delay alone) is expected to leave it
+# spinning (a test point, so that a kernel that fixes it shows). The stock
+# build runs last: its spinning writer holds lane 1 until power-off.
+#
+# Usage (from the runner): btt-stale-rtt.guest.sh; needs /out/nd_btt_fixed.ko
+# and /out/nd_btt_stock.ko, both built with the delay patch.
+. /btt/tools/testing/guest/lib.sh
+
+export NDCTL=/opt/ndctl/bin/ndctl LD_LIBRARY_PATH=/opt/ndctl/lib
+MODPROBE=/usr/sbin/modprobe DEPMOD=/usr/sbin/depmod
+BUS=nfit_test.0
+LBA=200 NEXT=300
+DELAY=/sys/module/nd_btt/parameters/test_read_recheck_delay_ms
+
+stack_load() {
+	for m in nfit_test_iomap libnvdimm dax nd_btt nd_pmem device_dax dax_pmem nfit nfit_test; do
+		$MODPROBE $m || return 1
+	done
+}
+# Every region, the QEMU NVDIMM's (ACPI.NFIT) too: nfit stays busy while any
+# is enabled.
+stack_unload() {
+	$NDCTL disable-region all >/dev/null 2>&1
+	$MODPROBE -r nfit_test || return 1
+	# A module can stay busy for a moment after its last user left (EAGAIN).
+	for m in nfit dax_pmem device_dax nd_pmem nd_btt dax libnvdimm nfit_test_iomap; do
+		_i=0
+		while [ -d /sys/module/$m ] && ! rmmod $m 2>/dev/null; do
+			_i=$((_i + 1))
+			[ $_i -lt 50 ] || { rmmod $m; return 1; }
+			sleep 0.1
+		done
+	done
+}
+# bounded SECS CMD...: runs CMD in the background and returns its exit status,
+# or 124 with $stuck set to its pid if it still runs after SECS seconds (a
+# task spinning in the kernel cannot be killed: it is left running).
+bounded() {
+	_secs=$1
+	shift
+	"$@" &
+	_pid=$!
+	_i=0
+	while kill -0 $_pid 2>/dev/null; do
+		if [ $_i -ge $((_secs * 10)) ]; then
+			stuck=$_pid
+			return 124
+		fi
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	wait $_pid
+}
+ok_if() { if [ "$1" = 0 ]; then ktap_ok "$2"; else ktap_not_ok "$2"; fi; }
+# util-linux's hexdump, by path: busybox sh would run its own applet, which
+# knows no 8-byte integers.
+le32() { /usr/bin/hexdump -s "$2" -n 4 -e '1/4 "%u"' "$1"; }
+le64() { /usr/bin/hexdump -s "$2" -n 8 -e '1/8 "%u"' "$1"; }
+since_mark() { dmesg | tail -n +$((mark + 1)); }
+
+# setup: a fresh sector namespace on nfit_test.0 (v1.2 labels, as ndctl's
+# resetV makes them) whose lba $LBA lies on poisoned media; sets dev, blockdev.
+setup() {
+	$NDCTL disable-region -b $BUS all >/dev/null &&
+		$NDCTL init-labels -f -V 1.2 -b $BUS all >/dev/null 2>&1 &&
+		$NDCTL enable-region -b $BUS all >/dev/null || return 1
+	_json=$($NDCTL create-namespace -b $BUS -t pmem -m sector -l 4096) || return 1
+	dev=$(echo "$_json" | jq -r .dev)
+	blockdev=$(echo "$_json" | jq -r .blockdev)
+	[ -b "/dev/$blockdev" ] || { diag "no block device in: $_json"; return 1; }
+	# The raw namespace, to find the block and to clear any badblocks nfit_test
+	# starts with.
+	$NDCTL disable-namespace "$dev" >/dev/null && echo 1 >"/sys/bus/nd/devices/$dev/force_raw" &&
+		$NDCTL enable-namespace "$dev" >/dev/null || return 1
+	_raw=/dev/${blockdev%s}
+	[ -b "$_raw" ] || { diag "no raw device $_raw"; return 1; }
+	while read -r _s _n; do
+		dd if=/dev/zero of="$_raw" oflag=direct bs=512 seek="$_s" count="$_n" 2>/dev/null
+	done <"/sys/block/${blockdev%s}/badblocks"
+	# The info block: at 0 with v1.2 labels, at 4096 with v1.1.
+	_info=0
+	[ "$(dd if="$_raw" bs=1 count=14 2>/dev/null)" = BTT_ARENA_INFO ] || _info=4096
+	[ "$(dd if="$_raw" bs=1 skip=$_info count=14 2>/dev/null)" = BTT_ARENA_INFO ] ||
+		{ diag "no BTT info block at 0 or 4096 of $_raw"; return 1; }
+	_lbasize=$(le32 "$_raw" $((_info + 64)))
+	_block=$(((_info + $(le64 "$_raw" $((_info + 88))) + LBA * _lbasize) / 512))
+	diag "$dev: info block at $_info, internal sector $_lbasize bytes; lba $LBA's block at 512-byte sector $_block"
+	$NDCTL inject-error --block="$_block" --count=$((_lbasize / 512)) "$dev" >/dev/null &&
+		$NDCTL start-scrub $BUS >/dev/null && $NDCTL wait-scrub $BUS >/dev/null || return 1
+	grep -q "^$_block " "/sys/block/${blockdev%s}/badblocks" ||
+		{ diag "badblocks: $(tr '\n' ' ' <"/sys/block/${blockdev%s}/badblocks")"; return 1; }
+	$NDCTL disable-namespace "$dev" >/dev/null && echo 0 >"/sys/bus/nd/devices/$dev/force_raw" &&
+		$NDCTL enable-namespace "$dev" >/dev/null || return 1
+	[ -b "/dev/$blockdev" ]
+}
+
+# readers: A on CPU 0, B 2 s later on CPU 1, both of lba $LBA, the delay 4 s.
+readers() {
+	echo 4000 >$DELAY || return 1
+	taskset -c 0 dd if="/dev/$blockdev" of=/dev/null bs=4096 skip=$LBA count=1 iflag=direct 2>/tmp/a.err &
+	_a=$!
+	sleep 2
+	taskset -c 1 dd if="/dev/$blockdev" of=/dev/null bs=4096 skip=$LBA count=1 iflag=direct 2>/tmp/b.err &
+	_b=$!
+	wait $_a
+	_ra=$?
+	wait $_b
+	_rb=$?
+	echo 0 >$DELAY
+	diag "reader A: exit $_ra ($(tr '\n' ' ' </tmp/a.err)); reader B: exit $_rb ($(tr '\n' ' ' </tmp/b.err))"
+	since_mark | grep 'test: lane' | sed 's/^/# dmesg: /'
+	# Both fail, and B saw the error flag appear under its read on lane 1.
+	[ $_ra != 0 ] && [ $_rb != 0 ] &&
+		since_mark | grep -q "test: lane 1, lba $LBA: map entry changed under the read (block $LBA to $LBA, zero flag 0, error flag 1)"
+}
+
+# write_on_cpu1 LBA FILE: writes FILE's 4 KiB to LBA from CPU 1, bounded.
+write_on_cpu1() {
+	bounded 30 taskset -c 1 dd if="$2" of="/dev/$blockdev" bs=4096 seek="$1" count=1 oflag=direct conv=fsync 2>/dev/null
+}
+reads_back() { dd if="/dev/$blockdev" bs=4096 skip="$1" count=1 iflag=direct 2>/dev/null | cmp -s - "$2"; }
+
+ktap_header 11
+head -c 4096 /dev/urandom >/tmp/data.$LBA
+head -c 4096 /dev/urandom >/tmp/data.$NEXT
+for build in fixed stock; do
+	if [ $build = fixed ]; then what="nd_btt with patches 0001 and 0002"; else what="stock nd_btt ($KVER)"; fi
+	mark=$(dmesg | wc -l)
+	# Not loaded before: this build's module is the one modprobe loads.
+	[ ! -d /sys/module/nd_btt ] && cp "/out/nd_btt_$build.ko" "$MODDIR/nd_btt.ko" && $DEPMOD &&
+		_out=$(stack_load 2>&1) && [ -f $DELAY ] && setup
+	if [ $? != 0 ]; then
+		echo "$_out" | sed 's/^/# /'
+		ktap_not_ok "$build: nfit_test stack with $what (and the test delay), lba $LBA on poisoned media"
+		break
+	fi
+	ktap_ok "$build: nfit_test stack with $what (and the test delay), lba $LBA on poisoned media"
+
+	readers
+	ok_if $? "$build: readers of lba $LBA on CPUs 0 and 1 both get EIO; B's map entry gains the error flag under its read"
+
+	write_on_cpu1 $LBA /tmp/data.$LBA
+	ok_if $? "$build: a write of lba $LBA on CPU 1 completes (moving its old block to lane 1's free list)"
+
+	stuck=
+	write_on_cpu1 $NEXT /tmp/data.$NEXT
+	rc=$?
+	if [ $build = fixed ]; then
+		[ $rc = 0 ] && reads_back $LBA /tmp/data.$LBA && reads_back $NEXT /tmp/data.$NEXT
+		ok_if $? "fixed: the next write on CPU 1 (lba $NEXT, given that block) completes; both sectors read back"
+	else
+		# Expected: still spinning in btt_write_pg() on CPU 1.
+		if [ $rc = 124 ]; then
+			diag "the writer (pid $stuck) is still running after 30 s: $(cut -d' ' -f3 /proc/$stuck/stat) state"
+		else
+			diag "the writer ended: exit $rc"
+		fi
+		[ $rc = 124 ]
+		ok_if $? "stock: the next write on CPU 1 (lba $NEXT, given that block) spins on the RTT entry reader B left (still running after 30 s)"
+	fi
+
+	# No splat (the stock driver's hang is silent: it spins preemptibly).
+	_bad=$(since_mark | grep -E "$DMESG_BAD")
+	[ -z "$_bad" ]
+	ok_if $? "$build: no kernel splat"
+	[ -z "$_bad" ] || echo "$_bad" | head -30 | sed 's/^/# dmesg: /'
+
+	if [ $build = fixed ]; then
+		_out=$(stack_unload 2>&1)
+		_rc=$?
+		ok_if $_rc "fixed: the nfit_test stack unloads"
+		echo "$_out" | grep . | sed 's/^/# /'
+		[ $_rc = 0 ] || break
+	elif [ -n "$stuck" ] && [ -w /proc/sysrq-trigger ]; then
+		# Where CPU 1 is: the backtraces of the busy CPUs.
+		mark=$(dmesg | wc -l)
+		echo l >/proc/sysrq-trigger
+		sleep 2
+		since_mark | grep -E 'CPU: 1|btt_write_pg|btt_submit_bio' | head -8 | sed 's/^/# sysrq-l: /'
+	fi
+done
+ktap_finish
