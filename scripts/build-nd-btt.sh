@@ -14,22 +14,23 @@
 # Usage: scripts/build-nd-btt.sh [debug|kasan|plain] [--fixed] [PATCH...]
 . "$(dirname "$0")/lib.sh"
 
-flavour=debug patches=()
+flavour=debug fixes=() extra=()
 for a in "$@"; do
 	case $a in
 	debug | kasan | plain) flavour=$a ;;
 	--fixed)
 		fixes=("$BTT_TOP"/scripts/patches/nd_btt/*.patch)
 		[ -f "${fixes[0]}" ] || die "no patches in scripts/patches/nd_btt"
-		patches+=("${fixes[@]}")
 		;;
 	-*) die "unknown option '$a' (--fixed)" ;;
 	*)
 		[ -f "$a" ] || die "no patch $a"
-		patches+=("$(realpath "$a")")
+		extra+=("$(realpath "$a")")
 		;;
 	esac
 done
+# The fixes first, wherever --fixed stands.
+patches=("${fixes[@]}" "${extra[@]}")
 
 kdir=$("$BTT_TOP/scripts/build-kernel.sh" "$flavour") || die "no $flavour kernel (scripts/build-kernel.sh $flavour failed)"
 ksrc=$(kernel_src_dir)

@@ -8,11 +8,13 @@
 
 mod common;
 
-use btt_core::btt::info::{InfoBlock, INFO_SIZE};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
 
-use btt_core::btt::map;
-use btt_core::btt::{Btt, Error, Lane, Media};
+use btt_core::btt::info::{InfoBlock, INFO_SIZE};
+use btt_core::btt::{map, Btt, Error, Lane, Media};
 use btt_core::host::{MemMedia, StdPlatform};
 use common::*;
 
@@ -190,7 +192,7 @@ fn a_media_error_in_the_map_costs_only_its_sectors() {
 }
 
 /// Memory media on which the second reading of one map entry first gives the
-/// entry the error flag, as a second reader's media error on the same block
+/// entry the error flag, as another reader's media error on the same block
 /// would between a read's two readings of the map.
 struct ErrorFlagOnRecheck {
     inner: MemMedia,
@@ -228,10 +230,10 @@ impl Media for ErrorFlagOnRecheck {
 /// a read whose map entry gains the error flag between its two readings
 /// fails with EIO and must leave no read tracking slot naming the block;
 /// otherwise the write that is next given that block (here on the same
-/// lane) waits for the slot forever. The guest shows it with C on nfit_test
-/// (tools/testing/nvdimm-ndctl/btt-stale-rtt.guest.sh).
-#[test]
-fn an_error_flag_set_under_a_read_leaves_no_read_tracking_slot() {
+/// lane) waits for the slot forever. The read covers `sectors` sectors from
+/// LBA 200 on, the first of them the one that fails. The guest shows it
+/// with C on nfit_test (tools/testing/nvdimm-ndctl/btt-stale-rtt.guest.sh).
+fn error_flag_under_a_read(lbasize: u32, sectors: usize) {
     const LBA: u64 = 200;
     const NEXT: u64 = 300;
     // Leaked: a writer that never returns must not hold the test up.
@@ -241,16 +243,18 @@ fn an_error_flag_set_under_a_read_leaves_no_read_tracking_slot() {
         premap: LBA as u32,
         readings: AtomicU32::new(0),
     }));
-    let (btt, lanes) = Btt::<_, StdPlatform>::open(media, &cfg(4096)).expect("open");
+    let (btt, lanes) = Btt::<_, StdPlatform>::open(media, &cfg(lbasize)).expect("open");
     let mut lanes: Vec<_> = lanes.collect();
+    let ss = btt.sector_size() as usize;
     let mapoff = btt.arena(0).unwrap().mapoff;
     media.entry.store(mapoff + LBA * 4, Ordering::SeqCst);
 
-    let mut buf = vec![0u8; 4096];
+    let mut buf = vec![0u8; ss * sectors];
     assert_eq!(btt.read_sectors(LBA, &mut buf, None), Err(Error::Io));
+    // The first reading, the second (which set the flag), one that matched.
     assert!(
-        media.readings.load(Ordering::SeqCst) >= 2,
-        "the entry was not read twice"
+        media.readings.load(Ordering::SeqCst) >= 3,
+        "the entry was not read again after it changed"
     );
     let mut raw = [0u8; 4];
     media.inner.read(mapoff + LBA * 4, &mut raw).unwrap();
@@ -260,24 +264,35 @@ fn an_error_flag_set_under_a_read_leaves_no_read_tracking_slot() {
     // A write of LBA moves its block (LBA's own: it was never written) to
     // lane 1's free list; the next write on lane 1 is given that block.
     let mut lane = lanes.swap_remove(1);
-    btt.write(&mut lane, LBA, &pattern(4096, LBA, 1), None)
+    btt.write(&mut lane, LBA, &pattern(ss, LBA, 1), None)
         .unwrap();
     assert_eq!(lane.free_entry(0).unwrap().block, LBA as u32);
-    let btt = std::sync::Arc::new(btt);
-    let writer = std::sync::Arc::clone(&btt);
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let r = writer.write(&mut lane, NEXT, &pattern(4096, NEXT, 1), None);
+    let btt = Arc::new(btt);
+    let writer = Arc::clone(&btt);
+    let (done, finished) = mpsc::channel();
+    thread::spawn(move || {
+        let r = writer.write(&mut lane, NEXT, &pattern(ss, NEXT, 1), None);
         let _ = done.send(r);
     });
-    match finished.recv_timeout(std::time::Duration::from_secs(20)) {
+    match finished.recv_timeout(Duration::from_secs(20)) {
         Ok(r) => r.unwrap(),
         Err(_) => {
             panic!("the write given the block still waits for a read tracking slot after 20 s")
         }
     }
+    let mut one = vec![0u8; ss];
     for lba in [LBA, NEXT] {
-        btt.read_sectors(lba, &mut buf, None).unwrap();
-        assert_eq!(identify(&buf), Some((lba, 1)));
+        btt.read_sectors(lba, &mut one, None).unwrap();
+        assert_eq!(identify(&one), Some((lba, 1)));
     }
+}
+
+#[test]
+fn an_error_flag_set_under_a_read_leaves_no_read_tracking_slot() {
+    error_flag_under_a_read(4096, 1);
+}
+
+#[test]
+fn an_error_flag_set_under_a_read_of_8_sectors_leaves_no_read_tracking_slot() {
+    error_flag_under_a_read(512, 8);
 }

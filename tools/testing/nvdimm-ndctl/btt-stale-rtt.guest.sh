@@ -14,20 +14,22 @@
 #
 # The window is a few instructions wide, so both nd_btt builds carry a
 # test-only delay there (nd_btt-test-read-delay.patch: the module parameter
-# test_read_recheck_delay_ms; it also logs a map entry that changed under a
-# read). Per build, on a fresh 4096-byte sector namespace:
+# test_read_recheck_delay_ms), and log lines: a read entering the delay, a map
+# entry that changed under a read, a write that waits for an RTT entry naming
+# its block. Per build, on a fresh 4096-byte sector namespace:
 #   1. lba 200 (never written, so its map entry names block 200) gets a media
 #      error injected under its data block, known to the namespace's badblocks
 #      after an ARS scrub;
-#   2. with a 4 s delay, reader A (CPU 0) reads lba 200, and 2 s later reader B
-#      (CPU 1): A's data read fails and sets the error flag while B sleeps
-#      between its RTT store and its second map read; both get EIO;
+#   2. with a 4 s delay, reader A (CPU 0) reads lba 200, and reader B (CPU 1)
+#      2 s after A entered the delay: A's data read fails and sets the error
+#      flag while B sleeps between its RTT store and its second map read; both
+#      get EIO;
 #   3. a write of lba 200 on CPU 1 moves block 200 (error cleared) to lane 1's
 #      free list; the next write on CPU 1 (lba 300) is given block 200.
 # The fixed build (0001 and 0002, then the delay) must complete that write and
 # read the data back; the stock build (the delay alone) is expected to leave it
-# spinning (a test point, so that a kernel that fixes it shows). The stock
-# build runs last: its spinning writer holds lane 1 until power-off.
+# spinning on lane 1's RTT entry (a test point, so that a kernel that fixes it
+# shows). The stock build runs last: its writer holds lane 1 until power-off.
 #
 # Usage (from the runner): btt-stale-rtt.guest.sh; needs /out/nd_btt_fixed.ko
 # and /out/nd_btt_stock.ko, both built with the delay patch.
@@ -84,21 +86,37 @@ ok_if() { if [ "$1" = 0 ]; then ktap_ok "$2"; else ktap_not_ok "$2"; fi; }
 le32() { /usr/bin/hexdump -s "$2" -n 4 -e '1/4 "%u"' "$1"; }
 le64() { /usr/bin/hexdump -s "$2" -n 8 -e '1/8 "%u"' "$1"; }
 since_mark() { dmesg | tail -n +$((mark + 1)); }
+# q CMD...: runs CMD quietly (ndctl reports on stderr), showing its output as
+# KTAP diagnostics only when it fails.
+q() {
+	_o=$("$@" 2>&1) && return 0
+	_rc=$?
+	echo "$_o" | sed 's/^/# /'
+	return $_rc
+}
+# wait_log PATTERN SECS: until the kernel log since the mark matches PATTERN.
+wait_log() {
+	_i=0
+	until since_mark | grep -q "$1"; do
+		[ $_i -lt $(($2 * 10)) ] || return 1
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+}
 
 # setup: a fresh sector namespace on nfit_test.0 (v1.2 labels, as ndctl's
 # resetV makes them) whose lba $LBA lies on poisoned media; sets dev, blockdev.
 setup() {
-	$NDCTL disable-region -b $BUS all >/dev/null &&
-		$NDCTL init-labels -f -V 1.2 -b $BUS all >/dev/null 2>&1 &&
-		$NDCTL enable-region -b $BUS all >/dev/null || return 1
+	q $NDCTL disable-region -b $BUS all && q $NDCTL init-labels -f -V 1.2 -b $BUS all &&
+		q $NDCTL enable-region -b $BUS all || return 1
 	_json=$($NDCTL create-namespace -b $BUS -t pmem -m sector -l 4096) || return 1
 	dev=$(echo "$_json" | jq -r .dev)
 	blockdev=$(echo "$_json" | jq -r .blockdev)
 	[ -b "/dev/$blockdev" ] || { diag "no block device in: $_json"; return 1; }
 	# The raw namespace, to find the block and to clear any badblocks nfit_test
 	# starts with.
-	$NDCTL disable-namespace "$dev" >/dev/null && echo 1 >"/sys/bus/nd/devices/$dev/force_raw" &&
-		$NDCTL enable-namespace "$dev" >/dev/null || return 1
+	q $NDCTL disable-namespace "$dev" && echo 1 >"/sys/bus/nd/devices/$dev/force_raw" &&
+		q $NDCTL enable-namespace "$dev" || return 1
 	_raw=/dev/${blockdev%s}
 	[ -b "$_raw" ] || { diag "no raw device $_raw"; return 1; }
 	while read -r _s _n; do
@@ -112,20 +130,23 @@ setup() {
 	_lbasize=$(le32 "$_raw" $((_info + 64)))
 	_block=$(((_info + $(le64 "$_raw" $((_info + 88))) + LBA * _lbasize) / 512))
 	diag "$dev: info block at $_info, internal sector $_lbasize bytes; lba $LBA's block at 512-byte sector $_block"
-	$NDCTL inject-error --block="$_block" --count=$((_lbasize / 512)) "$dev" >/dev/null &&
-		$NDCTL start-scrub $BUS >/dev/null && $NDCTL wait-scrub $BUS >/dev/null || return 1
+	q $NDCTL inject-error --block="$_block" --count=$((_lbasize / 512)) "$dev" &&
+		q $NDCTL start-scrub $BUS && q $NDCTL wait-scrub $BUS || return 1
 	grep -q "^$_block " "/sys/block/${blockdev%s}/badblocks" ||
 		{ diag "badblocks: $(tr '\n' ' ' <"/sys/block/${blockdev%s}/badblocks")"; return 1; }
-	$NDCTL disable-namespace "$dev" >/dev/null && echo 0 >"/sys/bus/nd/devices/$dev/force_raw" &&
-		$NDCTL enable-namespace "$dev" >/dev/null || return 1
+	q $NDCTL disable-namespace "$dev" && echo 0 >"/sys/bus/nd/devices/$dev/force_raw" &&
+		q $NDCTL enable-namespace "$dev" || return 1
 	[ -b "/dev/$blockdev" ]
 }
 
-# readers: A on CPU 0, B 2 s later on CPU 1, both of lba $LBA, the delay 4 s.
+# readers: A on CPU 0, B on CPU 1 2 s after A entered the delay (4 s), both
+# of lba $LBA.
 readers() {
 	echo 4000 >$DELAY || return 1
 	taskset -c 0 dd if="/dev/$blockdev" of=/dev/null bs=4096 skip=$LBA count=1 iflag=direct 2>/tmp/a.err &
 	_a=$!
+	wait_log "test: lane 0, lba $LBA: RTT entry set to block $LBA, sleeping" 10 ||
+		diag "reader A did not enter the delay within 10 s"
 	sleep 2
 	taskset -c 1 dd if="/dev/$blockdev" of=/dev/null bs=4096 skip=$LBA count=1 iflag=direct 2>/tmp/b.err &
 	_b=$!
@@ -136,9 +157,10 @@ readers() {
 	echo 0 >$DELAY
 	diag "reader A: exit $_ra ($(tr '\n' ' ' </tmp/a.err)); reader B: exit $_rb ($(tr '\n' ' ' </tmp/b.err))"
 	since_mark | grep 'test: lane' | sed 's/^/# dmesg: /'
-	# Both fail, and B saw the error flag appear under its read on lane 1.
-	[ $_ra != 0 ] && [ $_rb != 0 ] &&
-		since_mark | grep -q "test: lane 1, lba $LBA: map entry changed under the read (block $LBA to $LBA, zero flag 0, error flag 1)"
+	# Both fail with EIO, and B saw the error flag appear under its read on
+	# lane 1.
+	[ $_ra != 0 ] && [ $_rb != 0 ] && grep -q 'Input/output error' /tmp/a.err &&
+		grep -q 'Input/output error' /tmp/b.err && since_mark | grep -q "test: lane 1, lba $LBA: map entry changed under the read (block $LBA to $LBA, zero flag 0, error flag 1)"
 }
 
 # write_on_cpu1 LBA FILE: writes FILE's 4 KiB to LBA from CPU 1, bounded.
@@ -176,13 +198,15 @@ for build in fixed stock; do
 		[ $rc = 0 ] && reads_back $LBA /tmp/data.$LBA && reads_back $NEXT /tmp/data.$NEXT
 		ok_if $? "fixed: the next write on CPU 1 (lba $NEXT, given that block) completes; both sectors read back"
 	else
-		# Expected: still spinning in btt_write_pg() on CPU 1.
+		# Expected: still spinning in btt_write_pg() on CPU 1, on the RTT
+		# entry of lane 1, which names the block.
 		if [ $rc = 124 ]; then
 			diag "the writer (pid $stuck) is still running after 30 s: $(cut -d' ' -f3 /proc/$stuck/stat) state"
 		else
 			diag "the writer ended: exit $rc"
 		fi
-		[ $rc = 124 ]
+		since_mark | grep 'write waits for RTT entry' | sed 's/^/# dmesg: /'
+		[ $rc = 124 ] && since_mark | grep -q "test: lane 1: write waits for RTT entry 1, which names block $LBA"
 		ok_if $? "stock: the next write on CPU 1 (lba $NEXT, given that block) spins on the RTT entry reader B left (still running after 30 s)"
 	fi
 

@@ -26,18 +26,24 @@
 # All in one function, parsed whole before it runs: bash reads a script as it
 # goes, and this one runs for minutes while the work tree may change.
 main() {
-	driver=${BTT_DRIVER:-c} flavour=debug timeout=2700 tests=() stale_rtt=0
+	driver= flavour=debug timeout=2700 tests=() stale_rtt=0
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--driver) driver=$2; shift 2 ;;
 		--flavour) flavour=$2; shift 2 ;;
 		--timeout) timeout=$2; shift 2 ;;
-		--stale-rtt) stale_rtt=1 driver=c; shift ;;
+		--stale-rtt) stale_rtt=1; shift ;;
 		--help | -h) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 		-*) die "unknown option '$1' (see --help)" ;;
 		*) tests+=("$1"); shift ;;
 		esac
 	done
+	if [ "$stale_rtt" = 1 ]; then
+		[ "${driver:-c}" = c ] && [ "${#tests[@]}" = 0 ] ||
+			die "--stale-rtt runs its own test with the C driver: no --driver rs, no TEST.sh"
+		driver=c
+	fi
+	driver=${driver:-${BTT_DRIVER:-c}}
 	case $driver in c | rs) ;; *) die "unknown driver '$driver' (c or rs)" ;; esac
 
 	here=$BTT_TOP/tools/testing/nvdimm-ndctl
