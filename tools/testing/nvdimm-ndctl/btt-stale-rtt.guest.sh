@@ -80,7 +80,6 @@ bounded() {
 	done
 	wait $_pid
 }
-ok_if() { if [ "$1" = 0 ]; then ktap_ok "$2"; else ktap_not_ok "$2"; fi; }
 # util-linux's hexdump, by path: busybox sh would run its own applet, which
 # knows no 8-byte integers.
 le32() { /usr/bin/hexdump -s "$2" -n 4 -e '1/4 "%u"' "$1"; }
@@ -186,17 +185,17 @@ for build in fixed stock; do
 	ktap_ok "$build: nfit_test stack with $what (and the test delay), lba $LBA on poisoned media"
 
 	readers
-	ok_if $? "$build: readers of lba $LBA on CPUs 0 and 1 both get EIO; B's map entry gains the error flag under its read"
+	ktap_result $? "$build: readers of lba $LBA on CPUs 0 and 1 both get EIO; B's map entry gains the error flag under its read"
 
 	write_on_cpu1 $LBA /tmp/data.$LBA
-	ok_if $? "$build: a write of lba $LBA on CPU 1 completes (moving its old block to lane 1's free list)"
+	ktap_result $? "$build: a write of lba $LBA on CPU 1 completes (moving its old block to lane 1's free list)"
 
 	stuck=
 	write_on_cpu1 $NEXT /tmp/data.$NEXT
 	rc=$?
 	if [ $build = fixed ]; then
 		[ $rc = 0 ] && reads_back $LBA /tmp/data.$LBA && reads_back $NEXT /tmp/data.$NEXT
-		ok_if $? "fixed: the next write on CPU 1 (lba $NEXT, given that block) completes; both sectors read back"
+		ktap_result $? "fixed: the next write on CPU 1 (lba $NEXT, given that block) completes; both sectors read back"
 	else
 		# Expected: still spinning in btt_write_pg() on CPU 1, on the RTT
 		# entry of lane 1, which names the block.
@@ -207,19 +206,19 @@ for build in fixed stock; do
 		fi
 		since_mark | grep 'write waits for RTT entry' | sed 's/^/# dmesg: /'
 		[ $rc = 124 ] && since_mark | grep -q "test: lane 1: write waits for RTT entry 1, which names block $LBA"
-		ok_if $? "stock: the next write on CPU 1 (lba $NEXT, given that block) spins on the RTT entry reader B left (still running after 30 s)"
+		ktap_result $? "stock: the next write on CPU 1 (lba $NEXT, given that block) spins on the RTT entry reader B left (still running after 30 s)"
 	fi
 
 	# No splat (the stock driver's hang is silent: it spins preemptibly).
 	_bad=$(since_mark | grep -E "$DMESG_BAD")
 	[ -z "$_bad" ]
-	ok_if $? "$build: no kernel splat"
+	ktap_result $? "$build: no kernel splat"
 	[ -z "$_bad" ] || echo "$_bad" | head -30 | sed 's/^/# dmesg: /'
 
 	if [ $build = fixed ]; then
 		_out=$(stack_unload 2>&1)
 		_rc=$?
-		ok_if $_rc "fixed: the nfit_test stack unloads"
+		ktap_result $_rc "fixed: the nfit_test stack unloads"
 		echo "$_out" | grep . | sed 's/^/# /'
 		[ $_rc = 0 ] || break
 	elif [ -n "$stuck" ] && [ -w /proc/sysrq-trigger ]; then

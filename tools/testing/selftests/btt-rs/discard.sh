@@ -14,9 +14,6 @@
 ns_json_field() { # FIELD: from ndctl JSON on stdin
 	grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4
 }
-ok_if() { # RC NAME
-	if [ "$1" = 0 ]; then ktap_ok "$2"; else ktap_not_ok "$2"; fi
-}
 # zeroes DEV SKIP_MIB LEN: whether LEN bytes from SKIP_MIB MiB read as zeroes
 # (O_DIRECT; cmp, not sha256sum: hashing costs more than the I/O under TCG).
 zeroes() { dd if="$1" bs=1M skip="$2" iflag=direct 2>/dev/null | cmp -s -n "$3" - /dev/zero; }
@@ -44,14 +41,14 @@ ranges() {
 	diag "$tag: discard_max_bytes $dmax granularity $dgran write_zeroes_max_bytes $zmax unmap $zunmap"
 	if [ "$ss" -ge 4096 ]; then
 		[ "$dmax" -gt 0 ] && [ "$dgran" = "$ss" ] && [ "$zmax" -gt 0 ] && [ "$zunmap" = "$zmax" ]
-		ok_if $? "$tag queue limits: discard and write-zeroes advertised, granularity $ss"
+		ktap_result $? "$tag queue limits: discard and write-zeroes advertised, granularity $ss"
 		zero="$BLKDISCARD"
 	else
 		# Sectors smaller than a page: C's reader misreads the zero flag
 		# (it fills one sector of a segment), so neither is advertised and
 		# BLKZEROOUT writes zero pages (normal BTT writes) instead.
 		[ "$dmax" = 0 ] && [ "$zmax" = 0 ] && ! $BLKDISCARD -o 0 -l "$ss" "$dev" 2>/dev/null
-		ok_if $? "$tag queue limits: no discard, no write-zeroes (the C driver cannot read the zero flag on $ss-byte sectors); blkdiscard refused"
+		ktap_result $? "$tag queue limits: no discard, no write-zeroes (the C driver cannot read the zero flag on $ss-byte sectors); blkdiscard refused"
 		zero="$BLKDISCARD -z"
 	fi
 
@@ -67,13 +64,13 @@ ranges() {
 		! zeroes "$dev" 0 "$bytes" && $zero -o 0 -l 4194304 "$dev" && $zero -o 33554432 -l 4194304 "$dev" &&
 			zeroes "$dev" 0 "$bytes"
 	fi
-	ok_if $? "$tag $zero $what: the disk ($bytes bytes, 8 MiB written first) reads zeroes"
+	ktap_result $? "$tag $zero $what: the disk ($bytes bytes, 8 MiB written first) reads zeroes"
 
 	write_pattern "$dev" 4096 $((WIN / 4096)) 0 /tmp/$tag.img
 	cp /tmp/$tag.img /tmp/$tag.before
 	$zero -o 1048576 -l 1048576 "$dev" && zero_file /tmp/$tag.img 1048576 1048576 &&
 		same_as "$dev" /tmp/$tag.img
-	ok_if $? "$tag $zero of 1 MiB at 1 MiB: zeroes there, data around it"
+	ktap_result $? "$tag $zero of 1 MiB at 1 MiB: zeroes there, data around it"
 
 	# Not a multiple of the logical block size: the kernel refuses it
 	# (blk_validate_byte_range(): EINVAL), nothing changes. Busybox's
@@ -83,27 +80,27 @@ ranges() {
 		! busybox blkdiscard -o $((3 * 1048576)) -l $((ss + ss / 2)) "$dev" 2>/dev/null &&
 		! $BLKDISCARD -o $((3 * 1048576 + ss / 2)) -l "$ss" "$dev" 2>/dev/null &&
 		same_as "$dev" /tmp/$tag.img
-	ok_if $? "$tag blkdiscard of a range not aligned to $ss bytes is refused, data intact"
+	ktap_result $? "$tag blkdiscard of a range not aligned to $ss bytes is refused, data intact"
 
 	# Whole logical blocks, not whole pages: exactly those sectors.
 	off=$((3 * 1048576 + 3 * ss)) len=$((5 * ss))
 	$zero -o $off -l $len "$dev" && zero_file /tmp/$tag.img $off $len &&
 		same_as "$dev" /tmp/$tag.img
-	ok_if $? "$tag $zero of $len bytes at $off (block-aligned): exactly those sectors"
+	ktap_result $? "$tag $zero of $len bytes at $off (block-aligned): exactly those sectors"
 
 	off=$((5 * 1048576 + ss)) len=$((1048576 - 2 * ss))
 	$BLKDISCARD -z -o $off -l $len "$dev" && zero_file /tmp/$tag.img $off $len &&
 		same_as "$dev" /tmp/$tag.img
-	ok_if $? "$tag blkdiscard -z of $len bytes at $off (BLKZEROOUT, write-zeroes)"
+	ktap_result $? "$tag blkdiscard -z of $len bytes at $off (BLKZEROOUT, write-zeroes)"
 
 	# A write into a discarded range takes the normal path.
 	dd if=/tmp/$tag.before of=/tmp/$tag.sector bs="$ss" skip=$((1048576 / ss + 7)) count=1 2>/dev/null
 	dd if=/tmp/$tag.sector of="$dev" bs="$ss" seek=$((1048576 / ss + 7)) oflag=direct conv=notrunc 2>/dev/null &&
 		dd if=/tmp/$tag.sector of=/tmp/$tag.img bs="$ss" seek=$((1048576 / ss + 7)) conv=notrunc 2>/dev/null &&
 		same_as "$dev" /tmp/$tag.img
-	ok_if $? "$tag a write of a discarded sector reads back, its neighbours stay zero"
+	ktap_result $? "$tag a write of a discarded sector reads back, its neighbours stay zero"
 	zeroes "$dev" 8 $((bytes - WIN))
-	ok_if $? "$tag the rest of the disk still reads zeroes"
+	ktap_result $? "$tag the rest of the disk still reads zeroes"
 }
 
 # verify_ranges TAG DEV SS: what ranges left, read by the driver now loaded.
@@ -112,7 +109,7 @@ verify_ranges() {
 	bytes=$(($(cat /sys/block/$2/size) * 512))
 	[ -b "$dev" ] && same_as "$dev" /tmp/$tag.img &&
 		zeroes "$dev" 8 $((bytes - WIN))
-	ok_if $? "$tag $(btt_driver_name) reads the same data and zeroes"
+	ktap_result $? "$tag $(btt_driver_name) reads the same data and zeroes"
 }
 
 # ext4 DEV: mkfs (which discards), -o discard + punch-hole, fstrim.
@@ -121,10 +118,10 @@ ext4_phase() {
 	mkfs.ext4 -q -F -b 4096 "$dev" >/tmp/mkfs.out 2>&1
 	rc=$?
 	sed 's/^/# /' /tmp/mkfs.out
-	ok_if $rc "mkfs.ext4 on btt_rs (discards the disk first)"
+	ktap_result $rc "mkfs.ext4 on btt_rs (discards the disk first)"
 	mkdir -p /mnt/e
 	mount -t ext4 -o discard "$dev" /mnt/e
-	ok_if $? "mount -o discard"
+	ktap_result $? "mount -o discard"
 	head -c 4194304 /dev/urandom >/tmp/keep
 	head -c 2097152 /dev/urandom >/tmp/p1
 	marker_file /tmp/p2 PUNCH 2
@@ -133,28 +130,28 @@ ext4_phase() {
 	cp /tmp/keep /mnt/e/keep && cp /tmp/punch.src /mnt/e/punch && sync
 	n=$(markers "$dev" PUNCH)
 	[ "$n" -gt 0 ]
-	ok_if $? "the file's marker is on the disk ($n lines)"
+	ktap_result $? "the file's marker is on the disk ($n lines)"
 	$FALLOCATE --punch-hole -o 2097152 -l 2097152 /mnt/e/punch && sync
-	ok_if $? "fallocate --punch-hole of the marker's 2 MiB"
+	ktap_result $? "fallocate --punch-hole of the marker's 2 MiB"
 	# -o discard: the freed blocks are discarded when the transaction commits.
 	i=0
 	while [ "$(markers "$dev" PUNCH)" != 0 ] && [ $i -lt 20 ]; do sync; sleep 0.5; i=$((i + 1)); done
 	[ "$(markers "$dev" PUNCH)" = 0 ]
-	ok_if $? "the punched blocks were discarded: the marker is gone from the disk"
+	ktap_result $? "the punched blocks were discarded: the marker is gone from the disk"
 	cat /tmp/p1 >/tmp/punch.want && head -c 2097152 /dev/zero >>/tmp/punch.want && cat /tmp/p3 >>/tmp/punch.want
 	[ "$(file_sum /mnt/e/punch)" = "$(file_sum /tmp/punch.want)" ] && [ "$(file_sum /mnt/e/keep)" = "$(file_sum /tmp/keep)" ]
-	ok_if $? "the files read back (the hole reads zeroes)"
+	ktap_result $? "the files read back (the hole reads zeroes)"
 
 	# Without -o discard, freed blocks keep their data until fstrim.
 	mount -o remount,nodiscard /mnt/e
 	marker_file /mnt/e/gone TRIM 3 && sync && rm /mnt/e/gone && sync
 	n=$(markers "$dev" TRIM)
 	[ "$n" -gt 0 ]
-	ok_if $? "a deleted file's marker is still on the disk without -o discard ($n lines)"
+	ktap_result $? "a deleted file's marker is still on the disk without -o discard ($n lines)"
 	$FSTRIM /mnt/e && [ "$(markers "$dev" TRIM)" = 0 ]
-	ok_if $? "fstrim discards it"
+	ktap_result $? "fstrim discards it"
 	umount /mnt/e
-	ok_if $? "umount"
+	ktap_result $? "umount"
 }
 
 ext4_verify() {
@@ -162,10 +159,10 @@ ext4_verify() {
 	mount -t ext4 -o ro "$dev" /mnt/e &&
 		[ "$(file_sum /mnt/e/punch)" = "$(file_sum /tmp/punch.want)" ] &&
 		[ "$(file_sum /mnt/e/keep)" = "$(file_sum /tmp/keep)" ] && [ ! -e /mnt/e/gone ]
-	ok_if $? "ext4: $(btt_driver_name) mounts it and reads the files"
+	ktap_result $? "ext4: $(btt_driver_name) mounts it and reads the files"
 	umount /mnt/e 2>/dev/null
 	[ "$(markers "$dev" PUNCH)" = 0 ] && [ "$(markers "$dev" TRIM)" = 0 ]
-	ok_if $? "ext4: the discarded blocks read zeroes under $(btt_driver_name)"
+	ktap_result $? "ext4: the discarded blocks read zeroes under $(btt_driver_name)"
 }
 
 check_ns() { # NS TAG

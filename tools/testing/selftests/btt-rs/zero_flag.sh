@@ -19,9 +19,6 @@
 # The host checks afterwards that no driver wrote either image.
 . /btt/tools/testing/guest/lib.sh
 
-ok_if() { # RC NAME
-	if [ "$1" = 0 ]; then ktap_ok "$2"; else ktap_not_ok "$2"; fi
-}
 # zero_pi DEV: sectors 2-9 read as zero data and zero metadata. 8 sectors:
 # 512 bytes of metadata, which the block layer maps from the user's buffer
 # directly; a length it cannot (not a multiple of the queue's DMA alignment,
@@ -54,12 +51,12 @@ ktap_check "load the nvdimm stack with btt_rs" nd_load rs
 wait_btt_disks 2
 dev=$(disk_of 512) dev2=$(disk_of 4096)
 [ -n "$dev" ] && [ -b /dev/$dev ] && [ -n "$dev2" ] && btt_pi cap "/dev/$dev2" | grep -q ' size=64 '
-ok_if $? "btt_rs attaches the 512- and 4160-byte BTTs made by the btt tool ($dev, $dev2)"
+ktap_result $? "btt_rs attaches the 512- and 4160-byte BTTs made by the btt tool ($dev, $dev2)"
 n=$(wrong_bytes /dev/$dev)
 [ "$n" = 0 ]
-ok_if $? "btt_rs reads zeroes for zero-flagged sectors and data for the rest ($n bytes wrong)"
+ktap_result $? "btt_rs reads zeroes for zero-flagged sectors and data for the rest ($n bytes wrong)"
 zero_pi "$dev2"
-ok_if $? "btt_rs: zero-flagged 4160-byte sectors read as zero data and zero metadata"
+ktap_result $? "btt_rs: zero-flagged 4160-byte sectors read as zero data and zero metadata"
 
 ktap_check "switch to the stock C driver" nd_switch c
 wait_btt_disks 2
@@ -67,17 +64,17 @@ dev=$(disk_of 512) dev2=$(disk_of 4096)
 n=$(wrong_bytes /dev/$dev)
 diag "nd_btt (C, $(uname -r)) on the same sectors: $n of 16384 bytes wrong"
 [ "$n" != 0 ] && [ "$n" != read-error ]
-ok_if $? "the stock nd_btt misreads them (the bug scripts/patches/nd_btt/0002 fixes: $n bytes wrong)"
+ktap_result $? "the stock nd_btt misreads them (the bug scripts/patches/nd_btt/0002 fixes: $n bytes wrong)"
 ! zero_pi "$dev2"
-ok_if $? "the stock nd_btt leaves the metadata of zero-flagged 4160-byte sectors unwritten (0002 fixes it too)"
+ktap_result $? "the stock nd_btt leaves the metadata of zero-flagged 4160-byte sectors unwritten (0002 fixes it too)"
 
 ktap_check "switch to nd_btt with scripts/patches/nd_btt/ applied" nd_switch /out/nd_btt_fixed.ko
 wait_btt_disks 2
 dev=$(disk_of 512) dev2=$(disk_of 4096)
 n=$(wrong_bytes /dev/$dev)
 [ "$n" = 0 ]
-ok_if $? "the patched nd_btt reads zeroes and data right ($n bytes wrong)"
+ktap_result $? "the patched nd_btt reads zeroes and data right ($n bytes wrong)"
 zero_pi "$dev2"
-ok_if $? "the patched nd_btt: zero-flagged 4160-byte sectors read as zero data and zero metadata"
+ktap_result $? "the patched nd_btt: zero-flagged 4160-byte sectors read as zero data and zero metadata"
 ktap_check "dmesg free of WARN/BUG/lockdep/sleep-in-atomic/KASAN" dmesg_clean
 ktap_finish
