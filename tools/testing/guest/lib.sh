@@ -108,15 +108,42 @@ nd_unload() {
 	rmmod nfit nd_pmem || return 1
 	nd_unload_btt || return 1
 	rmmod dax || return 1
-	# libnvdimm's last references go away asynchronously after its users unload.
-	i=0
-	while ! rmmod libnvdimm 2>/dev/null; do
-		i=$((i + 1))
-		if [ $i -ge 50 ]; then
-			diag "libnvdimm still in use: refcnt $(cat /sys/module/libnvdimm/refcnt), holders: $(ls /sys/module/libnvdimm/holders)"
+	rmmod_wait libnvdimm
+}
+# rmmod_wait MODULE: removes MODULE if it is loaded. A module can stay busy for
+# a moment after its last user left (libnvdimm's last references go away
+# asynchronously: EAGAIN), so a refusal is retried for 5 s.
+rmmod_wait() {
+	_i=0
+	while [ -d /sys/module/$1 ] && ! rmmod $1 2>/dev/null; do
+		_i=$((_i + 1))
+		if [ $_i -ge 50 ]; then
+			diag "$1 still in use: refcnt $(cat /sys/module/$1/refcnt 2>/dev/null), holders: $(ls /sys/module/$1/holders 2>/dev/null)"
 			return 1
 		fi
 		sleep 0.1
+	done
+}
+# nfit_stack_load BTT_MODULE: modprobes the nvdimm stack of the nfit_test bus
+# (tools/testing/nvdimm-ndctl), all but nfit_test itself, with BTT_MODULE (nd_btt or
+# btt_rs) as the BTT driver. Needs $MODPROBE (kmod's, which knows the test
+# modules' directory).
+nfit_stack_load() {
+	for _m in nfit_test_iomap libnvdimm dax ${1:?nfit_stack_load: which BTT module?} nd_pmem device_dax dax_pmem nfit; do
+		$MODPROBE $_m || return 1
+	done
+}
+# nfit_stack_unload: removes nfit_test and the whole nvdimm stack, whichever
+# BTT driver it holds. Every region is disabled first, the QEMU NVDIMM's
+# (ACPI.NFIT) too: nfit stays busy while any is enabled. Needs $NDCTL and
+# $MODPROBE.
+nfit_stack_unload() {
+	$NDCTL disable-region all >/dev/null 2>&1
+	# modprobe -r takes nfit_test's unused dependencies with it; whatever it
+	# leaves (a module still busy) is removed one by one after it.
+	if [ -d /sys/module/nfit_test ]; then $MODPROBE -r nfit_test; fi
+	for _m in nfit_test nfit dax_pmem device_dax nd_pmem btt_rs nd_btt dax libnvdimm nfit_test_iomap; do
+		rmmod_wait $_m || return 1
 	done
 }
 # Waits until libnvdimm's asynchronous device registration and probing are done

@@ -41,26 +41,6 @@ BUS=nfit_test.0
 LBA=200 NEXT=300
 DELAY=/sys/module/nd_btt/parameters/test_read_recheck_delay_ms
 
-stack_load() {
-	for m in nfit_test_iomap libnvdimm dax nd_btt nd_pmem device_dax dax_pmem nfit nfit_test; do
-		$MODPROBE $m || return 1
-	done
-}
-# Every region, the QEMU NVDIMM's (ACPI.NFIT) too: nfit stays busy while any
-# is enabled.
-stack_unload() {
-	$NDCTL disable-region all >/dev/null 2>&1
-	$MODPROBE -r nfit_test || return 1
-	# A module can stay busy for a moment after its last user left (EAGAIN).
-	for m in nfit dax_pmem device_dax nd_pmem nd_btt dax libnvdimm nfit_test_iomap; do
-		_i=0
-		while [ -d /sys/module/$m ] && ! rmmod $m 2>/dev/null; do
-			_i=$((_i + 1))
-			[ $_i -lt 50 ] || { rmmod $m; return 1; }
-			sleep 0.1
-		done
-	done
-}
 # bounded SECS CMD...: runs CMD in the background and returns its exit status,
 # or 124 with $stuck set to its pid if it still runs after SECS seconds (a
 # task spinning in the kernel cannot be killed: it is left running).
@@ -176,7 +156,7 @@ for build in fixed stock; do
 	mark=$(dmesg | wc -l)
 	# Not loaded before: this build's module is the one modprobe loads.
 	[ ! -d /sys/module/nd_btt ] && cp "/out/nd_btt_$build.ko" "$MODDIR/nd_btt.ko" && $DEPMOD &&
-		_out=$(stack_load 2>&1) && [ -f $DELAY ] && setup
+		_out=$(nfit_stack_load nd_btt 2>&1 && $MODPROBE nfit_test 2>&1) && [ -f $DELAY ] && setup
 	if [ $? != 0 ]; then
 		echo "$_out" | sed 's/^/# /'
 		ktap_not_ok "$build: nfit_test stack with $what (and the test delay), lba $LBA on poisoned media"
@@ -216,7 +196,7 @@ for build in fixed stock; do
 	[ -z "$_bad" ] || echo "$_bad" | head -30 | sed 's/^/# dmesg: /'
 
 	if [ $build = fixed ]; then
-		_out=$(stack_unload 2>&1)
+		_out=$(nfit_stack_unload 2>&1)
 		_rc=$?
 		ktap_result $_rc "fixed: the nfit_test stack unloads"
 		echo "$_out" | grep . | sed 's/^/# /'

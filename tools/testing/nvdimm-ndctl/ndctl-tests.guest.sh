@@ -51,12 +51,7 @@ if [ "$driver" = rs ]; then
 	grep -q '^nd_pmem.ko:.* btt_rs.ko' "$MODDIR/modules.dep" ||
 		{ diag "depmod: nd_pmem does not depend on btt_rs"; ktap_not_ok "load the nfit_test nvdimm stack"; exit 1; }
 fi
-stack_load() {
-	for m in nfit_test_iomap libnvdimm dax $want nd_pmem device_dax dax_pmem nfit; do
-		$MODPROBE $m || return 1
-	done
-}
-if ! _out=$(stack_load 2>&1); then
+if ! _out=$(nfit_stack_load $want 2>&1); then
 	echo "$_out" | sed 's/^/# /'
 	diag "cannot load the nfit_test stack with driver $driver"
 	ktap_not_ok "load the nfit_test nvdimm stack"
@@ -132,25 +127,7 @@ for t in $tests; do run_test "$t"; done
 
 # Everything unloads (nfit_test may already be gone: _cleanup removes it) and
 # kmemleak finds nothing.
-stack_unload() {
-	$NDCTL disable-region all >/dev/null 2>&1
-	# modprobe -r may fail on a dependency still in use: the lsmod check after
-	# this judges the unload.
-	if [ -d /sys/module/nfit_test ]; then $MODPROBE -r nfit_test; fi
-	for m in nfit dax_pmem device_dax nd_pmem; do
-		if [ -d /sys/module/$m ]; then rmmod $m || return 1; fi
-	done
-	nd_unload_btt || return 1
-	if [ -d /sys/module/dax ]; then rmmod dax || return 1; fi
-	i=0
-	while [ -d /sys/module/libnvdimm ] && ! rmmod libnvdimm 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -lt 50 ] || { diag "libnvdimm still in use: holders $(ls /sys/module/libnvdimm/holders)"; return 1; }
-		sleep 0.1
-	done
-	rmmod nfit_test_iomap
-}
-if _out=$(stack_unload 2>&1) && ! lsmod | grep -qE '^(libnvdimm|nfit_test|nd_btt|btt_rs) '; then
+if _out=$(nfit_stack_unload 2>&1) && ! lsmod | grep -qE '^(libnvdimm|nfit_test|nd_btt|btt_rs) '; then
 	ktap_ok "the nvdimm stack and $want unload"
 else
 	echo "$_out" | sed 's/^/# /'
