@@ -206,6 +206,27 @@ vpmem_flushes() {
 	     END {if (f) print s; else print "-"}' /proc/interrupts
 }
 
+# ---- tasks ---------------------------------------------------------------------
+# bounded SECS CMD...: runs CMD in the background and returns its exit status,
+# or 124 with $stuck set to its pid if it still runs after SECS seconds (a
+# task spinning in the kernel cannot be killed: it is left running).
+bounded() {
+	_secs=$1
+	shift
+	"$@" &
+	_pid=$!
+	_i=0
+	while kill -0 $_pid 2>/dev/null; do
+		if [ $_i -ge $((_secs * 10)) ]; then
+			stuck=$_pid
+			return 124
+		fi
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	wait $_pid
+}
+
 # ---- dmesg ---------------------------------------------------------------------
 DMESG_BAD='WARNING:|BUG:|Oops|general protection|possible recursive locking|circular locking dependency|inconsistent lock state|irq lock inversion|suspicious RCU usage|DEBUG_LOCKS_WARN_ON|lock held when returning|sleeping function called from invalid context|Invalid wait context|kernel BUG|Call Trace|unreferenced object|INFO: task .* blocked|soft lockup|hard LOCKUP|KASAN|UBSAN|refcount_t:'
 # dmesg_clean [ALLOW_REGEX]: fails (printing the lines) on any splat in dmesg.

@@ -41,25 +41,6 @@ BUS=nfit_test.0
 LBA=200 NEXT=300
 DELAY=/sys/module/nd_btt/parameters/test_read_recheck_delay_ms
 
-# bounded SECS CMD...: runs CMD in the background and returns its exit status,
-# or 124 with $stuck set to its pid if it still runs after SECS seconds (a
-# task spinning in the kernel cannot be killed: it is left running).
-bounded() {
-	_secs=$1
-	shift
-	"$@" &
-	_pid=$!
-	_i=0
-	while kill -0 $_pid 2>/dev/null; do
-		if [ $_i -ge $((_secs * 10)) ]; then
-			stuck=$_pid
-			return 124
-		fi
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	wait $_pid
-}
 # util-linux's hexdump, by path: busybox sh would run its own applet, which
 # knows no 8-byte integers.
 le32() { /usr/bin/hexdump -s "$2" -n 4 -e '1/4 "%u"' "$1"; }

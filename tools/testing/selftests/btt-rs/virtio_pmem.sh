@@ -56,16 +56,10 @@ if [ "$MODE" = c-write ]; then
 	# then the read back waits for that lane for ever. So the write and read
 	# back run in the background, with their output kept off init's pipe
 	# (which would otherwise stay open), and are given 60 s.
-	rm -f /tmp/one.rc
-	(
-		one_write
-		echo $? >/tmp/one.rc
-	) </dev/null >/dev/null 2>&1 &
-	t=0
-	while [ ! -s /tmp/one.rc ] && [ $t -lt 60 ]; do sleep 1; t=$((t + 1)); done
-	case $(cat /tmp/one.rc 2>/dev/null) in
+	bounded 60 one_write </dev/null >/dev/null 2>&1
+	case $? in
 	0) data="read back intact" ;;
-	"")
+	124)
 		data="had not returned after 60 s"
 		# What the stuck dd waits in (/proc/PID/stack lines: "[<0>] func+off/len").
 		for pid in $(pidof dd); do
