@@ -76,8 +76,7 @@ if [ "$MODE" = c-write ]; then
 	exit
 fi
 one_write
-data=$?
-if [ $data = 0 ]; then ktap_ok "4 KiB O_DIRECT write and read back"; else ktap_not_ok "4 KiB O_DIRECT write and read back"; fi
+ktap_result $? "4 KiB O_DIRECT write and read back"
 # Three flushes (host round trips) per write batch: the data and the flog
 # entries' first halves share one, then the second halves, then the map
 # entries (Documentation/btt-rs.rst, "Persistence model", "Write batches"). A
