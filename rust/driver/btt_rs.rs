@@ -83,7 +83,10 @@ impl Drop for BttRs {
 unsafe extern "C" fn btt_rs_attach(ndns: *mut nd::nd_namespace_common) -> kernel::ffi::c_int {
     // SAFETY: `ndns` is live for the call (function's safety requirements).
     let ns = unsafe { Namespace::from_raw(ndns) };
-    let Some(nd_btt) = ns.btt_claim() else {
+    // SAFETY: called from nd_pmem's probe of the device claiming `ns`
+    // (function's safety requirements); `nd_btt` is used only within this
+    // call (what attach keeps holds a reference of its own).
+    let Some(nd_btt) = (unsafe { ns.btt_claim() }) else {
         return ENODEV.to_errno();
     };
     // SAFETY: `ns` is the namespace `nd_btt` claims, and detach drops the

@@ -82,17 +82,27 @@ impl Namespace {
     }
 
     /// The BTT device claiming the namespace, if a BTT device claims it.
-    pub(crate) fn btt_claim(&self) -> Option<&BttDevice> {
-        // SAFETY: `self` is live; `claim` is set under the namespace's device
-        // lock, which its driver's probe holds.
+    ///
+    /// # Safety
+    ///
+    /// Called during the probe of the device claiming `self` (nd_pmem probing
+    /// the BTT device), and the result not used after that probe returns.
+    pub(crate) unsafe fn btt_claim(&self) -> Option<&BttDevice> {
+        // SAFETY: `self` is live. `claim` is written by `__nd_attach_ndns()`
+        // and `__nd_detach_ndns()` under the bus's `reconfig_mutex`; while
+        // the claiming device is probed its `dev.driver` is set, so
+        // `nd_namespace_store()` refuses to change the claim (EBUSY): the
+        // field is stable for the probe (caller).
         let claim = unsafe { (*self.0.get()).claim };
-        // SAFETY: `claim`, when not null, is a live device (a namespace holds
-        // its claimant); `is_nd_btt()` only compares its type.
+        // SAFETY: `claim`, when not null, is the device being probed (caller),
+        // alive for the probe; `is_nd_btt()` only compares its type.
         if claim.is_null() || !unsafe { nd::is_nd_btt(claim) } {
             return None;
         }
-        // SAFETY: `claim` is the `dev` of a live `struct nd_btt` (checked),
-        // which the claim keeps alive as long as `self`.
+        // SAFETY: `claim` is the `dev` of a `struct nd_btt` (checked), which
+        // its probe keeps alive (the claimant holds a reference on the
+        // namespace, not the other way round) for as long as the caller uses
+        // the result.
         Some(unsafe { BttDevice::from_raw(nd::to_nd_btt(claim)) })
     }
 
