@@ -22,6 +22,8 @@ use kernel::time::{
 const BURST: u32 = 10;
 /// The interval (C `DEFAULT_RATELIMIT_INTERVAL`, `5 * HZ`).
 const INTERVAL: Delta = Delta::from_secs(5);
+/// `window_start_ns` before the first message.
+const NO_WINDOW: i64 = -1;
 
 /// What [`RateLimit::check`] decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,11 +44,11 @@ pub(crate) struct RateLimit {
 }
 
 impl RateLimit {
-    /// A limiter whose first window starts now.
+    /// A limiter whose first window starts at its first message.
     pub(crate) fn new() -> Self {
         Self {
             epoch: Instant::now(),
-            window_start_ns: AtomicI64::new(0),
+            window_start_ns: AtomicI64::new(NO_WINDOW),
             printed: AtomicU32::new(0),
             suppressed: AtomicU32::new(0),
         }
@@ -57,7 +59,18 @@ impl RateLimit {
         let now = self.epoch.elapsed().as_nanos();
         let start = self.window_start_ns.load(Ordering::Acquire);
         let mut suppressed = 0;
-        if now.saturating_sub(start) >= INTERVAL.as_nanos()
+        if start == NO_WINDOW {
+            // The first message opens the first window, as `___ratelimit()`
+            // starts its interval at its first call (not when the limiter was
+            // made: a burst soon after would get a second window early).
+            // Losing the race means another caller opened it just now.
+            let _ = self.window_start_ns.compare_exchange(
+                NO_WINDOW,
+                now,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        } else if now.saturating_sub(start) >= INTERVAL.as_nanos()
             && self
                 .window_start_ns
                 .compare_exchange(start, now, Ordering::AcqRel, Ordering::Acquire)
@@ -80,6 +93,14 @@ impl RateLimit {
 #[kernel::prelude::kunit_tests(btt_rs_ratelimit)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_message_opens_the_first_window() {
+        let r = RateLimit::new();
+        assert_eq!(r.window_start_ns.load(Ordering::Relaxed), NO_WINDOW);
+        assert_eq!(r.check(), Verdict::Print { suppressed: 0 });
+        assert!(r.window_start_ns.load(Ordering::Relaxed) >= 0);
+    }
 
     #[test]
     fn a_burst_then_silence() {
