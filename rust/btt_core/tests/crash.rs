@@ -330,9 +330,37 @@ impl<'w> Checker<'w> {
             "{what}: check wrote"
         );
 
-        let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &w.cfg)
+        // Every other state is opened read-only and then made writable (a
+        // region made writable after attach): that must recover exactly as
+        // a writable open does.
+        let promote = self.states % 2 == 0;
+        let mut cfg = w.cfg;
+        cfg.read_only = promote;
+        let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &cfg)
             .unwrap_or_else(|e| panic!("{what}: open fails: {e}"));
         let mut lanes: Vec<HostLane> = lanes.collect();
+        if promote {
+            assert_eq!(
+                media.writes.load(Ordering::Relaxed),
+                0,
+                "{what}: read-only open wrote"
+            );
+            let mut promoted = Vec::new();
+            let done = btt
+                .make_writable(|l| {
+                    promoted.push(l);
+                    Ok(())
+                })
+                .unwrap_or_else(|e| panic!("{what}: make_writable fails: {e}"));
+            assert!(done && !btt.is_read_only(), "{what}: not made writable");
+            assert_eq!(promoted.len(), lanes.len(), "{what}: lanes installed");
+            lanes = promoted;
+            assert_eq!(
+                btt.make_writable(|_| Ok(())),
+                Ok(false),
+                "{what}: made writable twice"
+            );
+        }
         assert_eq!(
             btt.arena(0).unwrap().log_index,
             w.log_index,

@@ -122,6 +122,73 @@ fn c_images_take_writes_and_reopen() {
     }
 }
 
+/// A C image opened read-only (its region read-only at attach), then made
+/// writable: refused writes before, none written by a failed attempt, and
+/// after it writes that land and survive a reopen.
+#[test]
+fn c_images_opened_read_only_are_made_writable() {
+    use btt_core::btt::Error;
+    for c in &CASES {
+        let bytes = btt_bytes(c);
+        let mut cfg = case_cfg(c, &bytes);
+        cfg.read_only = true;
+        let media = MemMedia::from_vec(bytes.clone());
+        let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &cfg).unwrap();
+        let mut lanes: Vec<_> = lanes.collect();
+        let ss = btt.sector_size() as usize;
+        let data = pattern(ss, 17, 1);
+        assert_eq!(
+            btt.write(&mut lanes[0], 17, &data, None),
+            Err(Error::ReadOnly)
+        );
+        // An install that fails part way leaves the BTT read-only; the next
+        // attempt starts over.
+        let mut installed = 0;
+        let r = btt.make_writable(|_| {
+            installed += 1;
+            if installed == 2 {
+                Err(Error::NoMem)
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(r, Err(Error::NoMem), "{}", c.name);
+        assert!(btt.is_read_only(), "{}", c.name);
+        assert_eq!(
+            btt.write(&mut lanes[0], 17, &data, None),
+            Err(Error::ReadOnly)
+        );
+        assert!(
+            media.snapshot() == bytes,
+            "{}: a clean image written",
+            c.name
+        );
+        let mut fresh = Vec::new();
+        let r = btt.make_writable(|l| {
+            fresh.push(l);
+            Ok(())
+        });
+        assert_eq!(r, Ok(true), "{}", c.name);
+        assert_eq!(fresh.len(), lanes.len(), "{}", c.name);
+        assert!(btt.arena_writable(0), "{}", c.name);
+        let last = btt.nlba() - 1;
+        for (i, lba) in [0, 17, last].into_iter().enumerate() {
+            let n = fresh.len();
+            btt.write(&mut fresh[i % n], lba, &pattern(ss, lba, 2), None)
+                .unwrap_or_else(|e| panic!("{}: write {lba}: {e}", c.name));
+        }
+        drop((btt, lanes, fresh));
+        cfg.read_only = false;
+        let (btt, lanes) = Btt::<_, StdPlatform>::open(&media, &cfg).unwrap();
+        let mut lanes: Vec<_> = lanes.collect();
+        let mut buf = vec![0u8; ss];
+        for lba in [0, 17, last] {
+            btt.read(&mut lanes[0], lba, &mut buf, None).unwrap();
+            assert_eq!(identify(&buf), Some((lba, 2)), "{}: lba {lba}", c.name);
+        }
+    }
+}
+
 #[test]
 fn created_layout_is_the_c_layout() {
     for c in &CASES {
@@ -281,6 +348,23 @@ fn damaged_flogs_are_served_read_only_without_a_write() {
                 );
             }
             for lane in lanes.iter_mut() {
+                let err = btt.write(lane, 3, &pattern(ss, 3, 1), None).unwrap_err();
+                assert_eq!(err, btt_core::btt::Error::ReadOnly, "{} {what}", c.name);
+            }
+            // Opened read-only and made writable (the region made writable
+            // after attach), the arena stays read-only for its own reason.
+            drop((btt, lanes));
+            let mut ro = cfg;
+            ro.read_only = true;
+            let (btt, _lanes) = Btt::<_, StdPlatform>::open(&media, &ro).unwrap();
+            let mut fresh = Vec::new();
+            let r = btt.make_writable(|l| {
+                fresh.push(l);
+                Ok(())
+            });
+            assert_eq!(r, Ok(true), "{} {what}", c.name);
+            assert!(!btt.arena_writable(0), "{} {what}: writable", c.name);
+            for lane in fresh.iter_mut() {
                 let err = btt.write(lane, 3, &pattern(ss, 3, 1), None).unwrap_err();
                 assert_eq!(err, btt_core::btt::Error::ReadOnly, "{} {what}", c.name);
             }

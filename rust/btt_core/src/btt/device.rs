@@ -325,7 +325,11 @@ pub struct Btt<M: Media, P: Platform> {
     pub(super) nlanes: u32,
     /// Flog lanes each lane owns per arena (see [`Lane`]).
     pub(super) lane_flogs: u32,
-    pub(super) read_only: bool,
+    /// Opened read-only ([`Config::read_only`]) and not yet made writable
+    /// ([`Btt::make_writable`]).
+    pub(super) read_only: AtomicBool,
+    /// A [`Btt::make_writable`] is running.
+    pub(super) making_writable: AtomicBool,
     pub(super) created: bool,
 }
 
@@ -390,9 +394,10 @@ impl<M: Media, P: Platform> Btt<M, P> {
         self.created
     }
 
-    /// Whether the BTT was opened read-only.
+    /// Whether the BTT was opened read-only and has not been made writable
+    /// since ([`Btt::make_writable`]).
     pub fn is_read_only(&self) -> bool {
-        self.read_only
+        self.read_only.load(Ordering::Acquire)
     }
 
     /// Whether arena `index` takes writes: not opened read-only, no
@@ -401,7 +406,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
     pub fn arena_writable(&self, index: usize) -> bool {
         match self.arenas.get(index) {
             Some(a) => {
-                !self.read_only
+                !self.is_read_only()
                     && !a.info.has_error_flag()
                     && a.flog_damage.is_none()
                     && a.media_damage.is_none()

@@ -17,7 +17,7 @@
 //! signature at all: C writes a new BTT over any namespace whose first info
 //! block fails its checksum, losing the data.
 
-use core::sync::atomic::{AtomicBool, AtomicU32};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::check;
 use super::device::{
@@ -698,53 +698,12 @@ impl<M: Media, P: Platform> Btt<M, P> {
         // was checked), up to `cfg.batch` of them.
         let min_nfree = arenas.iter().map(|a| a.info.nfree).min().unwrap_or(nlanes);
         let flogs = (min_nfree / nlanes).clamp(1, cfg.batch);
-        let mut lanes: P::Slice<Option<Lane<P>>> = P::try_slice(nlanes as usize, |_| None)?;
-        for (i, slot) in lanes.iter_mut().enumerate() {
-            *slot = Some(Lane {
-                btt_id: id,
-                index: i as u32,
-                flogs,
-                free: P::try_slice(n * flogs as usize, |_| FreeEntry::default())?,
-                groups: P::try_slice(n * flogs as usize, |_| [0u8; LOG_GRP_SIZE as usize])?,
-                pending: P::try_slice(flogs as usize, |_| PendingEntry::default())?,
-                map_scratch: P::try_slice(flogs as usize, |_| [0u8; 4])?,
-            });
-        }
+        let mut lanes = new_lanes::<P>(id, nlanes, n, flogs)?;
         let rtt_slots_per_lane = super::device::rtt_slots_per_lane(sector_size);
         let rtt_slots = nlanes as usize * rtt_slots_per_lane;
         let rtt = P::try_slice(n * rtt_slots, |_| AtomicU32::new(0))?;
         let locks = P::try_lock_table(n * MAP_LOCKS)?;
-
-        // Second pass: the free list, with recovery writes; none in an arena
-        // whose flog is damaged (its lanes keep no free block).
-        for (ai, arena) in arenas.iter().enumerate() {
-            if arena.flog_damage.is_some() || arena.media_damage.is_some() {
-                continue;
-            }
-            let a = &arena.info;
-            let writable = !cfg.read_only && !a.has_error_flag();
-            for lane in 0..a.nfree {
-                let free = recover_lane(&media, a, lane, writable)?;
-                // Flog lanes no lane owns are recovered and stay idle.
-                let (owner, j) = (lane / flogs, lane % flogs);
-                if let Some(Some(l)) = lanes.get_mut(owner as usize) {
-                    let l: &mut Lane<P> = l;
-                    if let Some(slot) = l.free_mut(ai, j as usize) {
-                        *slot = free;
-                    }
-                }
-            }
-            // The owned log groups as recovery left them (it writes map
-            // entries and free blocks, never the flog): one read per lane.
-            for l in lanes.iter_mut().flatten() {
-                let off = a
-                    .log_group_offset(l.first_flog_lane())
-                    .ok_or(Error::Invalid)?;
-                let range = l.arena_range(ai).ok_or(Error::Invalid)?;
-                let groups = l.groups.get_mut(range).ok_or(Error::Invalid)?;
-                media.read(off, groups.as_flattened_mut())?;
-            }
-        }
+        recover_free_lists(&media, &arenas, &mut lanes, flogs, cfg.read_only)?;
 
         let btt = Btt {
             media,
@@ -759,10 +718,145 @@ impl<M: Media, P: Platform> Btt<M, P> {
             sector_size,
             nlanes,
             lane_flogs: flogs,
-            read_only: cfg.read_only,
+            read_only: AtomicBool::new(cfg.read_only),
+            making_writable: AtomicBool::new(false),
             created,
         };
         Ok((btt, LaneSet { lanes, next: 0 }))
+    }
+}
+
+/// `nlanes` lanes of BTT `id`, each owning `flogs` flog lanes in each of
+/// `arenas` arenas, with no free block yet ([`recover_free_lists`] fills
+/// them).
+fn new_lanes<P: Platform>(
+    id: usize,
+    nlanes: u32,
+    arenas: usize,
+    flogs: u32,
+) -> Result<P::Slice<Option<Lane<P>>>, Error> {
+    let mut lanes: P::Slice<Option<Lane<P>>> = P::try_slice(nlanes as usize, |_| None)?;
+    for (i, slot) in lanes.iter_mut().enumerate() {
+        *slot = Some(Lane {
+            btt_id: id,
+            index: i as u32,
+            flogs,
+            free: P::try_slice(arenas * flogs as usize, |_| FreeEntry::default())?,
+            groups: P::try_slice(arenas * flogs as usize, |_| [0u8; LOG_GRP_SIZE as usize])?,
+            pending: P::try_slice(flogs as usize, |_| PendingEntry::default())?,
+            map_scratch: P::try_slice(flogs as usize, |_| [0u8; 4])?,
+        });
+    }
+    Ok(lanes)
+}
+
+/// The second pass of open: every lane's free blocks and log groups, with
+/// recovery writes unless `read_only` (C `btt_freelist_init()`); none in an
+/// arena whose flog is damaged or did not read (its lanes keep no free
+/// block), no recovery write in one with the error flag.
+fn recover_free_lists<M: Media, P: Platform>(
+    media: &M,
+    arenas: &[Arena],
+    lanes: &mut [Option<Lane<P>>],
+    flogs: u32,
+    read_only: bool,
+) -> Result<(), Error> {
+    for (ai, arena) in arenas.iter().enumerate() {
+        if arena.flog_damage.is_some() || arena.media_damage.is_some() {
+            continue;
+        }
+        let a = &arena.info;
+        let writable = !read_only && !a.has_error_flag();
+        for lane in 0..a.nfree {
+            let free = recover_lane(media, a, lane, writable)?;
+            // Flog lanes no lane owns are recovered and stay idle.
+            let (owner, j) = (lane / flogs, lane % flogs);
+            if let Some(Some(l)) = lanes.get_mut(owner as usize) {
+                if let Some(slot) = l.free_mut(ai, j as usize) {
+                    *slot = free;
+                }
+            }
+        }
+        // The owned log groups as recovery left them (it writes map
+        // entries and free blocks, never the flog): one read per lane.
+        for l in lanes.iter_mut().flatten() {
+            let off = a
+                .log_group_offset(l.first_flog_lane())
+                .ok_or(Error::Invalid)?;
+            let range = l.arena_range(ai).ok_or(Error::Invalid)?;
+            let groups = l.groups.get_mut(range).ok_or(Error::Invalid)?;
+            media.read(off, groups.as_flattened_mut())?;
+        }
+    }
+    Ok(())
+}
+
+impl<M: Media, P: Platform> Btt<M, P> {
+    /// Makes a BTT opened read-only ([`Config::read_only`], the region's
+    /// state at attach) writable, once the media may be written: writes the
+    /// recovery open skipped (interrupted map updates rolled forward, known
+    /// media errors on free blocks cleared), then gives every lane its
+    /// recovered state through `install`, in lane order, and only then lets
+    /// writes in. Returns whether it did so (`false`: already writable).
+    ///
+    /// No write can run meanwhile: every write and zeroing fails with
+    /// [`Error::ReadOnly`] until the end, so recovery sees the flog and map
+    /// as open would. Readers go on (a block freed by a roll-forward is only
+    /// reused after the writer's read tracking scan). Arenas read-only for
+    /// their own reasons (error flag, damaged flog, unreadable metadata)
+    /// stay so. On error, writes stay refused and a later call starts over.
+    ///
+    /// One call at a time: while another runs, this one fails with
+    /// [`Error::ReadOnly`] (the kernel driver serialises its calls, so that
+    /// a write waits for the one making the BTT writable).
+    pub fn make_writable(
+        &self,
+        install: impl FnMut(Lane<P>) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
+        if !self.is_read_only() {
+            return Ok(false);
+        }
+        if self
+            .making_writable
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return Err(Error::ReadOnly);
+        }
+        // Made writable by a call that ended since the first look: done.
+        let result = if self.is_read_only() {
+            self.recover_and_install(install).map(|()| {
+                // Release: a writer that sees the flag also sees the
+                // recovery's writes (the lanes' own mutexes order their new
+                // states).
+                self.read_only.store(false, Ordering::Release);
+                true
+            })
+        } else {
+            Ok(false)
+        };
+        self.making_writable.store(false, Ordering::Release);
+        result
+    }
+
+    fn recover_and_install(
+        &self,
+        mut install: impl FnMut(Lane<P>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut lanes = new_lanes::<P>(self.id, self.nlanes, self.arenas.len(), self.lane_flogs)?;
+        recover_free_lists(
+            &self.media,
+            &self.arenas,
+            &mut lanes,
+            self.lane_flogs,
+            false,
+        )?;
+        for lane in lanes.iter_mut() {
+            if let Some(lane) = lane.take() {
+                install(lane)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -75,7 +75,7 @@ impl<M: Media, P: Platform> WriteBatch<'_, M, P> {
             return Err(Error::Invalid);
         }
         btt.check_buffers(ss, meta.map(|m| m.len()))?;
-        if btt.read_only {
+        if btt.is_read_only() {
             return Err(Error::ReadOnly);
         }
         let (ai, arena, premap) = btt.lba_to_arena(lba)?;

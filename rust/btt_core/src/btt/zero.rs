@@ -86,7 +86,7 @@ impl<M: Media, P: Platform> Btt<M, P> {
         if count == 0 {
             return Ok(stats);
         }
-        if self.read_only {
+        if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
         let (first, _, _) = self.lba_to_arena(lba)?;
