@@ -43,6 +43,10 @@ use crate::kernel_ext::ratelimit::{
     RateLimit,
     Verdict, //
 };
+use crate::kernel_ext::sync::destroyed_mutex::{
+    new_destroyed_mutex,
+    DestroyedMutex, //
+};
 use crate::kernel_platform::KernelPlatform;
 use crate::lanes::NdRegion;
 use crate::ns_media::NsMedia;
@@ -100,6 +104,7 @@ fn write_batch_param() -> u32 {
 /// What every bio of a BTT's disk uses: the BTT over its media and the lanes.
 /// The disk owns one reference (its queue data) and drops it only after
 /// `del_gendisk()` returned; nothing in it is ever reached through `&mut`.
+#[pin_data]
 pub(crate) struct BttIo {
     region: NdRegion<CoreLane>,
     btt: CoreBtt,
@@ -107,6 +112,11 @@ pub(crate) struct BttIo {
     dev: ARef<Device>,
     /// Limits the I/O path's error messages (C `dev_err_ratelimited()`).
     io_errors: RateLimit,
+    /// Held while a BTT opened read-only is made writable, so that the
+    /// writes that come meanwhile wait for it (see
+    /// [`BttIo::writable_if_region_is`]). Taken before any lane.
+    #[pin]
+    making_writable: DestroyedMutex<()>,
 }
 
 /// The disk's I/O: a bio comes from the abstraction (`bio_disk`), goes to
@@ -195,7 +205,7 @@ impl BttDev {
             // have to create one; here also no recovery is written.
             dev_warn!(
                 dev,
-                "region read-only: attached read-only; after making the region writable, re-enable the namespace to write\n"
+                "region read-only: attached read-only, no recovery written; the first write once the region is writable recovers it\n"
             );
         }
         if btt.created() {
@@ -227,13 +237,15 @@ impl BttDev {
         // it is never seen writable.
         let btt_read_only = !ro && (0..btt.num_arenas()).any(|i| !btt.arena_writable(i));
         let name = ns.disk_name()?;
-        let io = Arc::new(
-            BttIo {
+        let io_dev = dev.clone();
+        let io = Arc::pin_init(
+            try_pin_init!(BttIo {
                 region: region_lanes,
                 btt,
-                dev: dev.clone(),
+                dev: io_dev,
                 io_errors: RateLimit::new(),
-            },
+                making_writable <- new_destroyed_mutex!(Ok(()), "btt_rs::making_writable"),
+            }),
             GFP_KERNEL,
         )?;
         let disk = GenDiskBuilder::new()
@@ -312,14 +324,44 @@ impl BttIo {
         }
     }
 
+    /// A BTT attached while its region was read-only is opened read-only,
+    /// with no recovery written. Once the region is made writable (nd_pmem
+    /// then clears the disk's read-only flag, `nvdimm_check_and_set_ro()`),
+    /// the first write or zeroing writes that recovery and lets writes in
+    /// (the C driver opens such a BTT writable from the start). Until then,
+    /// or if the recovery fails, writes fail as on a read-only BTT.
+    fn writable_if_region_is(&self, bio: &Bio) {
+        if !self.btt.is_read_only() || bio.disk_read_only() {
+            return;
+        }
+        let _one_at_a_time = self.making_writable.lock();
+        let result = self.btt.make_writable(|lane| {
+            // One lane at a time (all lanes share one lockdep class). A
+            // writer holding a lane meanwhile only finds the BTT read-only
+            // and lets go.
+            let index = lane.index() as usize;
+            *self.region.lock_lane(index) = lane;
+            Ok(())
+        });
+        match result {
+            Ok(true) => dev_info!(self.dev, "region writable: BTT recovered, writes enabled\n"),
+            Ok(false) => {}
+            Err(e) => self.io_error(fmt!("cannot make the BTT writable: {}\n", CoreError(e))),
+        }
+    }
+
     /// C `btt_submit_bio()`: every segment; a write's sector by sector under one
     /// lane, a read's without a lane (see `read_segment`).
     pub(crate) fn submit(&self, bio: &Bio) -> Result {
         let op = bio.op();
         match op {
             Op::Other => return Err(EOPNOTSUPP),
-            Op::Discard | Op::WriteZeroes => return self.zero_range(bio, op),
-            Op::Read | Op::Write => {}
+            Op::Discard | Op::WriteZeroes => {
+                self.writable_if_region_is(bio);
+                return self.zero_range(bio, op);
+            }
+            Op::Write => self.writable_if_region_is(bio),
+            Op::Read => {}
         }
         let integrity = bio.has_integrity();
         let meta_len = self.btt.meta_size() as usize;

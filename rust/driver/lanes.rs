@@ -150,6 +150,15 @@ impl<L: Send> NdRegion<L> {
         kernel::task::might_sleep();
         self.lanes.acquire()
     }
+
+    /// Takes lane `index` (modulo the number of lanes), whichever CPU runs
+    /// the caller; may sleep. For work on every lane, one at a time (all
+    /// lanes share one lockdep class: hold one only).
+    #[track_caller]
+    pub(crate) fn lock_lane(&self, index: usize) -> LaneGuard<'_, L> {
+        kernel::task::might_sleep();
+        self.lanes.lock(index)
+    }
 }
 
 #[kunit_tests(btt_rs_lanes)]

@@ -53,6 +53,12 @@ void *btt_rs_bio_begin(struct bio *bio, bool *integrity, bool *acct,
 	return bio->bi_bdev->bd_disk->private_data;
 }
 
+/* get_disk_ro() (static inline) of the disk the bio was submitted to. */
+bool btt_rs_bio_disk_ro(struct bio *bio)
+{
+	return get_disk_ro(bio->bi_bdev->bd_disk);
+}
+
 /*
  * One step of bio_for_each_segment() over the bvec table @bvecs of a data
  * bio: stores the next single-page segment in @bv and advances @iter past

@@ -24,6 +24,7 @@ int btt_rs_bio_integrity_copy(struct bio *bio, void *buf, unsigned int len,
 			      bool to_buf);
 void *btt_rs_bio_begin(struct bio *bio, bool *integrity, bool *acct,
 		       unsigned long *start);
+bool btt_rs_bio_disk_ro(struct bio *bio);
 
 bool btt_rs_bvec_iter_step(const struct bio_vec *bvecs, struct bvec_iter *iter,
 			   struct bio_vec *bv);

@@ -85,6 +85,14 @@ impl Bio {
         self.private
     }
 
+    /// Whether the disk the bio was submitted to is read-only now
+    /// (`get_disk_ro()`; a region's `read_only` changes it at any time).
+    pub(crate) fn disk_read_only(&self) -> bool {
+        // SAFETY: `self.ptr` is a live bio submitted to a live disk (type
+        // invariant); `get_disk_ro()` only reads the disk's flags.
+        unsafe { glue::btt_rs_bio_disk_ro(self.ptr.as_ptr()) }
+    }
+
     /// The bio's operation.
     pub(crate) fn op(&self) -> Op {
         self.op

@@ -4,9 +4,10 @@
 # user reaches it: the region's read_only attribute (nd_pmem's
 # pmem_revalidate_region() reads nd_btt->btt->btt_disk), disable-/enable-region
 # with the BTT disk closed and open, sector -> raw -> sector, destroy-namespace
-# while attached. The same test points for both drivers; where btt_rs differs
-# on purpose (a BTT attached on a read-only region stays read-only until it is
-# re-enabled) the point says so. Documentation/btt-rs.rst, "How the kernel
+# while attached. The same test points for both drivers, and for btt_rs two
+# more cases: a BTT attached on a read-only region, made writable by its first
+# write once the region is, and an arena read-only for its own reason (a
+# damaged flog) under the region's read_only. Documentation/btt-rs.rst, "How the kernel
 # reaches a BTT", lists the C readers each step exercises. (Poison
 # revalidation after an ARS scrub needs nfit_test: btt-errors-nofs.sh in
 # tools/testing/nvdimm-ndctl.)
@@ -38,7 +39,7 @@ btt_disk_gone() { [ ! -e /sys/block/$dev ]; }
 wait_disk() { _i=0; while [ ! -b /dev/$dev ] && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done; [ -b /dev/$dev ]; }
 io_error_lines() { dmesg | grep -c 'io error in WRITE'; }
 
-if [ "$DRIVER" = rs ]; then ktap_header 31; else ktap_header 30; fi
+if [ "$DRIVER" = rs ]; then ktap_header 35; else ktap_header 30; fi
 ktap_check "load the nvdimm stack with the $DRIVER BTT driver" nd_load "$DRIVER"
 diag "BTT driver: $(btt_driver_name)"
 ndctl disable-region all >/dev/null 2>&1
@@ -71,16 +72,55 @@ wait_disk
 if [ "$(disk_ro)" = 1 ] && data_intact A B; then ktap_ok "attached on a read-only region: disk ro 1, data intact"; else
 	ktap_not_ok "attached on a read-only region: disk ro 1, data intact (ro '$(disk_ro)')"; fi
 echo 0 >$RO
-before=$(io_error_lines) t0=$(date +%s)
-try_write
-w=$?
-if [ "$DRIVER" = c ]; then
-	# C opened its arenas writable whatever the region said.
-	if [ $w = 0 ]; then ktap_ok "C: region made writable: the write succeeds"; else ktap_not_ok "C: region made writable: the write succeeds"; fi
-else
-	# btt_rs opened it read-only (no recovery written): it stays so until re-enabled.
-	if [ $w != 0 ]; then ktap_ok "btt_rs: region made writable: writes still refused until re-enabled"; else
-		ktap_not_ok "btt_rs: region made writable: writes still refused until re-enabled"; fi
+mark=$(dmesg | wc -l)
+if try_write && data_intact A B; then ktap_ok "region made writable: a write succeeds, data intact"; else
+	ktap_not_ok "region made writable: a write succeeds, data intact"; fi
+if [ "$DRIVER" = rs ]; then
+	# btt_rs opened it read-only, with no recovery written (C opens it
+	# writable whatever the region says): the first write recovers it.
+	if dmesg | tail -n +$((mark + 1)) | grep -q 'region writable: BTT recovered, writes enabled'; then
+		ktap_ok "btt_rs: recovered and made writable by the first write"; else
+		ktap_not_ok "btt_rs: recovered and made writable by the first write"; fi
+fi
+ndctl disable-namespace "$ns" >/dev/null 2>&1
+ndctl enable-namespace "$ns" >/dev/null 2>&1
+wait_disk
+if try_write && data_intact A B; then ktap_ok "re-enabled on a writable region: writes work, data intact"; else
+	ktap_not_ok "re-enabled on a writable region: writes work, data intact"; fi
+
+# -- an arena read-only for its own reason, a damaged flog (btt_rs: the C
+# driver refuses to attach it): the region's read_only clears the disk's ro
+# flag, and the arena still refuses writes, logged rate-limited.
+raw_mode() { # 1|0: the namespace raw (its BTT detached) or claimed again
+	ndctl disable-namespace "$ns" >/dev/null 2>&1 &&
+		echo "$1" >/sys/bus/nd/devices/$ns/force_raw &&
+		ndctl enable-namespace "$ns" >/dev/null 2>&1
+}
+flog_sector() { # the 512-byte sector of the raw namespace holding lane 0's log group
+	_i=0
+	[ "$(dd if=/dev/${dev%s} bs=1 count=14 2>/dev/null)" = BTT_ARENA_INFO ] || _i=4096
+	[ "$(dd if=/dev/${dev%s} bs=1 skip=$_i count=14 2>/dev/null)" = BTT_ARENA_INFO ] || return 1
+	echo $(((_i + $(od -An -t u8 -j $((_i + 104)) -N 8 /dev/${dev%s})) / 512))
+}
+if [ "$DRIVER" = rs ]; then
+	fs=
+	if raw_mode 1 && fs=$(flog_sector) &&
+		dd if=/dev/${dev%s} of=/tmp/flog.sector bs=512 skip=$fs count=1 iflag=direct 2>/dev/null &&
+		head -c 512 /dev/zero | tr '\0' '\377' |
+		dd of=/dev/${dev%s} bs=512 seek=$fs count=1 oflag=direct conv=notrunc 2>/dev/null &&
+		raw_mode 0 && wait_disk; then
+		diag "lanes 0-7 of the flog (512-byte sector $fs) overwritten with 0xff"
+	else
+		diag "could not damage the flog (sector '$fs')"
+	fi
+	if [ "$(disk_ro)" = 1 ] && data_intact A B && dmesg | grep -q 'serving it read-only'; then
+		ktap_ok "btt_rs: a damaged flog: served read-only (disk ro 1), data intact"; else
+		ktap_not_ok "btt_rs: a damaged flog: served read-only (disk ro 1), data intact (ro '$(disk_ro)')"; fi
+	echo 0 >$RO
+	before=$(io_error_lines) t0=$(date +%s)
+	if [ "$(disk_ro)" = 0 ] && ! try_write && data_intact A B; then
+		ktap_ok "btt_rs: region read_only 0 clears the disk's ro; the damaged arena still refuses writes"; else
+		ktap_not_ok "btt_rs: region read_only 0 clears the disk's ro; the damaged arena still refuses writes (ro '$(disk_ro)')"; fi
 	# The limit is 10 messages per 5-second window, so the bound depends on
 	# how long the 31 writes took: a window opens at most every 5 s (the
 	# 30 more writes run side by side to stay within one window; under a
@@ -105,12 +145,11 @@ else
 	if [ "$most" -ge 31 ]; then ktap_not_ok "31 refused writes rate-limited: took $took s, too long to tell"
 	elif [ "$n" -ge 1 ] && [ "$n" -le "$most" ]; then ktap_ok "31 refused writes logged $n times (rate-limited, at most $most)"; else
 		ktap_not_ok "31 refused writes logged $n times (rate-limited, at most $most)"; fi
+	if raw_mode 1 && dd if=/tmp/flog.sector of=/dev/${dev%s} bs=512 seek=$fs count=1 oflag=direct conv=notrunc 2>/dev/null &&
+		raw_mode 0 && wait_disk && try_write && data_intact A B; then
+		ktap_ok "btt_rs: flog restored: writable again, data intact"; else
+		ktap_not_ok "btt_rs: flog restored: writable again, data intact"; fi
 fi
-ndctl disable-namespace "$ns" >/dev/null 2>&1
-ndctl enable-namespace "$ns" >/dev/null 2>&1
-wait_disk
-if try_write && data_intact A B; then ktap_ok "re-enabled on a writable region: writes work, data intact"; else
-	ktap_not_ok "re-enabled on a writable region: writes work, data intact"; fi
 
 # -- disable-/enable-region, the BTT disk closed, then open
 ndctl disable-region region0 >/dev/null 2>&1
