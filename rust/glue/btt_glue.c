@@ -18,6 +18,7 @@
 #include <linux/blk-integrity.h>
 #include <linux/wait_bit.h>
 #include <linux/highmem.h>
+#include <linux/sched/mm.h>
 #include "nd.h"		/* the prototypes of the two exports */
 #include "btt_glue.h"
 
@@ -118,6 +119,17 @@ int btt_rs_bio_integrity_copy(struct bio *bio, void *buf, unsigned int len,
 void btt_rs_rtt_wait(u32 *slot, u32 busy)
 {
 	wait_var_event(slot, READ_ONCE(*slot) != busy);
+}
+
+/* memalloc_noio_save() and memalloc_noio_restore() (static inline). */
+unsigned int btt_rs_memalloc_noio_save(void)
+{
+	return memalloc_noio_save();
+}
+
+void btt_rs_memalloc_noio_restore(unsigned int flags)
+{
+	memalloc_noio_restore(flags);
 }
 
 void btt_rs_rtt_wake(u32 *slot)

@@ -30,6 +30,8 @@ bool btt_rs_bvec_iter_step(const struct bio_vec *bvecs, struct bvec_iter *iter,
 			   struct bio_vec *bv);
 bool btt_rs_nsio_write_unfenced(struct nd_namespace_io *nsio, u64 offset,
 				const void *buf, size_t size);
+unsigned int btt_rs_memalloc_noio_save(void);
+void btt_rs_memalloc_noio_restore(unsigned int flags);
 void btt_rs_rtt_wait(u32 *slot, u32 busy);
 void btt_rs_rtt_wake(u32 *slot);
 

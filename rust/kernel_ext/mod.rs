@@ -9,6 +9,7 @@ pub(crate) mod bindings;
 pub(crate) mod block;
 pub(crate) mod cache_padded;
 pub(crate) mod glue;
+pub(crate) mod memalloc;
 pub(crate) mod nvdimm;
 pub(crate) mod ratelimit;
 pub(crate) mod raw_buf;
