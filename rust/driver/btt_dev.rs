@@ -34,6 +34,7 @@ use crate::kernel_ext::block::bio_disk::{
     GenDiskBuilder,
     Geometry, //
 };
+use crate::kernel_ext::memalloc::NoIoScope;
 use crate::kernel_ext::nvdimm::{
     BttDevice,
     CBttHead,
@@ -114,9 +115,10 @@ pub(crate) struct BttIo {
     io_errors: RateLimit,
     /// Held while a BTT opened read-only is made writable, so that the
     /// writes that come meanwhile wait for it (see
-    /// [`BttIo::writable_if_region_is`]). Taken before any lane.
+    /// [`BttIo::writable_if_region_is`]); `true` once an attempt failed.
+    /// Taken before any lane.
     #[pin]
-    making_writable: DestroyedMutex<()>,
+    making_writable: DestroyedMutex<bool>,
 }
 
 /// The disk's I/O: a bio comes from the abstraction (`bio_disk`), goes to
@@ -244,7 +246,7 @@ impl BttDev {
                 btt,
                 dev: io_dev,
                 io_errors: RateLimit::new(),
-                making_writable <- new_destroyed_mutex!(Ok(()), "btt_rs::making_writable"),
+                making_writable <- new_destroyed_mutex!(Ok(false), "btt_rs::making_writable"),
             }),
             GFP_KERNEL,
         )?;
@@ -259,7 +261,10 @@ impl BttDev {
             .metadata_size(io.btt.meta_size())
             .capacity_sectors(bytes >> 9)
             .synchronous(true)
-            .read_only(btt_read_only)
+            // Read-only from the start on a read-only region too: a write
+            // before the catch-up below would otherwise find it writable and
+            // make the BTT writable.
+            .read_only(ro || btt_read_only)
             .build::<BttIo, crate::BttRs>(fmt!("{}", name.as_str()), &dev, io.clone())
             .inspect_err(|e| dev_err!(dev, "cannot add the disk: {:?}\n", e))?;
         // As C: catch the disk up with the region's read-only state, which on a
@@ -328,13 +333,20 @@ impl BttIo {
     /// with no recovery written. Once the region is made writable (nd_pmem
     /// then clears the disk's read-only flag, `nvdimm_check_and_set_ro()`),
     /// the first write or zeroing writes that recovery and lets writes in
-    /// (the C driver opens such a BTT writable from the start). Until then,
-    /// or if the recovery fails, writes fail as on a read-only BTT.
+    /// (the C driver opens such a BTT writable from the start). If that
+    /// fails, writes stay refused until the namespace is enabled again: one
+    /// attempt per attach, not one per bio.
     fn writable_if_region_is(&self, bio: &Bio) {
         if !self.btt.is_read_only() || bio.disk_read_only() {
             return;
         }
-        let _one_at_a_time = self.making_writable.lock();
+        let mut failed = self.making_writable.lock();
+        if *failed {
+            return;
+        }
+        // The recovery allocates the lanes' new states while a bio waits:
+        // reclaim must not write back to this disk meanwhile.
+        let _no_io = NoIoScope::enter();
         let result = self.btt.make_writable(|lane| {
             // One lane at a time (all lanes share one lockdep class). A
             // writer holding a lane meanwhile only finds the BTT read-only
@@ -346,7 +358,14 @@ impl BttIo {
         match result {
             Ok(true) => dev_info!(self.dev, "region writable: BTT recovered, writes enabled\n"),
             Ok(false) => {}
-            Err(e) => self.io_error(fmt!("cannot make the BTT writable: {}\n", CoreError(e))),
+            Err(e) => {
+                *failed = true;
+                dev_err!(
+                    self.dev,
+                    "region writable, but the BTT's recovery failed: {}; writes refused until the namespace is enabled again\n",
+                    CoreError(e)
+                );
+            }
         }
     }
 
