@@ -112,7 +112,7 @@ Page::with_page_mapped().
 The C side is in rust/helpers/bio.c: the static inline and macro parts
 (bio_integrity_action()/bio_integrity_prep(), blk_queue_io_stat() and
 bio_start_io_acct(), the single-page step of bio_for_each_segment(), the
-bvec walk of the integrity payload)."
+bvec walk of the integrity payload, get_disk_ro() of the bio's disk)."
 
 commit bio_disk "rust: block: add bio-based GenDisk" \
 "kernel::block::mq::gen_disk makes blk-mq disks only. Add its bio-based
@@ -168,6 +168,15 @@ messages per DEFAULT_RATELIMIT_INTERVAL (5 s) as ___ratelimit() does, with
 atomics instead of a spinlock, and reports how many messages were
 suppressed in the previous interval. A driver whose failing medium fails
 every I/O logs through it. A KUnit test checks the burst."
+
+commit memalloc "rust: add NoIoScope, allocations that start no I/O" \
+"A block driver that allocates while a bio waits must not let reclaim
+write back to a device, perhaps its own, that waits for that bio. Add
+kernel::memalloc::NoIoScope, a guard over memalloc_noio_save() and
+memalloc_noio_restore(): while it lives, every allocation of the task
+behaves as GFP_NOIO, including those of code that takes no flags. It is
+not Send, as the scope belongs to the task that entered it. The two
+functions are static inlines, wrapped in rust/helpers/memalloc.c."
 
 commit wait_bit "rust: sync: add wait_var, sleeping until a variable changes" \
 "Add kernel::sync::wait_var: wait_while_equal() sleeps until an AtomicU32
@@ -227,7 +236,9 @@ Differences from nd_btt:
   longer sleeps under a spinlock.
 - A writer that must wait for a reader of a free block sleeps
   (wait_var_event()) instead of spinning.
-- A BTT attached while its region is read-only is opened read-only.
+- A BTT attached while its region is read-only is opened read-only, and
+  made writable (its recovery written then) by the first write once the
+  region is writable.
 
 The BTT algorithm (btt_core/) is safe Rust that uses nothing but core; the
 driver around it (attach and detach, the bio path, lanes, the debugfs view
@@ -255,8 +266,9 @@ t = t.replace("*** BLURB HERE ***", """This series adds btt_rs, the BTT (Block T
 drivers/nvdimm rewritten in Rust, and the kernel abstractions it needs:
 byte ranges that are only copied (RawBuf), a bio abstraction and
 bio-based GenDisk, CachePadded, a Mutex that is
-mutex_destroy()ed on drop, a lock-free rate limiter, two wait_var_event()
-helpers, and the libnvdimm objects a BTT driver uses.
+mutex_destroy()ed on drop, a lock-free rate limiter, a no-I/O allocation
+scope, two wait_var_event() helpers, and the libnvdimm objects a BTT
+driver uses.
 
 btt_rs keeps nd_btt's on-media format and exports the same two entry
 points, so nd_pmem and ndctl use it unchanged; one of the two drivers is

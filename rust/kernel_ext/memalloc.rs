@@ -8,7 +8,7 @@
 //! whatever flags it passes, including those made by code that knows
 //! nothing of the scope.
 
-use super::glue;
+use crate::kernel_ext::glue;
 
 /// While alive, the current task's allocations start no I/O; dropping it
 /// restores what was in force before (scopes nest).

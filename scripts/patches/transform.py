@@ -18,11 +18,14 @@ import sys
 # rust/helpers/ (rust_helper_<name>; Rust calls bindings::<name>).
 HELPERS = {
     "btt_rs_bio_begin": ("bio", "bio_submit_begin"),
+    "btt_rs_bio_disk_ro": ("bio", "bio_disk_ro"),
     "btt_rs_bvec_iter_step": ("bio", "bvec_iter_step"),
     "btt_rs_bio_integrity_copy": ("bio", "bio_integrity_copy_buf"),
     "btt_rs_rtt_wait": ("wait_bit", "wait_var_event_u32_ne"),
     "btt_rs_rtt_wake": ("wait_bit", "smp_mb_wake_up_var"),
     "btt_rs_nsio_write_unfenced": ("nvdimm", "nsio_write_unfenced"),
+    "btt_rs_memalloc_noio_save": ("memalloc", "memalloc_noio_save"),
+    "btt_rs_memalloc_noio_restore": ("memalloc", "memalloc_noio_restore"),
 }
 
 # rust/kernel_ext/<path> -> rust/kernel/<path> (same path below the crate).
@@ -33,6 +36,7 @@ KERNEL_FILES = {
     "cache_padded": ["cache_padded.rs"],
     "destroyed_mutex": ["sync/destroyed_mutex.rs"],
     "ratelimit": ["ratelimit.rs"],
+    "memalloc": ["memalloc.rs"],
     "wait_bit": ["sync/wait_var.rs"],
     "nvdimm": ["nvdimm.rs"],
 }
@@ -301,6 +305,13 @@ def main():
         edit("rust/kernel/sync.rs", lambda t: insert_before(t, "pub mod lock;", "pub mod destroyed_mutex;\n", "sync.rs"))
     elif step == "ratelimit":
         edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod raw_buf;", "pub mod ratelimit;\n", "lib.rs"))
+    elif step == "memalloc":
+        write(kfile("rust/helpers/memalloc.c"),
+              "// SPDX-License-Identifier: GPL-2.0\n\n#include <linux/sched/mm.h>\n\n"
+              + helper_c(glue_c, "memalloc"))
+        edit("rust/helpers/helpers.c",
+             lambda t: insert_before(t, '#include "mm.c"', '#include "memalloc.c"\n', "helpers.c"))
+        edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod miscdevice;", "pub mod memalloc;\n", "lib.rs"))
     elif step == "wait_bit":
         write(kfile("rust/helpers/wait_bit.c"),
               "// SPDX-License-Identifier: GPL-2.0\n\n#include <linux/wait_bit.h>\n\n"
