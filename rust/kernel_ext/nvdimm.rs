@@ -87,12 +87,16 @@ impl Namespace {
     ///
     /// Called during the probe of the device claiming `self` (nd_pmem probing
     /// the BTT device), and the result not used after that probe returns.
+    ///
+    /// `claim` is written by `__nd_attach_ndns()` and `__nd_detach_ndns()`
+    /// under the bus's `reconfig_mutex`; while the claiming device is probed
+    /// its `dev.driver` is set, so `nd_namespace_store()` refuses to change
+    /// the claim (EBUSY): it is stable for the probe. The claimant holds a
+    /// reference on the namespace, not the other way round; its probe keeps
+    /// it alive.
     pub(crate) unsafe fn btt_claim(&self) -> Option<&BttDevice> {
-        // SAFETY: `self` is live. `claim` is written by `__nd_attach_ndns()`
-        // and `__nd_detach_ndns()` under the bus's `reconfig_mutex`; while
-        // the claiming device is probed its `dev.driver` is set, so
-        // `nd_namespace_store()` refuses to change the claim (EBUSY): the
-        // field is stable for the probe (caller).
+        // SAFETY: `self` is live; `claim` is stable during the claimant's
+        // probe (caller; see `# Safety`).
         let claim = unsafe { (*self.0.get()).claim };
         // SAFETY: `claim`, when not null, is the device being probed (caller),
         // alive for the probe; `is_nd_btt()` only compares its type.
@@ -100,9 +104,7 @@ impl Namespace {
             return None;
         }
         // SAFETY: `claim` is the `dev` of a `struct nd_btt` (checked), which
-        // its probe keeps alive (the claimant holds a reference on the
-        // namespace, not the other way round) for as long as the caller uses
-        // the result.
+        // its probe keeps alive while the caller uses the result (caller).
         Some(unsafe { BttDevice::from_raw(nd::to_nd_btt(claim)) })
     }
 
