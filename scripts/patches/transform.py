@@ -263,6 +263,17 @@ def main():
     def edit(rel, fn):
         write(kfile(rel), fn(read(kfile(rel))))
 
+    def helper_file(group, includes, before, guard=""):
+        """rust/helpers/<group>.c with the glue's helpers of `group` (inside
+        `guard` ... #endif if given), included by helpers.c before `before`."""
+        body = helper_c(glue_c, group)
+        if guard:
+            body = guard + body + "#endif\n"
+        write(kfile(f"rust/helpers/{group}.c"),
+              "// SPDX-License-Identifier: GPL-2.0\n\n" + includes + "\n" + body)
+        edit("rust/helpers/helpers.c",
+             lambda t: insert_before(t, f'#include "{before}"', f'#include "{group}.c"\n', "helpers.c"))
+
     if step in KERNEL_FILES:
         for rel in KERNEL_FILES[step]:
             t = kernel_rs(read(os.path.join(kx, rel)), rel)
@@ -282,13 +293,9 @@ def main():
         edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod rbtree;", "pub mod raw_buf;\n", "lib.rs"))
     elif step == "bio":
         edit("rust/kernel/block.rs", lambda t: insert_before(t, "pub mod mq;", "pub mod bio;\n", "block.rs"))
-        write(kfile("rust/helpers/bio.c"),
-              "// SPDX-License-Identifier: GPL-2.0\n\n"
-              "#include <linux/bio.h>\n#include <linux/bio-integrity.h>\n"
-              "#include <linux/blk-integrity.h>\n#include <linux/blkdev.h>\n"
-              "#include <linux/highmem.h>\n\n" + helper_c(glue_c, "bio"))
-        edit("rust/helpers/helpers.c",
-             lambda t: insert_before(t, '#include "bitmap.c"', '#include "bio.c"\n', "helpers.c"))
+        helper_file("bio", "#include <linux/bio.h>\n#include <linux/bio-integrity.h>\n"
+                    "#include <linux/blk-integrity.h>\n#include <linux/blkdev.h>\n"
+                    "#include <linux/highmem.h>\n", "bitmap.c")
     elif step == "bio_disk":
         edit("rust/kernel/block.rs", lambda t: insert_before(t, "pub mod mq;", "pub mod bio_disk;\n", "block.rs"))
 
@@ -306,28 +313,15 @@ def main():
     elif step == "ratelimit":
         edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod raw_buf;", "pub mod ratelimit;\n", "lib.rs"))
     elif step == "memalloc":
-        write(kfile("rust/helpers/memalloc.c"),
-              "// SPDX-License-Identifier: GPL-2.0\n\n#include <linux/sched/mm.h>\n\n"
-              + helper_c(glue_c, "memalloc"))
-        edit("rust/helpers/helpers.c",
-             lambda t: insert_before(t, '#include "mm.c"', '#include "memalloc.c"\n', "helpers.c"))
+        helper_file("memalloc", "#include <linux/sched/mm.h>\n", "mm.c")
         edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod miscdevice;", "pub mod memalloc;\n", "lib.rs"))
     elif step == "wait_bit":
-        write(kfile("rust/helpers/wait_bit.c"),
-              "// SPDX-License-Identifier: GPL-2.0\n\n#include <linux/wait_bit.h>\n\n"
-              + helper_c(glue_c, "wait_bit"))
-        edit("rust/helpers/helpers.c",
-             lambda t: insert_before(t, '#include "workqueue.c"', '#include "wait_bit.c"\n', "helpers.c"))
+        helper_file("wait_bit", "#include <linux/wait_bit.h>\n", "workqueue.c")
         edit("rust/kernel/sync.rs", lambda t: insert_before(t, "pub mod lock;", "pub mod wait_var;\n", "sync.rs"))
     elif step == "nvdimm":
-        write(kfile("rust/helpers/nvdimm.c"),
-              "// SPDX-License-Identifier: GPL-2.0\n\n#include <linux/nd.h>\n"
-              '#include "../../drivers/nvdimm/nd.h"\n\n'
-              # The same condition as kernel::nvdimm's cfg (NVDIMM_CFG).
-              "#if IS_BUILTIN(CONFIG_LIBNVDIMM) && IS_ENABLED(CONFIG_BTT)\n"
-              + helper_c(glue_c, "nvdimm") + "#endif\n")
-        edit("rust/helpers/helpers.c",
-             lambda t: insert_before(t, '#include "of.c"', '#include "nvdimm.c"\n', "helpers.c"))
+        helper_file("nvdimm", "#include <linux/nd.h>\n" '#include "../../drivers/nvdimm/nd.h"\n', "of.c",
+                    # The same condition as kernel::nvdimm's cfg (NVDIMM_CFG).
+                    guard="#if IS_BUILTIN(CONFIG_LIBNVDIMM) && IS_ENABLED(CONFIG_BTT)\n")
         edit("rust/kernel/lib.rs", lambda t: insert_before(t, "pub mod of;", NVDIMM_CFG + "\npub mod nvdimm;\n", "lib.rs"))
         edit("rust/bindings/bindings_helper.h",
              lambda t: insert_before(t, "#if IS_ENABLED(CONFIG_ANDROID_BINDER_IPC_RUST)",
