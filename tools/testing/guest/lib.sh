@@ -206,6 +206,16 @@ vpmem_flushes() {
 	     END {if (f) print s; else print "-"}' /proc/interrupts
 }
 
+# btt_info_offset RAWDEV: the byte offset of the BTT's first info block on a
+# namespace in raw mode (0 with v1.2 labels, 4096 with v1.1 or none); fails if
+# neither holds one.
+btt_info_offset() {
+	for _o in 0 4096; do
+		[ "$(dd if="$1" bs=1 skip=$_o count=14 2>/dev/null)" = BTT_ARENA_INFO ] && { echo $_o; return 0; }
+	done
+	return 1
+}
+
 # ---- tasks ---------------------------------------------------------------------
 # bounded SECS CMD...: runs CMD in the background and returns its exit status,
 # or 124 with $stuck set to its pid if it still runs after SECS seconds (a

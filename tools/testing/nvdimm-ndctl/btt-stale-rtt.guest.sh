@@ -83,10 +83,7 @@ setup() {
 		dd if=/dev/zero of="$_raw" oflag=direct bs=512 seek="$_s" count="$_n" 2>/dev/null
 	done <"/sys/block/${blockdev%s}/badblocks"
 	# The info block: at 0 with v1.2 labels, at 4096 with v1.1.
-	_info=0
-	[ "$(dd if="$_raw" bs=1 count=14 2>/dev/null)" = BTT_ARENA_INFO ] || _info=4096
-	[ "$(dd if="$_raw" bs=1 skip=$_info count=14 2>/dev/null)" = BTT_ARENA_INFO ] ||
-		{ diag "no BTT info block at 0 or 4096 of $_raw"; return 1; }
+	_info=$(btt_info_offset "$_raw") || { diag "no BTT info block at 0 or 4096 of $_raw"; return 1; }
 	_lbasize=$(le32 "$_raw" $((_info + 64)))
 	_block=$(((_info + $(le64 "$_raw" $((_info + 88))) + LBA * _lbasize) / 512))
 	diag "$dev: info block at $_info, internal sector $_lbasize bytes; lba $LBA's block at 512-byte sector $_block"

@@ -98,9 +98,7 @@ raw_mode() { # 1|0: the namespace raw (its BTT detached) or claimed again
 		ndctl enable-namespace "$ns" >/dev/null 2>&1
 }
 flog_sector() { # the 512-byte sector of the raw namespace holding lane 0's log group
-	_i=0
-	[ "$(dd if=/dev/${dev%s} bs=1 count=14 2>/dev/null)" = BTT_ARENA_INFO ] || _i=4096
-	[ "$(dd if=/dev/${dev%s} bs=1 skip=$_i count=14 2>/dev/null)" = BTT_ARENA_INFO ] || return 1
+	_i=$(btt_info_offset /dev/${dev%s}) || return 1
 	echo $(((_i + $(od -An -t u8 -j $((_i + 104)) -N 8 /dev/${dev%s})) / 512))
 }
 if [ "$DRIVER" = rs ]; then
